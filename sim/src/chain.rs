@@ -1,0 +1,303 @@
+//! The fake chain: blocks chained by hash (no proof of work) with timestamps from the
+//! simulated clock, a mempool fed by every node's broadcaster, and mining decided by the
+//! simulator.
+//!
+//! The mempool accepts a transaction only if every input spends an output that is
+//! confirmed or in the mempool, nothing else already spends it, and its time locks (CLTV
+//! via `lock_time`, CSV via `sequence`) are satisfied in the next block. Rejected
+//! transactions are reported, not kept: LDK re-broadcasts what it still needs.
+
+use crate::clock::SimClock;
+use bitcoin::absolute::LockTime;
+use bitcoin::block::{Header, Version};
+use bitcoin::hash_types::TxMerkleNode;
+use bitcoin::hashes::Hash;
+use bitcoin::pow::CompactTarget;
+use bitcoin::transaction::Version as TxVersion;
+use bitcoin::{Amount, Block, BlockHash, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+/// Why the mempool refused a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reject {
+    /// Already confirmed or already in the mempool.
+    Duplicate,
+    /// An input spends an output nobody created (or that is already spent on chain).
+    UnknownInput(OutPoint),
+    /// An input is already spent by another mempool transaction.
+    DoubleSpend(OutPoint),
+    /// `lock_time` is above the next block's height.
+    LockTimeNotMet {
+        /// The transaction's `lock_time` height.
+        lock_height: u32,
+        /// Height of the block it would go into.
+        next_height: u32,
+    },
+    /// A relative (CSV) lock on an input is not yet met.
+    SequenceNotMet(OutPoint),
+}
+
+struct Utxo {
+    out: TxOut,
+    height: u32,
+}
+
+struct Inner {
+    blocks: Vec<Block>,
+    utxos: BTreeMap<OutPoint, Utxo>,
+    mempool: Vec<Transaction>,
+    confirmed: BTreeMap<Txid, u32>,
+    faucet_nonce: u32,
+}
+
+/// The chain of one run. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct FakeChain {
+    inner: Arc<Mutex<Inner>>,
+    clock: SimClock,
+}
+
+/// The network whose genesis block starts the fake chain (LDK's `ChainParameters`).
+pub const NETWORK: Network = Network::Regtest;
+
+impl FakeChain {
+    /// A chain holding only the regtest genesis block (height 0).
+    pub fn new(clock: SimClock) -> Self {
+        let genesis = bitcoin::constants::genesis_block(NETWORK);
+        let inner = Inner {
+            blocks: vec![genesis],
+            utxos: BTreeMap::new(),
+            mempool: Vec::new(),
+            confirmed: BTreeMap::new(),
+            faucet_nonce: 0,
+        };
+        FakeChain { inner: Arc::new(Mutex::new(inner)), clock }
+    }
+
+    /// Height of the tip.
+    pub fn tip_height(&self) -> u32 {
+        self.inner.lock().unwrap().blocks.len() as u32 - 1
+    }
+
+    /// The block at `height`, if mined.
+    pub fn block(&self, height: u32) -> Option<Block> {
+        self.inner.lock().unwrap().blocks.get(height as usize).cloned()
+    }
+
+    /// Hash of the block at `height`, if mined.
+    pub fn block_hash(&self, height: u32) -> Option<BlockHash> {
+        self.inner.lock().unwrap().blocks.get(height as usize).map(|b| b.block_hash())
+    }
+
+    /// Creates a new output of `value_sat` paying `script_pubkey`, out of thin air, in the
+    /// mempool (confirmed by the next [`Self::mine`]). It stands for a wallet's funds.
+    pub fn faucet(&self, script_pubkey: ScriptBuf, value_sat: u64) -> OutPoint {
+        let mut inner = self.inner.lock().unwrap();
+        inner.faucet_nonce += 1;
+        let tx = Transaction {
+            version: TxVersion::TWO,
+            lock_time: LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: OutPoint::null(),
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence(inner.faucet_nonce),
+                witness: Witness::from_slice(&[[1u8; 1]]),
+            }],
+            output: vec![TxOut { value: Amount::from_sat(value_sat), script_pubkey }],
+        };
+        let op = OutPoint { txid: tx.compute_txid(), vout: 0 };
+        inner.mempool.push(tx);
+        op
+    }
+
+    /// Offers `tx` to the mempool.
+    pub fn broadcast(&self, tx: &Transaction) -> Result<(), Reject> {
+        let mut inner = self.inner.lock().unwrap();
+        let txid = tx.compute_txid();
+        if inner.confirmed.contains_key(&txid) || inner.mempool.iter().any(|t| t.compute_txid() == txid) {
+            return Err(Reject::Duplicate);
+        }
+        let next_height = inner.blocks.len() as u32;
+        check_lock_time(tx, next_height)?;
+        for input in &tx.input {
+            let prev = input.previous_output;
+            if inner.mempool.iter().any(|t| t.input.iter().any(|i| i.previous_output == prev)) {
+                return Err(Reject::DoubleSpend(prev));
+            }
+            match inner.utxos.get(&prev) {
+                Some(u) => check_sequence(tx, input, next_height - u.height)?,
+                None => {
+                    let in_mempool = inner.mempool.iter().any(|t| t.compute_txid() == prev.txid && (prev.vout as usize) < t.output.len());
+                    if !in_mempool {
+                        return Err(Reject::UnknownInput(prev));
+                    }
+                    check_sequence(tx, input, 0)?;
+                }
+            }
+        }
+        inner.mempool.push(tx.clone());
+        Ok(())
+    }
+
+    /// Mines one block holding every mempool transaction whose inputs are available
+    /// (in mempool order), timestamped with the simulated clock. Returns its height.
+    pub fn mine(&self) -> u32 {
+        let now_secs = self.clock.unix_secs() as u32;
+        let mut inner = self.inner.lock().unwrap();
+        let height = inner.blocks.len() as u32;
+        let prev = inner.blocks.last().expect("genesis").header;
+        let mut txdata = Vec::new();
+        let mut spent = BTreeSet::new();
+        let pool = std::mem::take(&mut inner.mempool);
+        let mut created: BTreeSet<Txid> = BTreeSet::new();
+        let mut keep = Vec::new();
+        for tx in pool {
+            let is_faucet = tx.input.len() == 1 && tx.input[0].previous_output == OutPoint::null();
+            let ok = is_faucet
+                || tx.input.iter().all(|i| {
+                    !spent.contains(&i.previous_output)
+                        && (inner.utxos.contains_key(&i.previous_output) || created.contains(&i.previous_output.txid))
+                });
+            if ok {
+                for i in &tx.input {
+                    spent.insert(i.previous_output);
+                }
+                created.insert(tx.compute_txid());
+                txdata.push(tx);
+            } else {
+                keep.push(tx);
+            }
+        }
+        for tx in &txdata {
+            let txid = tx.compute_txid();
+            for i in &tx.input {
+                inner.utxos.remove(&i.previous_output);
+            }
+            for (vout, out) in tx.output.iter().enumerate() {
+                inner.utxos.insert(OutPoint { txid, vout: vout as u32 }, Utxo { out: out.clone(), height });
+            }
+            inner.confirmed.insert(txid, height);
+        }
+        inner.mempool = keep;
+        let mut block = Block {
+            header: Header {
+                version: Version::TWO,
+                prev_blockhash: prev.block_hash(),
+                merkle_root: TxMerkleNode::all_zeros(),
+                time: now_secs.max(prev.time + 1),
+                bits: CompactTarget::from_consensus(0x207f_ffff),
+                nonce: height,
+            },
+            txdata,
+        };
+        if let Some(root) = block.compute_merkle_root() {
+            block.header.merkle_root = root;
+        }
+        inner.blocks.push(block);
+        height
+    }
+
+    /// Height at which `txid` confirmed, if it did.
+    pub fn confirmation_height(&self, txid: &Txid) -> Option<u32> {
+        self.inner.lock().unwrap().confirmed.get(txid).copied()
+    }
+
+    /// The unspent output at `op`, if confirmed and unspent.
+    pub fn utxo(&self, op: &OutPoint) -> Option<TxOut> {
+        self.inner.lock().unwrap().utxos.get(op).map(|u| u.out.clone())
+    }
+
+    /// Number of transactions waiting in the mempool.
+    pub fn mempool_len(&self) -> usize {
+        self.inner.lock().unwrap().mempool.len()
+    }
+}
+
+fn check_lock_time(tx: &Transaction, next_height: u32) -> Result<(), Reject> {
+    if !tx.is_lock_time_enabled() {
+        return Ok(());
+    }
+    match tx.lock_time {
+        LockTime::Blocks(h) if h.to_consensus_u32() > next_height => {
+            Err(Reject::LockTimeNotMet { lock_height: h.to_consensus_u32(), next_height })
+        }
+        // Time-based locks are below any simulated block time we produce.
+        _ => Ok(()),
+    }
+}
+
+fn check_sequence(tx: &Transaction, input: &TxIn, confirmations: u32) -> Result<(), Reject> {
+    if tx.version < TxVersion::TWO {
+        return Ok(());
+    }
+    match input.sequence.to_relative_lock_time() {
+        Some(bitcoin::relative::LockTime::Blocks(b)) if u32::from(b.value()) > confirmations => {
+            Err(Reject::SequenceNotMet(input.previous_output))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spend(prev: OutPoint, value_sat: u64, sequence: Sequence, lock_time: LockTime) -> Transaction {
+        Transaction {
+            version: TxVersion::TWO,
+            lock_time,
+            input: vec![TxIn { previous_output: prev, script_sig: ScriptBuf::new(), sequence, witness: Witness::from_slice(&[[2u8; 1]]) }],
+            output: vec![TxOut { value: Amount::from_sat(value_sat), script_pubkey: ScriptBuf::new() }],
+        }
+    }
+
+    #[test]
+    fn blocks_chain_by_hash_and_follow_the_clock() {
+        let clock = SimClock::new();
+        let chain = FakeChain::new(clock.clone());
+        clock.advance_to(600_000);
+        let h1 = chain.mine();
+        clock.advance_to(1_200_000);
+        let h2 = chain.mine();
+        assert_eq!((h1, h2), (1, 2));
+        let b1 = chain.block(1).unwrap();
+        let b2 = chain.block(2).unwrap();
+        assert_eq!(b1.header.prev_blockhash, chain.block_hash(0).unwrap());
+        assert_eq!(b2.header.prev_blockhash, b1.block_hash());
+        assert_eq!(b2.header.time as u64, clock.unix_secs());
+        assert!(b2.header.time > b1.header.time);
+    }
+
+    #[test]
+    fn mempool_rejects_double_spends_unknown_inputs_and_unmet_locks() {
+        let chain = FakeChain::new(SimClock::new());
+        let coin = chain.faucet(ScriptBuf::new(), 10_000);
+        chain.mine();
+        assert_eq!(chain.utxo(&coin).unwrap().value, Amount::from_sat(10_000));
+
+        let bogus = OutPoint { txid: Txid::all_zeros(), vout: 7 };
+        assert_eq!(chain.broadcast(&spend(bogus, 1, Sequence::MAX, LockTime::ZERO)), Err(Reject::UnknownInput(bogus)));
+
+        // CLTV: locked to height 5 while the next block is 2.
+        let locked = spend(coin, 9_000, Sequence::ENABLE_LOCKTIME_NO_RBF, LockTime::from_height(5).unwrap());
+        assert!(matches!(chain.broadcast(&locked), Err(Reject::LockTimeNotMet { lock_height: 5, next_height: 2 })));
+
+        // CSV: needs 3 confirmations of the coin, it has 1 at the next block.
+        let csv = spend(coin, 9_000, Sequence::from_height(3), LockTime::ZERO);
+        assert_eq!(chain.broadcast(&csv), Err(Reject::SequenceNotMet(coin)));
+        chain.mine();
+        chain.mine();
+        assert_eq!(chain.broadcast(&csv), Ok(()));
+
+        let rival = spend(coin, 8_000, Sequence::MAX, LockTime::ZERO);
+        assert_eq!(chain.broadcast(&rival), Err(Reject::DoubleSpend(coin)));
+        assert_eq!(chain.broadcast(&csv), Err(Reject::Duplicate));
+
+        let h = chain.mine();
+        assert_eq!(chain.confirmation_height(&csv.compute_txid()), Some(h));
+        assert!(chain.utxo(&coin).is_none(), "spent output is gone");
+        assert_eq!(chain.broadcast(&rival), Err(Reject::UnknownInput(coin)), "spent on chain");
+        assert_eq!(chain.mempool_len(), 0);
+    }
+}

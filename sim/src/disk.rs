@@ -1,0 +1,216 @@
+//! The fake disk: a key-value store where a write is either durable at once or *pending*
+//! until the simulator completes it, and a crash loses what is pending.
+//!
+//! Which writes may be pending follows LDK's persistence contract (`../shared/DESIGN.md`,
+//! decision 4): a `Persist` call that returns `Completed` must have written durably before
+//! it returns, so the node adapter writes those with [`FakeDisk::write_durable`]; manager
+//! writes and the application's own writes go through [`FakeDisk::write_pending`] and land
+//! when the simulator calls [`FakeDisk::complete`] or [`FakeDisk::complete_all`].
+//!
+//! Writes to one key never land out of order: completing a write also lands every earlier
+//! pending write to the same key. Pending writes belong to the incarnation that issued them;
+//! after [`FakeDisk::crash`] nothing from a dead incarnation can land.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Identifies one pending write (monotonic per disk).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WriteId(pub u64);
+
+/// What happened to a write, as recorded in the disk's journal (drained into the trace).
+/// Fields: `key` is the disk key, `len` the value's size in bytes, `digest` its SHA-256,
+/// `id` the pending write's id.
+#[allow(missing_docs)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiskOp {
+    /// A write that was durable when it returned.
+    WroteDurable { key: String, len: usize, digest: [u8; 32] },
+    /// A write issued as pending.
+    WrotePending { id: WriteId, key: String, len: usize, digest: [u8; 32] },
+    /// A pending write that became durable.
+    Landed { id: WriteId, key: String },
+    /// A pending write dropped by a crash.
+    Lost { id: WriteId, key: String },
+    /// A key removed (durably).
+    Removed { key: String },
+}
+
+struct Pending {
+    id: WriteId,
+    key: String,
+    bytes: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Inner {
+    durable: BTreeMap<String, Vec<u8>>,
+    pending: Vec<Pending>,
+    next_id: u64,
+    journal: Vec<DiskOp>,
+}
+
+/// One node's disk. Cheap to clone; clones share the same store.
+#[derive(Clone, Default)]
+pub struct FakeDisk {
+    inner: Arc<Mutex<Inner>>,
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).into()
+}
+
+impl FakeDisk {
+    /// An empty disk.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes `bytes` under `key`, durable before this returns. Pending writes to the same
+    /// key that were issued earlier are superseded and dropped (they can never land later
+    /// and overwrite this one).
+    pub fn write_durable(&self, key: &str, bytes: Vec<u8>) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.pending.retain(|p| p.key != key);
+        let op = DiskOp::WroteDurable { key: key.to_string(), len: bytes.len(), digest: digest(&bytes) };
+        inner.journal.push(op);
+        inner.durable.insert(key.to_string(), bytes);
+    }
+
+    /// Issues a write of `bytes` under `key` that stays pending (invisible to [`Self::read`])
+    /// until completed. Returns its id.
+    pub fn write_pending(&self, key: &str, bytes: Vec<u8>) -> WriteId {
+        let mut inner = self.inner.lock().unwrap();
+        let id = WriteId(inner.next_id);
+        inner.next_id += 1;
+        let op = DiskOp::WrotePending { id, key: key.to_string(), len: bytes.len(), digest: digest(&bytes) };
+        inner.journal.push(op);
+        inner.pending.push(Pending { id, key: key.to_string(), bytes });
+        id
+    }
+
+    /// Makes pending write `id` durable, together with every earlier pending write to the
+    /// same key (in issue order). Returns `false` if `id` is no longer pending (already
+    /// landed, superseded, or lost in a crash).
+    pub fn complete(&self, id: WriteId) -> bool {
+        let mut inner = self.inner.lock().unwrap();
+        let Some(pos) = inner.pending.iter().position(|p| p.id == id) else {
+            return false;
+        };
+        let key = inner.pending[pos].key.clone();
+        let mut i = 0;
+        while i < inner.pending.len() {
+            if inner.pending[i].key == key && inner.pending[i].id <= id {
+                let p = inner.pending.remove(i);
+                inner.journal.push(DiskOp::Landed { id: p.id, key: p.key.clone() });
+                inner.durable.insert(p.key, p.bytes);
+            } else {
+                i += 1;
+            }
+        }
+        true
+    }
+
+    /// Makes every pending write durable, in issue order. Returns how many landed.
+    pub fn complete_all(&self) -> usize {
+        let ids: Vec<WriteId> = self.inner.lock().unwrap().pending.iter().map(|p| p.id).collect();
+        ids.into_iter().filter(|id| self.complete(*id)).count()
+    }
+
+    /// The owning node crashed: every pending write is lost. Returns how many were lost.
+    pub fn crash(&self) -> usize {
+        let mut inner = self.inner.lock().unwrap();
+        let lost: Vec<Pending> = std::mem::take(&mut inner.pending);
+        for p in &lost {
+            inner.journal.push(DiskOp::Lost { id: p.id, key: p.key.clone() });
+        }
+        lost.len()
+    }
+
+    /// The durable value under `key`, if any. Pending writes are not visible.
+    pub fn read(&self, key: &str) -> Option<Vec<u8>> {
+        self.inner.lock().unwrap().durable.get(key).cloned()
+    }
+
+    /// Durable keys starting with `prefix`, in sorted order.
+    pub fn list(&self, prefix: &str) -> Vec<String> {
+        let inner = self.inner.lock().unwrap();
+        inner.durable.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// Removes `key` durably (and any pending write to it).
+    pub fn remove(&self, key: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.pending.retain(|p| p.key != key);
+        inner.durable.remove(key);
+        inner.journal.push(DiskOp::Removed { key: key.to_string() });
+    }
+
+    /// Number of writes still pending.
+    pub fn pending_count(&self) -> usize {
+        self.inner.lock().unwrap().pending.len()
+    }
+
+    /// Takes the journal of operations since the last call, in the order they happened.
+    pub fn drain_journal(&self) -> Vec<DiskOp> {
+        std::mem::take(&mut self.inner.lock().unwrap().journal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crash_loses_pending_keeps_durable() {
+        let d = FakeDisk::new();
+        d.write_durable("a", vec![1]);
+        let p = d.write_pending("b", vec![2]);
+        assert_eq!(d.read("b"), None, "pending write must be invisible");
+        assert_eq!(d.crash(), 1);
+        assert_eq!(d.read("a"), Some(vec![1]));
+        assert_eq!(d.read("b"), None);
+        assert!(!d.complete(p), "a write lost in a crash must never land later");
+        assert_eq!(d.read("b"), None);
+    }
+
+    #[test]
+    fn completing_a_write_lands_earlier_writes_to_that_key_in_order() {
+        let d = FakeDisk::new();
+        let w1 = d.write_pending("k", vec![1]);
+        let other = d.write_pending("j", vec![9]);
+        let w2 = d.write_pending("k", vec![2]);
+        let w3 = d.write_pending("k", vec![3]);
+        assert!(d.complete(w2));
+        assert_eq!(d.read("k"), Some(vec![2]));
+        assert!(!d.complete(w1), "w1 landed before w2 and is no longer pending");
+        assert_eq!(d.read("j"), None, "other keys are untouched");
+        assert_eq!(d.pending_count(), 2);
+        d.crash();
+        assert_eq!(d.read("k"), Some(vec![2]), "w3 was pending and is lost");
+        assert!(!d.complete(w3));
+        assert!(!d.complete(other));
+    }
+
+    #[test]
+    fn durable_write_supersedes_older_pending_write() {
+        let d = FakeDisk::new();
+        let old = d.write_pending("k", vec![1]);
+        d.write_durable("k", vec![2]);
+        assert!(!d.complete(old));
+        assert_eq!(d.read("k"), Some(vec![2]));
+    }
+
+    #[test]
+    fn list_is_sorted_and_prefix_bounded() {
+        let d = FakeDisk::new();
+        d.write_durable("monitors/b", vec![]);
+        d.write_durable("monitors/a", vec![]);
+        d.write_durable("manager", vec![]);
+        d.write_durable("monitorsz", vec![]);
+        assert_eq!(d.list("monitors/"), vec!["monitors/a".to_string(), "monitors/b".to_string()]);
+        d.remove("monitors/a");
+        assert_eq!(d.list("monitors/"), vec!["monitors/b".to_string()]);
+    }
+}
