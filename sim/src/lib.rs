@@ -10,4 +10,6 @@ pub mod chain;
 pub mod clock;
 pub mod disk;
 pub mod net;
+pub mod node;
 pub mod rng;
+pub mod world;

@@ -1,0 +1,260 @@
+//! Scenarios: a topology and a workload, run in a seeded [`World`].
+//!
+//! A scenario builds its nodes and channels (opened and confirmed in the simulation), plans
+//! its payments and faults from the seed's `workload` and `faults` streams, runs them,
+//! then runs a *heal* phase (no new faults; every crashed node back up; peers reconnect;
+//! timers tick) until nothing is pending or a bound on simulated time is hit. What it hands
+//! the oracle is only what LDK reported ([`sim::world::Observation`]s, `list_channels`) plus
+//! the list of payments the payer asked LDK to make.
+
+use sim::net::NodeIdx;
+use sim::node::{Bytes32, ChannelInfo, HopPlan, TrampolineReceive};
+use sim::rng::SimRng;
+use sim::world::{World, WorldConfig};
+
+/// Names of the scenarios `ldk-dst run --scenario` accepts.
+pub const SCENARIOS: &[&str] = &["trampoline-receive"];
+
+/// Error for a scenario name that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownScenario(pub String);
+
+impl std::fmt::Display for UnknownScenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown scenario '{}' (known: {})", self.0, SCENARIOS.join(", "))
+    }
+}
+
+/// A payment the payer asked LDK to make.
+#[derive(Clone, Debug)]
+pub struct PaymentPlan {
+    /// The payer's payment id.
+    pub payment_id: Bytes32,
+    /// The payment hash (from the payee's `create_inbound_payment`).
+    pub payment_hash: Bytes32,
+    /// Amount the payee is to receive, msat.
+    pub amount_msat: u64,
+    /// The payer.
+    pub payer: NodeIdx,
+    /// The payee (the trampoline hop).
+    pub payee: NodeIdx,
+    /// Forwarding node of each MPP part (one entry for a single-path payment).
+    pub parts_via: Vec<NodeIdx>,
+    /// When the payer asked LDK to send, simulated ms (`None` if it never could).
+    pub sent_at_ms: Option<u64>,
+    /// LDK's refusal at send time, if it refused.
+    pub send_error: Option<String>,
+}
+
+/// Knobs of a run (defaults are what `ldk-dst run` uses).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Keep every trace line (for `repro`).
+    pub keep_trace: bool,
+    /// Extra timer ticks on node 0 at the start of the workload (tests use this to check
+    /// that the digest covers what happened).
+    pub extra_ticks: u32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { keep_trace: false, extra_ticks: 0 }
+    }
+}
+
+/// What a scenario run leaves for the oracle and the report.
+pub struct RunResult {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// The world after the heal phase.
+    pub world: World,
+    /// The payments attempted.
+    pub payments: Vec<PaymentPlan>,
+    /// Simulated time the workload ended and the heal phase began, ms.
+    pub heal_started_ms: u64,
+    /// Whether the heal phase ended with nothing pending (otherwise it hit its bound).
+    pub healed: bool,
+}
+
+/// Channel capacity of every channel, sat.
+pub const CHANNEL_CAPACITY_SAT: u64 = 1_000_000;
+/// How long the heal phase may run at most, simulated ms.
+pub const HEAL_BOUND_MS: u64 = 30 * 60_000;
+
+/// Runs scenario `name` with `seed`.
+pub fn run(name: &str, seed: u64, opts: &RunOptions) -> Result<RunResult, UnknownScenario> {
+    match name {
+        "trampoline-receive" => Ok(trampoline_receive(seed, opts)),
+        other => Err(UnknownScenario(other.to_string())),
+    }
+}
+
+enum Step {
+    Pay(usize),
+    Crash { node: NodeIdx, downtime_ms: u64 },
+}
+
+/// Opens a channel from `from` to `to` of [`CHANNEL_CAPACITY_SAT`] (they must be connected).
+fn open(world: &mut World, from: NodeIdx, to: NodeIdx) {
+    let key = world.node_key(to);
+    let uid = (from as u128) << 32 | to as u128;
+    world.act(from, |n| n.open_channel(key, CHANNEL_CAPACITY_SAT, uid)).expect("up").expect("create_channel");
+}
+
+/// The short channel id of the ready channel between `a` and `b`, as `a` (if up) lists it.
+fn scid_between(world: &World, a: NodeIdx, b: NodeIdx) -> Option<u64> {
+    let b_key = world.node_key(b);
+    world.node(a)?.channels().iter().find(|c: &&ChannelInfo| c.counterparty == b_key && c.is_ready).and_then(|c| c.short_channel_id)
+}
+
+/// A pays C through B1 and B2: single-path and 2-part MPP payments, each path ending in a
+/// one-hop blinded path to C with C as the trampoline hop; random nodes crash and restart
+/// during the run, some right after a payment was sent so that HTLCs are in flight.
+fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
+    let mut world = World::new(seed, WorldConfig::default(), opts.keep_trace);
+    let mut workload = SimRng::fork(seed, "workload");
+    let mut faults = SimRng::fork(seed, "faults");
+    let a = world.add_node("A", &[CHANNEL_CAPACITY_SAT; 2]);
+    let b1 = world.add_node("B1", &[CHANNEL_CAPACITY_SAT]);
+    let b2 = world.add_node("B2", &[CHANNEL_CAPACITY_SAT]);
+    let c = world.add_node("C", &[]);
+    world.mine_blocks(1);
+
+    for (x, y) in [(a, b1), (a, b2), (b1, c), (b2, c)] {
+        world.connect(x, y);
+    }
+    world.run_until(world.now_ms() + 2_000);
+    for (x, y) in [(a, b1), (a, b2), (b1, c), (b2, c)] {
+        open(&mut world, x, y);
+    }
+    world.run_until(world.now_ms() + 3_000);
+    world.mine_blocks(6);
+    world.run_until(world.now_ms() + 5_000);
+    for (x, y) in [(a, b1), (a, b2), (b1, c), (b2, c)] {
+        assert!(scid_between(&world, x, y).is_some(), "channel {}-{} not ready after opening (seed {seed})", world.name(x), world.name(y));
+    }
+
+    for _ in 0..opts.extra_ticks {
+        world.act(a, |n| n.timer_tick());
+    }
+
+    // Plan payments: invoices are created up front (LDK derives their preimages from its
+    // keys, so they survive the payee's restarts).
+    let n_payments = workload.range(6, 10) as usize;
+    let mut payments = Vec::new();
+    let mut receives: Vec<TrampolineReceive> = Vec::new();
+    let mut steps: Vec<(u64, Step)> = Vec::new();
+    let mut t = world.now_ms();
+    for i in 0..n_payments {
+        t += workload.range(300, 6_000);
+        let amount_msat = workload.range(10_000, 200_000) * 1_000;
+        let parts_via = if workload.chance(0.5) { vec![b1, b2] } else { vec![if workload.chance(0.5) { b1 } else { b2 }] };
+        let receive = world.act(c, |n| n.create_trampoline_receive(amount_msat)).expect("C is up before the workload");
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&seed.to_be_bytes());
+        id[8..16].copy_from_slice(&(i as u64).to_be_bytes());
+        payments.push(PaymentPlan {
+            payment_id: Bytes32(id),
+            payment_hash: receive.payment_hash,
+            amount_msat,
+            payer: a,
+            payee: c,
+            parts_via,
+            sent_at_ms: None,
+            send_error: None,
+        });
+        receives.push(receive);
+        steps.push((t, Step::Pay(i)));
+        // Some payments are followed closely by a crash of a node on their way, so that
+        // HTLCs are in flight when it goes down.
+        if faults.chance(0.5) {
+            let on_path = [a, b1, b2, c];
+            let node = on_path[faults.index(on_path.len())];
+            steps.push((t + faults.range(5, 400), Step::Crash { node, downtime_ms: faults.range(100, 4_000) }));
+        }
+    }
+    let workload_end = t + 2_000;
+    let n_random = faults.range(1, 3);
+    for _ in 0..n_random {
+        let at = faults.range(world.now_ms(), workload_end);
+        let node = faults.index(world.node_count());
+        steps.push((at, Step::Crash { node, downtime_ms: faults.range(100, 10_000) }));
+    }
+    steps.sort_by_key(|(t, _)| *t);
+
+    let mut pending_sends: Vec<usize> = Vec::new();
+    for (at, step) in steps {
+        world.run_until(at);
+        match step {
+            Step::Pay(i) => pending_sends.push(i),
+            Step::Crash { node, downtime_ms } => {
+                world.crash(node, downtime_ms);
+            }
+        }
+        pending_sends.retain(|&i| !try_send(&mut world, &mut payments[i], &receives[i]));
+    }
+    // Sends the payer could not make while it was down go out once it is back.
+    while !pending_sends.is_empty() {
+        world.run_until(world.now_ms() + 500);
+        pending_sends.retain(|&i| !try_send(&mut world, &mut payments[i], &receives[i]));
+    }
+    world.run_until(world.now_ms().max(workload_end));
+
+    // Heal: no new faults; scheduled restarts still happen.
+    let heal_started_ms = world.now_ms();
+    let mut healed = false;
+    while world.now_ms() < heal_started_ms + HEAL_BOUND_MS {
+        world.run_until(world.now_ms() + 1_000);
+        if quiet(&world, &payments) {
+            healed = true;
+            break;
+        }
+    }
+    RunResult { scenario: "trampoline-receive".into(), seed, world, payments, heal_started_ms, healed }
+}
+
+/// Sends payment `p` if its payer is up and every first-hop channel has a short channel id.
+/// Returns whether it was handed to LDK (or refused by it).
+fn try_send(world: &mut World, p: &mut PaymentPlan, receive: &TrampolineReceive) -> bool {
+    if world.node(p.payer).is_none() {
+        return false;
+    }
+    let payee_key = receive.payee;
+    let n = p.parts_via.len() as u64;
+    let mut parts = Vec::new();
+    for (k, &via) in p.parts_via.iter().enumerate() {
+        let Some(first) = scid_between(world, p.payer, via) else { return false };
+        let Some(second) = scid_to_payee(world, via, p.payee) else { return false };
+        let share = if k as u64 + 1 == n { p.amount_msat - (p.amount_msat / n) * (n - 1) } else { p.amount_msat / n };
+        parts.push((vec![HopPlan { node: world.node_key(via), short_channel_id: first }, HopPlan { node: payee_key, short_channel_id: second }], share));
+    }
+    let id = p.payment_id;
+    let result = world.act(p.payer, |n| n.send_trampoline_payment(receive, &parts, id)).expect("payer up");
+    p.sent_at_ms = Some(world.now_ms());
+    p.send_error = result.err();
+    true
+}
+
+/// The short channel id of the channel between `via` and `payee`, from whichever of the two
+/// is up (both list it).
+fn scid_to_payee(world: &World, via: NodeIdx, payee: NodeIdx) -> Option<u64> {
+    scid_between(world, via, payee).or_else(|| scid_between(world, payee, via))
+}
+
+/// Whether the run has come to rest: every node up, nothing in flight on the network, no
+/// HTLC pending in any channel, and every sent payment resolved at the payer.
+fn quiet(world: &World, payments: &[PaymentPlan]) -> bool {
+    if !world.down_nodes().is_empty() || world.busy() {
+        return false;
+    }
+    for i in 0..world.node_count() {
+        let node = world.node(i).expect("all up");
+        if node.channels().iter().any(|c| !c.htlcs.is_empty()) || node.pending_outbound_payments() > 0 {
+            return false;
+        }
+    }
+    let _ = payments;
+    true
+}

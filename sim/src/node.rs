@@ -1,0 +1,1132 @@
+//! The node adapter: the only module that calls LDK.
+//!
+//! A [`Node`] is one incarnation of a real LDK node: a `KeysManager` whose keys come from the
+//! run's seed, a `ChainMonitor` persisting `ChannelMonitor`s to the node's [`FakeDisk`]
+//! through a real `Persist` implementation, a `ChannelManager`, and a `PeerManager` whose
+//! sockets are links of the fake [`Network`]. The adapter does what a real application does
+//! around them: it handles events (funding, accepting inbound channels, claiming received
+//! payments), forwards HTLCs when asked, ticks timers, feeds blocks, and writes the manager
+//! when `get_and_clear_needs_persistence` says so (as LDK's background processor does).
+//!
+//! Everything LDK reports is translated into types this crate owns ([`NodeEvent`],
+//! [`ChannelInfo`], [`HtlcInfo`]) so that the harness and its oracle never touch LDK types.
+//! Moving to another LDK version or a developer's branch should be a change to this file.
+//!
+//! Restart ([`Node::load`]) rebuilds an incarnation from durable disk state only, in the
+//! order `ChannelManagerReadArgs`' docs prescribe: read every monitor, read the manager
+//! with the monitors, sync manager and monitors to the chain tip, then hand the monitors to
+//! the `ChainMonitor` (`load_existing_monitor`).
+
+use crate::chain::{FakeChain, NETWORK};
+use crate::clock::SimClock;
+use crate::disk::FakeDisk;
+use crate::net::{ConnId, End, Network, NodeIdx};
+
+use bitcoin::absolute::LockTime;
+use bitcoin::hashes::sha256::Hash as Sha256;
+use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::{PublicKey, Secp256k1};
+use bitcoin::transaction::Version as TxVersion;
+use bitcoin::{Amount, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
+
+use lightning::blinded_path::payment::{
+    BlindedPaymentPath, Bolt12RefundContext, PaymentConstraints, PaymentContext, ReceiveTlvs,
+};
+use lightning::chain::chaininterface::{BroadcasterInterface, ConfirmationTarget, FeeEstimator, TransactionType};
+use lightning::chain::chainmonitor::{ChainMonitor, Persist};
+use lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
+use lightning::chain::{BlockLocator, ChannelMonitorUpdateStatus, Filter, Listen};
+use lightning::events::{ClosureReason, Event, EventsProvider, ReplayEvent};
+use lightning::ln::channel_state::{InboundHTLCStateDetails, OutboundHTLCStateDetails};
+use lightning::ln::channelmanager::{ChainParameters, ChannelManager, ChannelManagerReadArgs, PaymentId};
+use lightning::ln::outbound_payment::RecipientOnionFields;
+use lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler, PeerManager, SocketDescriptor};
+use lightning::ln::types::ChannelId;
+use lightning::onion_message::messenger::NullMessageRouter;
+use lightning::routing::router::{
+    BlindedTail, InFlightHtlcs, Path, Route, RouteHop, RouteParameters, Router, TrampolineHop,
+};
+use lightning::sign::{EntropySource, InMemorySigner, KeysManager, NodeSigner, ReceiveAuthKey};
+use lightning::types::features::{ChannelFeatures, Features, NodeFeatures};
+use lightning::types::payment::{PaymentHash, PaymentPreimage};
+use lightning::util::config::UserConfig;
+use lightning::util::logger::{Level, Logger, Record};
+use lightning::util::persist::MonitorName;
+use lightning::util::ser::{ReadableArgs, Writeable};
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+/// The LDK version this adapter is written against (the report's header shows it).
+pub const LDK_VERSION: &str = "0.3.0-rc3";
+
+/// Whether this build has `--cfg fuzzing`, without which LDK is not deterministic
+/// (`../shared/DESIGN.md`, decisions 2 and 8).
+pub const CFG_FUZZING: bool = cfg!(fuzzing);
+
+/// Base fee every node charges for forwarding an HTLC, msat (its `ChannelConfig`).
+pub const FORWARD_FEE_BASE_MSAT: u64 = 1_000;
+/// Proportional fee every node charges for forwarding, millionths of the amount.
+pub const FORWARD_FEE_PPM: u64 = 100;
+/// CLTV delta every node requires between an inbound and an outbound HTLC, blocks.
+pub const CLTV_EXPIRY_DELTA_BLOCKS: u16 = 72;
+/// CLTV delta of the trampoline hop of a receive (the final node's share), blocks.
+pub const TRAMPOLINE_FINAL_CLTV_BLOCKS: u32 = 144;
+/// Extra CLTV blocks added past the blinded recipient's requirement (`excess_final_cltv_expiry_delta`).
+pub const EXCESS_FINAL_CLTV_BLOCKS: u32 = 40;
+
+/// The fee a forwarding node charges for forwarding `amount_msat` (see
+/// [`FORWARD_FEE_BASE_MSAT`] and [`FORWARD_FEE_PPM`]).
+pub fn forward_fee_msat(amount_msat: u64) -> u64 {
+    FORWARD_FEE_BASE_MSAT + amount_msat * FORWARD_FEE_PPM / 1_000_000
+}
+
+/// 32 bytes shown as hex: payment hashes, preimages, payment ids, channel ids.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes32(pub [u8; 32]);
+
+impl fmt::Display for Bytes32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+impl fmt::Debug for Bytes32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", &hex::encode(self.0)[..16])
+    }
+}
+
+impl Bytes32 {
+    /// SHA-256 of these bytes: the payment hash of a preimage.
+    pub fn sha256(&self) -> Bytes32 {
+        Bytes32(Sha256::hash(&self.0).to_byte_array())
+    }
+}
+
+/// A node's public key (33 bytes, compressed).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeKey(pub [u8; 33]);
+
+impl fmt::Debug for NodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", &hex::encode(self.0)[..12])
+    }
+}
+
+impl NodeKey {
+    fn from_pk(pk: &PublicKey) -> Self {
+        NodeKey(pk.serialize())
+    }
+    fn pk(&self) -> PublicKey {
+        PublicKey::from_slice(&self.0).expect("valid key")
+    }
+}
+
+/// What LDK reported through one `Event`, translated into project-owned types. Amounts in
+/// msat; ids and hashes as [`Bytes32`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// `Event::PaymentClaimable`: the node (a payee) can claim `amount_msat` for `payment_hash`.
+    PaymentClaimable {
+        /// The payment hash.
+        payment_hash: Bytes32,
+        /// Total of the HTLCs received, msat.
+        amount_msat: u64,
+        /// Number of channels the HTLCs arrived on (MPP parts may share one).
+        receiving_channels: usize,
+    },
+    /// `Event::PaymentClaimed`: the node (a payee) claimed the payment.
+    PaymentClaimed {
+        /// The payment hash.
+        payment_hash: Bytes32,
+        /// Total claimed, msat.
+        amount_msat: u64,
+        /// Number of HTLCs (MPP parts) claimed.
+        htlcs: usize,
+    },
+    /// `Event::PaymentSent`: the payer learned the preimage.
+    PaymentSent {
+        /// The payer's payment id.
+        payment_id: Option<Bytes32>,
+        /// The payment hash.
+        payment_hash: Bytes32,
+        /// The preimage the payee revealed.
+        payment_preimage: Bytes32,
+        /// Fee paid to forwarders, msat, if known.
+        fee_paid_msat: Option<u64>,
+    },
+    /// `Event::PaymentFailed`: the payer gave up on the payment.
+    PaymentFailed {
+        /// The payer's payment id.
+        payment_id: Bytes32,
+        /// The payment hash, if known.
+        payment_hash: Option<Bytes32>,
+        /// LDK's `PaymentFailureReason`, as text.
+        reason: String,
+    },
+    /// `Event::PaymentPathFailed`: one path (MPP part) of a payment failed.
+    PaymentPathFailed {
+        /// The payer's payment id.
+        payment_id: Option<Bytes32>,
+        /// The payment hash.
+        payment_hash: Bytes32,
+        /// Whether LDK says retrying cannot succeed.
+        permanently: bool,
+    },
+    /// `Event::PaymentPathSuccessful`.
+    PaymentPathSuccessful {
+        /// The payer's payment id.
+        payment_id: Bytes32,
+    },
+    /// `Event::PaymentForwarded`: the node earned a fee forwarding.
+    PaymentForwarded {
+        /// Fee earned, msat, if known.
+        fee_earned_msat: Option<u64>,
+        /// Amount forwarded on the outbound side, msat.
+        outbound_amount_msat: u64,
+    },
+    /// `Event::HTLCHandlingFailed`: the node failed an HTLC back.
+    HtlcHandlingFailed {
+        /// Channels the failed inbound HTLC(s) came from.
+        prev_channels: Vec<Bytes32>,
+        /// LDK's failure type, as text.
+        failure: String,
+    },
+    /// `Event::ChannelPending`.
+    ChannelPending {
+        /// The channel.
+        channel_id: Bytes32,
+    },
+    /// `Event::ChannelReady`.
+    ChannelReady {
+        /// The channel.
+        channel_id: Bytes32,
+        /// The peer.
+        counterparty: NodeKey,
+    },
+    /// `Event::ChannelClosed`.
+    ChannelClosed {
+        /// The channel.
+        channel_id: Bytes32,
+        /// LDK's `ClosureReason`, as text.
+        reason: String,
+        /// Whether the reason is one of LDK's force-close reasons.
+        force_close: bool,
+    },
+    /// Any other event, by name.
+    Other(String),
+}
+
+/// Direction of an HTLC as seen by the node that lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HtlcDirection {
+    /// Offered to us by the counterparty.
+    Inbound,
+    /// Offered by us to the counterparty.
+    Outbound,
+}
+
+/// State of a pending HTLC, from `list_channels` (`InboundHTLCStateDetails` /
+/// `OutboundHTLCStateDetails`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HtlcState {
+    /// Being added: not yet irrevocably committed on both sides.
+    AwaitingAdd,
+    /// Irrevocably committed on both sides.
+    Committed,
+    /// Being removed by a fulfill, not yet irrevocably.
+    AwaitingRemoveFulfill,
+    /// Being removed by a fail, not yet irrevocably.
+    AwaitingRemoveFail,
+    /// LDK did not say.
+    Unknown,
+}
+
+impl HtlcState {
+    /// Whether the HTLC is in flight: added but not yet irrevocably committed, or being
+    /// removed but not yet irrevocably removed, on both sides.
+    pub fn in_flight(self) -> bool {
+        !matches!(self, HtlcState::Committed)
+    }
+}
+
+/// One pending HTLC of a channel, as LDK lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HtlcInfo {
+    /// Inbound or outbound, from the listing node's view.
+    pub direction: HtlcDirection,
+    /// The HTLC's id on its channel (per direction).
+    pub htlc_id: u64,
+    /// Amount, msat.
+    pub amount_msat: u64,
+    /// Payment hash.
+    pub payment_hash: Bytes32,
+    /// Absolute CLTV expiry, block height.
+    pub cltv_expiry: u32,
+    /// Where it is in the commitment dance.
+    pub state: HtlcState,
+}
+
+/// One channel as LDK's `list_channels` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// The channel id.
+    pub channel_id: Bytes32,
+    /// The peer.
+    pub counterparty: NodeKey,
+    /// Short channel id, once confirmed.
+    pub short_channel_id: Option<u64>,
+    /// Channel value, sat.
+    pub capacity_sat: u64,
+    /// What we could send now, msat (LDK's `outbound_capacity_msat`).
+    pub outbound_capacity_msat: u64,
+    /// What we could receive now, msat (LDK's `inbound_capacity_msat`).
+    pub inbound_capacity_msat: u64,
+    /// Whether we opened it.
+    pub is_outbound: bool,
+    /// Whether `channel_ready` was exchanged.
+    pub is_ready: bool,
+    /// Whether it is ready and the peer is connected.
+    pub is_usable: bool,
+    /// Pending HTLCs (both directions).
+    pub htlcs: Vec<HtlcInfo>,
+}
+
+/// One hop of a path the payer pays over: the node that receives the HTLC and the channel
+/// it arrives on.
+#[derive(Clone, Debug)]
+pub struct HopPlan {
+    /// The node receiving the HTLC over `short_channel_id`.
+    pub node: NodeKey,
+    /// The channel the HTLC travels on to reach `node`.
+    pub short_channel_id: u64,
+}
+
+/// An invoice-like handle for a payment to a trampoline recipient through a blinded path:
+/// what the payee hands the payer. Created by [`Node::create_trampoline_receive`].
+#[derive(Clone)]
+pub struct TrampolineReceive {
+    /// The payee (also the trampoline hop).
+    pub payee: NodeKey,
+    /// The payment hash.
+    pub payment_hash: Bytes32,
+    /// Total amount to pay, msat.
+    pub amount_msat: u64,
+    blinded_path: BlindedPaymentPath,
+}
+
+/// Why a node could not be built again from its disk. A finding, not a harness error
+/// (`../shared/DESIGN.md`, decision 5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// A monitor on disk failed to decode.
+    Monitor {
+        /// Its disk key.
+        key: String,
+        /// LDK's `DecodeError`, as text.
+        error: String,
+    },
+    /// The manager on disk failed to decode (e.g. a monitor it expects is missing).
+    Manager {
+        /// LDK's `DecodeError`, as text.
+        error: String,
+    },
+    /// The manager was never written.
+    NoManager,
+    /// `load_existing_monitor` refused a monitor.
+    LoadMonitor {
+        /// The channel.
+        channel_id: Bytes32,
+    },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Monitor { key, error } => write!(f, "monitor {key} does not decode: {error}"),
+            LoadError::Manager { error } => write!(f, "manager does not decode: {error}"),
+            LoadError::NoManager => write!(f, "no manager on disk"),
+            LoadError::LoadMonitor { channel_id } => write!(f, "load_existing_monitor refused channel {channel_id}"),
+        }
+    }
+}
+
+/// What a restart loaded from disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadedState {
+    /// Best block height stored in the manager.
+    pub manager_height: u32,
+    /// Per monitor (by channel id): the latest `ChannelMonitorUpdate` id it holds.
+    pub monitors: Vec<(Bytes32, u64)>,
+}
+
+/// A line of the node's own trace (what it did that the world cannot see by itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeTrace {
+    /// LDK reported an event.
+    Event(NodeEvent),
+    /// The node broadcast a transaction; `accepted` says whether the mempool took it.
+    Broadcast {
+        /// The transaction id (hex).
+        txid: String,
+        /// Whether the mempool accepted it.
+        accepted: bool,
+    },
+    /// The manager was written to disk (pending until the world completes the write).
+    ManagerWritten {
+        /// Size in bytes.
+        len: usize,
+    },
+}
+
+// ---------------------------------------------------------------------------------------
+// Parts handed to LDK: logger, fee estimator, broadcaster, persister, router, sockets.
+
+/// Routes LDK's log lines into `tracing`, with the node's name as a field.
+pub struct SimLogger {
+    node: String,
+}
+
+impl Logger for SimLogger {
+    fn log(&self, record: Record) {
+        let node = self.node.as_str();
+        let module = record.module_path;
+        match record.level {
+            Level::Gossip | Level::Trace => tracing::trace!(target: "ldk", node, module, "{}", record.args),
+            Level::Debug => tracing::debug!(target: "ldk", node, module, "{}", record.args),
+            Level::Info => tracing::info!(target: "ldk", node, module, "{}", record.args),
+            Level::Warn => tracing::warn!(target: "ldk", node, module, "{}", record.args),
+            Level::Error => tracing::error!(target: "ldk", node, module, "{}", record.args),
+        }
+    }
+}
+
+/// A fee estimator that always answers the minimum relay feerate.
+pub struct FixedFees;
+
+impl FeeEstimator for FixedFees {
+    fn get_est_sat_per_1000_weight(&self, _target: ConfirmationTarget) -> u32 {
+        253
+    }
+}
+
+/// Hands transactions to the fake chain's mempool and remembers what it did.
+pub struct SimBroadcaster {
+    chain: FakeChain,
+    trace: Arc<Mutex<Vec<NodeTrace>>>,
+}
+
+impl BroadcasterInterface for SimBroadcaster {
+    fn broadcast_transactions(&self, txs: &[(&Transaction, TransactionType)]) {
+        for (tx, _) in txs {
+            let accepted = self.chain.broadcast(tx).is_ok();
+            let txid = tx.compute_txid().to_string();
+            self.trace.lock().unwrap().push(NodeTrace::Broadcast { txid, accepted });
+        }
+    }
+}
+
+/// LDK's `Persist` over the node's fake disk, synchronous: every call writes the full
+/// monitor durably before it returns `Completed`, as LDK's contract for `Completed`
+/// requires.
+pub struct DiskPersister {
+    disk: FakeDisk,
+}
+
+const MONITOR_PREFIX: &str = "monitors/";
+const ARCHIVE_PREFIX: &str = "archived_monitors/";
+const MANAGER_KEY: &str = "manager";
+
+impl Persist<InMemorySigner> for DiskPersister {
+    fn persist_new_channel(&self, name: MonitorName, monitor: &ChannelMonitor<InMemorySigner>) -> ChannelMonitorUpdateStatus {
+        self.disk.write_durable(&format!("{MONITOR_PREFIX}{name}"), monitor.encode());
+        ChannelMonitorUpdateStatus::Completed
+    }
+
+    fn update_persisted_channel(
+        &self, name: MonitorName, _update: Option<&ChannelMonitorUpdate>, monitor: &ChannelMonitor<InMemorySigner>,
+    ) -> ChannelMonitorUpdateStatus {
+        self.disk.write_durable(&format!("{MONITOR_PREFIX}{name}"), monitor.encode());
+        ChannelMonitorUpdateStatus::Completed
+    }
+
+    fn archive_persisted_channel(&self, name: MonitorName) {
+        let key = format!("{MONITOR_PREFIX}{name}");
+        if let Some(bytes) = self.disk.read(&key) {
+            self.disk.write_durable(&format!("{ARCHIVE_PREFIX}{name}"), bytes);
+            self.disk.remove(&key);
+        }
+    }
+}
+
+/// A router that finds nothing: every route in a scenario is built by hand and sent with
+/// `send_payment_with_route`, which never asks the router. LDK requires one regardless.
+pub struct NoRouter;
+
+impl Router for NoRouter {
+    fn find_route(
+        &self, _payer: &PublicKey, _params: &RouteParameters,
+        _first_hops: Option<&[&lightning::ln::channel_state::ChannelDetails]>, _inflight: InFlightHtlcs,
+    ) -> Result<Route, &'static str> {
+        Err("routes are built by the scenario")
+    }
+
+    fn create_blinded_payment_paths<T: bitcoin::secp256k1::Signing + bitcoin::secp256k1::Verification>(
+        &self, _recipient: PublicKey, _key: ReceiveAuthKey, _first_hops: Vec<lightning::ln::channel_state::ChannelDetails>,
+        _tlvs: ReceiveTlvs, _amount_msats: Option<u64>, _secp: &Secp256k1<T>,
+    ) -> Result<Vec<BlindedPaymentPath>, ()> {
+        Err(())
+    }
+}
+
+/// One end of a fake-network connection, as LDK's `PeerManager` sees it.
+#[derive(Clone)]
+pub struct SimSocket {
+    conn: ConnId,
+    end: End,
+    net: Network,
+}
+
+impl PartialEq for SimSocket {
+    fn eq(&self, other: &Self) -> bool {
+        self.conn == other.conn && self.end == other.end
+    }
+}
+impl Eq for SimSocket {}
+impl std::hash::Hash for SimSocket {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.conn.hash(state);
+        self.end.hash(state);
+    }
+}
+
+impl SocketDescriptor for SimSocket {
+    fn send_data(&mut self, data: &[u8], _continue_read: bool) -> usize {
+        // A closed connection swallows the bytes; the world tells LDK it closed.
+        self.net.send(self.conn, self.end, data.to_vec());
+        data.len()
+    }
+
+    fn disconnect_socket(&mut self) {
+        self.net.close(self.conn);
+    }
+}
+
+type Signer = InMemorySigner;
+type ChainMon = ChainMonitor<
+    Signer,
+    Arc<dyn Filter + Send + Sync>,
+    Arc<SimBroadcaster>,
+    Arc<FixedFees>,
+    Arc<SimLogger>,
+    Arc<DiskPersister>,
+    Arc<KeysManager>,
+>;
+type ChanMan = ChannelManager<
+    Arc<ChainMon>,
+    Arc<SimBroadcaster>,
+    Arc<KeysManager>,
+    Arc<KeysManager>,
+    Arc<KeysManager>,
+    Arc<FixedFees>,
+    Arc<NoRouter>,
+    Arc<NullMessageRouter>,
+    Arc<SimLogger>,
+>;
+type PeerMan = PeerManager<
+    SimSocket,
+    Arc<ChanMan>,
+    IgnoringMessageHandler,
+    IgnoringMessageHandler,
+    Arc<SimLogger>,
+    IgnoringMessageHandler,
+    Arc<KeysManager>,
+    Arc<ChainMon>,
+>;
+
+/// The world outside a node that the node needs: identity, clock, chain, network, disk.
+#[derive(Clone)]
+pub struct NodeEnv {
+    /// Index of the node in the world (stable across restarts).
+    pub idx: NodeIdx,
+    /// Human-readable name, e.g. `"A"`, `"B1"`.
+    pub name: String,
+    /// The node's key seed (derived from the run's seed).
+    pub key_seed: [u8; 32],
+    /// The simulated clock.
+    pub clock: SimClock,
+    /// The fake chain.
+    pub chain: FakeChain,
+    /// The fake network.
+    pub net: Network,
+    /// This node's disk (it outlives incarnations).
+    pub disk: FakeDisk,
+}
+
+/// One incarnation of an LDK node.
+pub struct Node {
+    env: NodeEnv,
+    incarnation: u32,
+    keys: Arc<KeysManager>,
+    chain_monitor: Arc<ChainMon>,
+    manager: Arc<ChanMan>,
+    peers: Arc<PeerMan>,
+    trace: Arc<Mutex<Vec<NodeTrace>>>,
+    sockets: BTreeMap<ConnId, SimSocket>,
+    wallet: Vec<bitcoin::OutPoint>,
+}
+
+fn user_config() -> UserConfig {
+    let mut c = UserConfig::default();
+    // Non-anchor channels: anchors need a wallet that bumps fees (a later issue).
+    c.channel_handshake_config.negotiate_anchors_zero_fee_htlc_tx = false;
+    c.channel_handshake_config.announce_for_forwarding = false;
+    c.channel_handshake_config.minimum_depth = 3;
+    c.channel_handshake_limits.max_minimum_depth = 6;
+    c.channel_handshake_limits.force_announced_channel_preference = false;
+    c.accept_forwards_to_priv_channels = true;
+    c.channel_config.forwarding_fee_base_msat = FORWARD_FEE_BASE_MSAT as u32;
+    c.channel_config.forwarding_fee_proportional_millionths = FORWARD_FEE_PPM as u32;
+    c.channel_config.cltv_expiry_delta = CLTV_EXPIRY_DELTA_BLOCKS;
+    c
+}
+
+fn chan_id(c: &ChannelId) -> Bytes32 {
+    Bytes32(c.0)
+}
+
+fn is_force_close(reason: &ClosureReason) -> bool {
+    !matches!(
+        reason,
+        ClosureReason::CounterpartyInitiatedCooperativeClosure
+            | ClosureReason::LocallyInitiatedCooperativeClosure
+            | ClosureReason::LegacyCooperativeClosure
+            | ClosureReason::CounterpartyCoopClosedUnfundedChannel
+            | ClosureReason::LocallyCoopClosedUnfundedChannel
+            | ClosureReason::FundingBatchClosure
+            | ClosureReason::DisconnectedPeer
+    )
+}
+
+impl Node {
+    fn parts(env: &NodeEnv, incarnation: u32) -> (Arc<KeysManager>, Arc<SimLogger>, Arc<SimBroadcaster>, Arc<FixedFees>, Arc<ChainMon>, Arc<Mutex<Vec<NodeTrace>>>) {
+        // A starting time unique per incarnation: the simulated clock, plus the incarnation
+        // number so two incarnations started in the same millisecond still differ.
+        let now_ms = env.clock.now_ms();
+        let secs = crate::clock::EPOCH_UNIX_SECS + now_ms / 1000;
+        let nanos = ((now_ms % 1000) * 1_000_000) as u32 + incarnation;
+        let keys = Arc::new(KeysManager::new(&env.key_seed, secs, nanos, true));
+        let logger = Arc::new(SimLogger { node: env.name.clone() });
+        let trace = Arc::new(Mutex::new(Vec::new()));
+        let broadcaster = Arc::new(SimBroadcaster { chain: env.chain.clone(), trace: trace.clone() });
+        let fees = Arc::new(FixedFees);
+        let persister = Arc::new(DiskPersister { disk: env.disk.clone() });
+        let chain_monitor = Arc::new(ChainMonitor::new(
+            None,
+            broadcaster.clone(),
+            logger.clone(),
+            fees.clone(),
+            persister,
+            keys.clone(),
+            keys.get_peer_storage_key(),
+            false,
+        ));
+        (keys, logger, broadcaster, fees, chain_monitor, trace)
+    }
+
+    fn peer_manager(env: &NodeEnv, keys: &Arc<KeysManager>, logger: &Arc<SimLogger>, manager: &Arc<ChanMan>, chain_monitor: &Arc<ChainMon>) -> Arc<PeerMan> {
+        let handler = MessageHandler {
+            chan_handler: manager.clone(),
+            route_handler: IgnoringMessageHandler {},
+            onion_message_handler: IgnoringMessageHandler {},
+            custom_message_handler: IgnoringMessageHandler {},
+            send_only_message_handler: chain_monitor.clone(),
+        };
+        let ephemeral = keys.get_secure_random_bytes();
+        Arc::new(PeerManager::new(handler, env.clock.unix_secs() as u32, &ephemeral, logger.clone(), keys.clone()))
+    }
+
+    /// Creates the node's first incarnation on an empty disk, at the chain's current tip.
+    pub fn create(env: NodeEnv) -> Node {
+        let (keys, logger, broadcaster, fees, chain_monitor, trace) = Self::parts(&env, 0);
+        let tip = env.chain.tip_height();
+        let best_block = BlockLocator::new(env.chain.block_hash(tip).expect("tip exists"), tip);
+        let params = ChainParameters { network: NETWORK, best_block };
+        let manager = Arc::new(ChannelManager::new(
+            fees.clone(),
+            chain_monitor.clone(),
+            broadcaster.clone(),
+            Arc::new(NoRouter),
+            Arc::new(NullMessageRouter {}),
+            logger.clone(),
+            keys.clone(),
+            keys.clone(),
+            keys.clone(),
+            user_config(),
+            params,
+            env.clock.unix_secs() as u32,
+        ));
+        let peers = Self::peer_manager(&env, &keys, &logger, &manager, &chain_monitor);
+        Node { env, incarnation: 0, keys, chain_monitor, manager, peers, trace, sockets: BTreeMap::new(), wallet: Vec::new() }
+    }
+
+    /// Builds incarnation `incarnation` of the node from what its disk durably holds,
+    /// following `ChannelManagerReadArgs`' docs, and syncs it to the chain tip. `wallet`
+    /// carries the application's on-chain coins over (they live outside LDK).
+    pub fn load(env: NodeEnv, incarnation: u32, wallet: Vec<bitcoin::OutPoint>) -> Result<(Node, LoadedState), LoadError> {
+        let (keys, logger, broadcaster, fees, chain_monitor, trace) = Self::parts(&env, incarnation);
+        // 1. Read every monitor.
+        let mut monitors = Vec::new();
+        for key in env.disk.list(MONITOR_PREFIX) {
+            let bytes = env.disk.read(&key).expect("listed key exists");
+            let (_, monitor) = <(BlockLocator, ChannelMonitor<Signer>)>::read(&mut &bytes[..], (&*keys, &*keys))
+                .map_err(|e| LoadError::Monitor { key: key.clone(), error: format!("{e:?}") })?;
+            monitors.push(monitor);
+        }
+        // 2. Read the manager, handing it every monitor.
+        let bytes = env.disk.read(MANAGER_KEY).ok_or(LoadError::NoManager)?;
+        let args = ChannelManagerReadArgs::new(
+            keys.clone(),
+            keys.clone(),
+            keys.clone(),
+            fees.clone(),
+            chain_monitor.clone(),
+            broadcaster.clone(),
+            Arc::new(NoRouter),
+            Arc::new(NullMessageRouter {}),
+            logger.clone(),
+            user_config(),
+            monitors.iter().collect(),
+        );
+        let (locator, manager) = <(BlockLocator, ChanMan)>::read(&mut &bytes[..], args)
+            .map_err(|e| LoadError::Manager { error: format!("{e:?}") })?;
+        let manager = Arc::new(manager);
+        let loaded = LoadedState {
+            manager_height: locator.height,
+            monitors: monitors.iter().map(|m| (chan_id(&m.channel_id()), m.get_latest_update_id())).collect(),
+        };
+        // 3. Sync the manager and each monitor to the chain tip.
+        let tip = env.chain.tip_height();
+        for h in locator.height + 1..=tip {
+            manager.block_connected(&env.chain.block(h).expect("mined"), h);
+        }
+        let mut synced = Vec::new();
+        for monitor in monitors {
+            let from = monitor.current_best_block().height;
+            let listener = (monitor, broadcaster.clone(), fees.clone(), logger.clone());
+            for h in from + 1..=tip {
+                listener.block_connected(&env.chain.block(h).expect("mined"), h);
+            }
+            synced.push(listener.0);
+        }
+        // 4. Hand the monitors to the chain monitor.
+        for monitor in synced {
+            let id = monitor.channel_id();
+            chain_monitor.load_existing_monitor(id, monitor).map_err(|_| LoadError::LoadMonitor { channel_id: chan_id(&id) })?;
+        }
+        let peers = Self::peer_manager(&env, &keys, &logger, &manager, &chain_monitor);
+        let node = Node { env, incarnation, keys, chain_monitor, manager, peers, trace, sockets: BTreeMap::new(), wallet };
+        Ok((node, loaded))
+    }
+
+    /// The node's environment (identity, disk, ...).
+    pub fn env(&self) -> &NodeEnv {
+        &self.env
+    }
+
+    /// Which incarnation this is (0 for the first).
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
+    /// The application's on-chain coins (outpoints the faucet gave it, unspent).
+    pub fn wallet(&self) -> Vec<bitcoin::OutPoint> {
+        self.wallet.clone()
+    }
+
+    /// The node's public key.
+    pub fn node_key(&self) -> NodeKey {
+        NodeKey::from_pk(&self.manager.get_our_node_id())
+    }
+
+    /// Gives the application an on-chain coin of `value_sat` (from the chain's faucet).
+    pub fn fund_wallet(&mut self, value_sat: u64) {
+        let op = self.env.chain.faucet(ScriptBuf::new(), value_sat);
+        self.wallet.push(op);
+    }
+
+    // -- connections --------------------------------------------------------------------
+
+    /// Starts an outbound connection over `conn` (this node is its initiator) to `peer`.
+    pub fn connect_outbound(&mut self, conn: ConnId, peer: NodeKey) -> Result<(), String> {
+        let sock = SimSocket { conn, end: End::Initiator, net: self.env.net.clone() };
+        let first = self.peers.new_outbound_connection(peer.pk(), sock.clone(), None).map_err(|e| format!("{e:?}"))?;
+        self.env.net.send(conn, End::Initiator, first);
+        self.sockets.insert(conn, sock);
+        Ok(())
+    }
+
+    /// Accepts an inbound connection over `conn` (this node is its acceptor).
+    pub fn accept_inbound(&mut self, conn: ConnId) -> Result<(), String> {
+        let sock = SimSocket { conn, end: End::Acceptor, net: self.env.net.clone() };
+        self.peers.new_inbound_connection(sock.clone(), None).map_err(|e| format!("{e:?}"))?;
+        self.sockets.insert(conn, sock);
+        Ok(())
+    }
+
+    /// Hands bytes that arrived on `conn` to the `PeerManager`. On error LDK wants the
+    /// connection closed; the caller closes it.
+    pub fn deliver(&mut self, conn: ConnId, bytes: &[u8]) -> Result<(), String> {
+        let Some(sock) = self.sockets.get(&conn) else {
+            return Err("no such socket".into());
+        };
+        let mut sock = sock.clone();
+        self.peers.read_event(&mut sock, bytes).map_err(|e| format!("{e:?}"))
+    }
+
+    /// Tells the `PeerManager` that `conn` closed (no-op if it never knew it).
+    pub fn connection_closed(&mut self, conn: ConnId) {
+        if let Some(sock) = self.sockets.remove(&conn) {
+            self.peers.socket_disconnected(&sock);
+        }
+    }
+
+    /// Connections this incarnation has open.
+    pub fn connections(&self) -> Vec<ConnId> {
+        self.sockets.keys().copied().collect()
+    }
+
+    /// Peers the `PeerManager` has finished the handshake with.
+    pub fn connected_peers(&self) -> Vec<NodeKey> {
+        let mut v: Vec<NodeKey> = self.peers.list_peers().iter().map(|p| NodeKey::from_pk(&p.counterparty_node_id)).collect();
+        v.sort();
+        v
+    }
+
+    // -- driving --------------------------------------------------------------------------
+
+    /// Lets LDK do its work: flushes messages to peers and handles events until none are
+    /// left. Events are translated into [`NodeEvent`]s in [`Self::drain_trace`].
+    pub fn drive(&mut self) {
+        for _ in 0..100 {
+            self.peers.process_events();
+            let handled = self.handle_events();
+            self.peers.process_events();
+            if !handled {
+                return;
+            }
+        }
+        panic!("{}: events keep coming after 100 rounds", self.env.name);
+    }
+
+    fn handle_events(&mut self) -> bool {
+        // Events are collected first and handled after LDK returns, in the order LDK gave them.
+        let events = std::cell::RefCell::new(Vec::new());
+        let collect = |e: Event| -> Result<(), ReplayEvent> {
+            events.borrow_mut().push(e);
+            Ok(())
+        };
+        self.manager.process_pending_events(&collect);
+        self.chain_monitor.process_pending_events(&collect);
+        let events = events.into_inner();
+        let any = !events.is_empty();
+        for e in events {
+            self.handle_event(e);
+        }
+        any
+    }
+
+    fn handle_event(&mut self, event: Event) {
+        let observed = match event {
+            Event::FundingGenerationReady { temporary_channel_id, counterparty_node_id, channel_value_satoshis, output_script, .. } => {
+                let tx = self.funding_tx(channel_value_satoshis, output_script);
+                if let Err(e) = self.manager.funding_transaction_generated(temporary_channel_id, counterparty_node_id, tx) {
+                    tracing::warn!(node = %self.env.name, "funding_transaction_generated failed: {e:?}");
+                }
+                NodeEvent::Other("FundingGenerationReady".into())
+            }
+            Event::OpenChannelRequest { temporary_channel_id, counterparty_node_id, .. } => {
+                let user_id = u128::from(self.env.idx as u64) << 64 | u128::from(self.env.clock.now_ms());
+                if let Err(e) = self.manager.accept_inbound_channel(&temporary_channel_id, &counterparty_node_id, user_id, None) {
+                    tracing::warn!(node = %self.env.name, "accept_inbound_channel failed: {e:?}");
+                }
+                NodeEvent::Other("OpenChannelRequest".into())
+            }
+            Event::PaymentClaimable { payment_hash, amount_msat, purpose, receiving_channel_ids, .. } => {
+                // A real payee claims what it can: the preimage comes from LDK's own
+                // inbound-payment derivation (`create_inbound_payment`).
+                if let Some(preimage) = purpose.preimage() {
+                    self.manager.claim_funds(preimage);
+                }
+                NodeEvent::PaymentClaimable { payment_hash: Bytes32(payment_hash.0), amount_msat, receiving_channels: receiving_channel_ids.len() }
+            }
+            Event::PaymentClaimed { payment_hash, amount_msat, htlcs, .. } => {
+                NodeEvent::PaymentClaimed { payment_hash: Bytes32(payment_hash.0), amount_msat, htlcs: htlcs.len() }
+            }
+            Event::PaymentSent { payment_id, payment_preimage, payment_hash, fee_paid_msat, .. } => NodeEvent::PaymentSent {
+                payment_id: payment_id.map(|p| Bytes32(p.0)),
+                payment_hash: Bytes32(payment_hash.0),
+                payment_preimage: Bytes32(payment_preimage.0),
+                fee_paid_msat,
+            },
+            Event::PaymentFailed { payment_id, payment_hash, reason } => NodeEvent::PaymentFailed {
+                payment_id: Bytes32(payment_id.0),
+                payment_hash: payment_hash.map(|h| Bytes32(h.0)),
+                reason: format!("{reason:?}"),
+            },
+            Event::PaymentPathFailed { payment_id, payment_hash, payment_failed_permanently, .. } => NodeEvent::PaymentPathFailed {
+                payment_id: payment_id.map(|p| Bytes32(p.0)),
+                payment_hash: Bytes32(payment_hash.0),
+                permanently: payment_failed_permanently,
+            },
+            Event::PaymentPathSuccessful { payment_id, .. } => NodeEvent::PaymentPathSuccessful { payment_id: Bytes32(payment_id.0) },
+            Event::PaymentForwarded { total_fee_earned_msat, outbound_amount_forwarded_msat, .. } => {
+                NodeEvent::PaymentForwarded { fee_earned_msat: total_fee_earned_msat, outbound_amount_msat: outbound_amount_forwarded_msat }
+            }
+            Event::HTLCHandlingFailed { prev_channel_ids, failure_type, .. } => NodeEvent::HtlcHandlingFailed {
+                prev_channels: prev_channel_ids.iter().map(chan_id).collect(),
+                failure: format!("{failure_type:?}"),
+            },
+            Event::ChannelPending { channel_id, .. } => NodeEvent::ChannelPending { channel_id: chan_id(&channel_id) },
+            Event::ChannelReady { channel_id, counterparty_node_id, .. } => {
+                NodeEvent::ChannelReady { channel_id: chan_id(&channel_id), counterparty: NodeKey::from_pk(&counterparty_node_id) }
+            }
+            Event::ChannelClosed { channel_id, reason, .. } => {
+                NodeEvent::ChannelClosed { channel_id: chan_id(&channel_id), force_close: is_force_close(&reason), reason: format!("{reason}") }
+            }
+            other => NodeEvent::Other(format!("{other:?}").split([' ', '{', '(']).next().unwrap_or("?").to_string()),
+        };
+        self.trace.lock().unwrap().push(NodeTrace::Event(observed));
+    }
+
+    fn funding_tx(&mut self, value_sat: u64, script: ScriptBuf) -> Transaction {
+        // Spend the smallest coin that covers the channel; no fee is needed on the fake chain.
+        self.wallet.sort_by_key(|op| self.env.chain.utxo(op).map(|o| o.value.to_sat()).unwrap_or(0));
+        let pos = self
+            .wallet
+            .iter()
+            .position(|op| self.env.chain.utxo(op).map_or(false, |o| o.value.to_sat() >= value_sat))
+            .unwrap_or_else(|| panic!("{}: wallet cannot fund {value_sat} sat", self.env.name));
+        let coin = self.wallet.remove(pos);
+        let have = self.env.chain.utxo(&coin).expect("checked").value.to_sat();
+        let mut output = vec![TxOut { value: Amount::from_sat(value_sat), script_pubkey: script }];
+        if have > value_sat {
+            output.push(TxOut { value: Amount::from_sat(have - value_sat), script_pubkey: ScriptBuf::new() });
+        }
+        let tx = Transaction {
+            version: TxVersion::TWO,
+            lock_time: LockTime::ZERO,
+            // Funding inputs need a non-empty witness (LDK checks it outside fuzzing builds).
+            input: vec![TxIn { previous_output: coin, script_sig: ScriptBuf::new(), sequence: Sequence::MAX, witness: Witness::from_slice(&[[1u8; 72]]) }],
+            output,
+        };
+        if have > value_sat {
+            self.wallet.push(bitcoin::OutPoint { txid: tx.compute_txid(), vout: 1 });
+        }
+        tx
+    }
+
+    /// Whether LDK has HTLCs waiting for `process_pending_htlc_forwards`.
+    pub fn needs_forward_processing(&self) -> bool {
+        self.manager.needs_pending_htlc_processing()
+    }
+
+    /// Calls `process_pending_htlc_forwards` (LDK asks for it at random intervals).
+    pub fn process_forwards(&mut self) {
+        self.manager.process_pending_htlc_forwards();
+    }
+
+    /// LDK's periodic timers (`ChannelManager` and `PeerManager` `timer_tick_occurred`),
+    /// meant to run about once a minute.
+    pub fn timer_tick(&mut self) {
+        self.manager.timer_tick_occurred();
+        self.peers.timer_tick_occurred();
+    }
+
+    /// Feeds every block after the node's best block up to the chain tip to the manager and
+    /// the chain monitor.
+    pub fn sync_to_tip(&mut self) {
+        let from = self.manager.current_best_block().height;
+        for h in from + 1..=self.env.chain.tip_height() {
+            let block = self.env.chain.block(h).expect("mined");
+            self.manager.block_connected(&block, h);
+            self.chain_monitor.block_connected(&block, h);
+        }
+    }
+
+    /// Height of the node's best block.
+    pub fn best_height(&self) -> u32 {
+        self.manager.current_best_block().height
+    }
+
+    /// Writes the manager to disk as a pending write if LDK says it needs persisting.
+    /// Returns whether it wrote.
+    pub fn persist_manager_if_needed(&mut self) -> bool {
+        if !self.manager.get_and_clear_needs_persistence() {
+            return false;
+        }
+        self.persist_manager();
+        true
+    }
+
+    /// Writes the manager to disk as a pending write, unconditionally.
+    pub fn persist_manager(&mut self) {
+        let bytes = self.manager.encode();
+        self.trace.lock().unwrap().push(NodeTrace::ManagerWritten { len: bytes.len() });
+        self.env.disk.write_pending(MANAGER_KEY, bytes);
+    }
+
+    /// Takes what the node did since the last call (events, broadcasts, manager writes).
+    pub fn drain_trace(&mut self) -> Vec<NodeTrace> {
+        std::mem::take(&mut *self.trace.lock().unwrap())
+    }
+
+    // -- channels and payments --------------------------------------------------------------
+
+    /// Opens a channel of `capacity_sat` to `peer` (connected already).
+    pub fn open_channel(&mut self, peer: NodeKey, capacity_sat: u64, user_channel_id: u128) -> Result<Bytes32, String> {
+        self.manager
+            .create_channel(peer.pk(), capacity_sat, 0, user_channel_id, None, None)
+            .map(|c| chan_id(&c))
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    /// LDK's view of every channel, sorted by channel id.
+    pub fn channels(&self) -> Vec<ChannelInfo> {
+        let mut out: Vec<ChannelInfo> = self
+            .manager
+            .list_channels()
+            .into_iter()
+            .map(|c| {
+                let mut htlcs = Vec::new();
+                for h in &c.pending_inbound_htlcs {
+                    let state = match h.state {
+                        Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToAdd) => HtlcState::AwaitingAdd,
+                        Some(InboundHTLCStateDetails::Committed) => HtlcState::Committed,
+                        Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFulfill) => HtlcState::AwaitingRemoveFulfill,
+                        Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFail) => HtlcState::AwaitingRemoveFail,
+                        None => HtlcState::Unknown,
+                    };
+                    htlcs.push(HtlcInfo { direction: HtlcDirection::Inbound, htlc_id: h.htlc_id, amount_msat: h.amount_msat, payment_hash: Bytes32(h.payment_hash.0), cltv_expiry: h.cltv_expiry, state });
+                }
+                for h in &c.pending_outbound_htlcs {
+                    let state = match h.state {
+                        Some(OutboundHTLCStateDetails::AwaitingRemoteRevokeToAdd) => HtlcState::AwaitingAdd,
+                        Some(OutboundHTLCStateDetails::Committed) => HtlcState::Committed,
+                        Some(OutboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveSuccess) => HtlcState::AwaitingRemoveFulfill,
+                        Some(OutboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFailure) => HtlcState::AwaitingRemoveFail,
+                        None => HtlcState::Unknown,
+                    };
+                    let htlc_id = h.htlc_id.unwrap_or(u64::MAX);
+                    htlcs.push(HtlcInfo { direction: HtlcDirection::Outbound, htlc_id, amount_msat: h.amount_msat, payment_hash: Bytes32(h.payment_hash.0), cltv_expiry: h.cltv_expiry, state });
+                }
+                ChannelInfo {
+                    channel_id: chan_id(&c.channel_id),
+                    counterparty: NodeKey::from_pk(&c.counterparty.node_id),
+                    short_channel_id: c.short_channel_id,
+                    capacity_sat: c.channel_value_satoshis,
+                    outbound_capacity_msat: c.outbound_capacity_msat,
+                    inbound_capacity_msat: c.inbound_capacity_msat,
+                    is_outbound: c.is_outbound,
+                    is_ready: c.is_channel_ready,
+                    is_usable: c.is_usable,
+                    htlcs,
+                }
+            })
+            .collect();
+        out.sort_by_key(|c| c.channel_id);
+        out
+    }
+
+    /// Whether the payer still tracks outbound payments that have not resolved
+    /// (`list_recent_payments` entries other than fulfilled or abandoned).
+    pub fn pending_outbound_payments(&self) -> usize {
+        use lightning::ln::channelmanager::RecentPaymentDetails;
+        self.manager
+            .list_recent_payments()
+            .iter()
+            .filter(|p| matches!(p, RecentPaymentDetails::Pending { .. } | RecentPaymentDetails::AwaitingInvoice { .. }))
+            .count()
+    }
+
+    /// As a payee: registers an inbound payment of `amount_msat` with LDK
+    /// (`create_inbound_payment`, so LDK can derive the preimage when it arrives) and builds
+    /// a one-hop blinded path to this node, the trampoline hop of the payment.
+    pub fn create_trampoline_receive(&mut self, amount_msat: u64) -> TrampolineReceive {
+        let (payment_hash, payment_secret, _) = self
+            .manager
+            .create_inbound_payment(Some(amount_msat), 7 * 24 * 3600, None, None)
+            .expect("inbound payment");
+        let tlvs = ReceiveTlvs {
+            payment_secret,
+            payment_constraints: PaymentConstraints { max_cltv_expiry: u32::MAX, htlc_minimum_msat: 1 },
+            payment_context: PaymentContext::Bolt12Refund(Bolt12RefundContext { payment_metadata: None }),
+        };
+        let secp = Secp256k1::new();
+        let me = self.manager.get_our_node_id();
+        let path = BlindedPaymentPath::new(&[], me, self.keys.get_receive_auth_key(), tlvs, u64::MAX, 0, &*self.keys, &secp)
+            .expect("blinded path");
+        TrampolineReceive { payee: NodeKey::from_pk(&me), payment_hash: Bytes32(payment_hash.0), amount_msat, blinded_path: path }
+    }
+
+    /// As a payer: pays `receive` over `parts`, one path per MPP part. Each part is
+    /// `(hops, amount_msat)`, where `hops` lists the nodes from the first forwarder to the
+    /// payee (the trampoline hop), each with the channel the HTLC arrives on. Forwarding
+    /// fees follow [`forward_fee_msat`]; CLTV deltas [`CLTV_EXPIRY_DELTA_BLOCKS`].
+    ///
+    /// Errors with LDK's `RetryableSendFailure` (as text) if LDK refuses to send.
+    pub fn send_trampoline_payment(&mut self, receive: &TrampolineReceive, parts: &[(Vec<HopPlan>, u64)], payment_id: Bytes32) -> Result<(), String> {
+        let payee = receive.payee.pk();
+        let mut paths = Vec::new();
+        for (hops, amount_msat) in parts {
+            // fee_msat of a non-final hop is what that hop charges to forward the rest of the
+            // path, computed from the payee backwards; the last unblinded hop (the trampoline
+            // node) gets 0 here and the amount is carried by the trampoline hop below.
+            let mut fees = vec![0u64; hops.len()];
+            let mut carried = *amount_msat;
+            for i in (0..hops.len().saturating_sub(1)).rev() {
+                fees[i] = forward_fee_msat(carried);
+                carried += fees[i];
+            }
+            let route_hops: Vec<RouteHop> = hops
+                .iter()
+                .enumerate()
+                .map(|(i, hop)| RouteHop {
+                    pubkey: hop.node.pk(),
+                    node_features: NodeFeatures::empty(),
+                    short_channel_id: hop.short_channel_id,
+                    channel_features: ChannelFeatures::empty(),
+                    fee_msat: fees[i],
+                    cltv_expiry_delta: if i + 1 == hops.len() { TRAMPOLINE_FINAL_CLTV_BLOCKS } else { CLTV_EXPIRY_DELTA_BLOCKS as u32 },
+                    maybe_announced_channel: false,
+                })
+                .collect();
+            let path = &receive.blinded_path;
+            paths.push(Path {
+                hops: route_hops,
+                blinded_tail: Some(BlindedTail {
+                    trampoline_hops: vec![TrampolineHop {
+                        pubkey: payee,
+                        node_features: Features::empty(),
+                        fee_msat: *amount_msat,
+                        cltv_expiry_delta: TRAMPOLINE_FINAL_CLTV_BLOCKS,
+                    }],
+                    hops: path.blinded_hops().to_vec(),
+                    blinding_point: path.blinding_point(),
+                    excess_final_cltv_expiry_delta: EXCESS_FINAL_CLTV_BLOCKS,
+                    final_value_msat: *amount_msat,
+                }),
+            });
+        }
+        let route = Route { paths, route_params: None };
+        self.manager
+            .send_payment_with_route(route, PaymentHash(receive.payment_hash.0), RecipientOnionFields::spontaneous_empty(receive.amount_msat), PaymentId(payment_id.0))
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    /// Whether `preimage` hashes to `hash` (helper for checks on LDK's reports).
+    pub fn preimage_matches(preimage: &Bytes32, hash: &Bytes32) -> bool {
+        PaymentHash(Sha256::hash(&PaymentPreimage(preimage.0).0).to_byte_array()).0 == hash.0
+    }
+}
