@@ -4,4 +4,6 @@
 //! [`oracle`] → [`report`].
 #![deny(missing_docs)]
 
+pub mod oracle;
+pub mod report;
 pub mod scenario;

@@ -1,9 +1,83 @@
-fn main() {
-    let seed: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1);
-    let r = harness::scenario::run("trampoline-receive", seed, &Default::default()).unwrap();
-    for o in r.world.observations() {
-        println!("{:>8} {} {:?}", o.at_ms, r.world.name(o.node), o.event);
+//! `ldk-dst`: run a seeded simulation of real LDK nodes and judge it.
+//!
+//! ```text
+//! ldk-dst run --scenario trampoline-receive --seed 7 [--json]
+//! ```
+//! Exit codes: 0 when no invariant is violated, 1 when one is, 2 for bad usage.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ldk-dst", version, about = "Deterministic simulation testing of LDK nodes across restarts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one seeded simulation and print its outcome report.
+    Run {
+        /// Scenario name (see `harness::scenario::SCENARIOS`).
+        #[arg(long, default_value = "trampoline-receive")]
+        scenario: String,
+        /// The run's seed (an unsigned 64-bit integer).
+        #[arg(long)]
+        seed: String,
+        /// Print the report as one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // Keep clap's first line (what was wrong); the rest is a hint to try --help.
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("bad usage").trim_start_matches("error: ");
+            return usage_error(&format!("{first} (try --help)"));
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Run { scenario, seed, json } => {
+            let Ok(seed) = seed.trim().parse::<u64>() else {
+                return usage_error(&format!("malformed seed '{seed}': expected an unsigned 64-bit integer"));
+            };
+            let run = match harness::scenario::run(&scenario, seed, &Default::default()) {
+                Ok(run) => run,
+                Err(e) => return usage_error(&e.to_string()),
+            };
+            let report = harness::report::build(&run);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+            } else {
+                print!("{}", report.to_text());
+            }
+            if report.violations.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                if json {
+                    eprintln!("replay: {}", report.replay);
+                }
+                ExitCode::from(1)
+            }
+        }
     }
-    for rr in r.world.restarts() { println!("{rr:?}"); }
-    println!("healed={} digest={}", r.healed, r.world.trace_digest());
 }

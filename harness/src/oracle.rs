@@ -1,0 +1,245 @@
+//! The oracle: judges a run from what LDK reported, never from what the harness meant to
+//! happen.
+//!
+//! Inputs ([`Evidence`]) are LDK's events (as [`Observation`]s), the HTLCs LDK's
+//! `list_channels` still shows after the heal phase, the payer's own pending-payment list,
+//! restarts and what they loaded, and the list of payments the payer asked LDK to make.
+//! This version checks the invariants of `../shared/DESIGN.md` ("The oracle") that concern a
+//! payment's outcome: atomicity (1), the payee never receiving more than was sent (part
+//! of 3), LDK's event contract (5), liveness (6), and that every restart could read the
+//! node back (decision 5).
+
+use serde::Serialize;
+use sim::net::NodeIdx;
+use sim::node::{Bytes32, HtlcInfo, LoadError, NodeEvent};
+use sim::world::Observation;
+
+/// A payment as the oracle needs it.
+#[derive(Clone, Debug)]
+pub struct PaymentFacts {
+    /// The payer's payment id.
+    pub payment_id: Bytes32,
+    /// The payment hash.
+    pub payment_hash: Bytes32,
+    /// What the payee is to receive, msat.
+    pub amount_msat: u64,
+    /// The payer.
+    pub payer: NodeIdx,
+    /// The payee.
+    pub payee: NodeIdx,
+    /// Whether the payer handed it to LDK and LDK accepted it (`Ok` from the send call).
+    pub accepted_by_ldk: bool,
+}
+
+/// Everything the oracle may look at.
+#[derive(Clone, Debug, Default)]
+pub struct Evidence {
+    /// The payments the payer asked LDK to make.
+    pub payments: Vec<PaymentFacts>,
+    /// Every event LDK reported, in the order reported.
+    pub observations: Vec<Observation>,
+    /// HTLCs still listed by `list_channels` after the heal phase, per node.
+    pub final_htlcs: Vec<(NodeIdx, HtlcInfo)>,
+    /// Per node, outbound payments LDK still tracks as pending after the heal phase.
+    pub pending_outbound: Vec<(NodeIdx, usize)>,
+    /// Nodes still down after the heal phase.
+    pub down_nodes: Vec<NodeIdx>,
+    /// Restarts that could not read the node back: node, time (ms), error.
+    pub load_failures: Vec<(NodeIdx, u64, LoadError)>,
+    /// Whether the heal phase ended with nothing pending before its bound.
+    pub healed: bool,
+    /// Node names, by index (for messages).
+    pub names: Vec<String>,
+}
+
+/// The invariant a violation breaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Invariant {
+    /// 1. The payee claimed iff the payer ends with `PaymentSent` and the preimage.
+    Atomicity,
+    /// 3. The payee never receives more than was sent.
+    NoOverpayment,
+    /// 5. Events keep LDK's documented contract (replays repeat, never contradict).
+    EventContract,
+    /// 6. After the heal phase nothing is pending.
+    Liveness,
+    /// Decision 5: every restart reads the node back from what its disk durably holds.
+    Readback,
+}
+
+/// One broken invariant, with the payment, node and time it concerns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// Which invariant.
+    pub invariant: Invariant,
+    /// The payment hash (hex), where it concerns a payment.
+    pub payment_hash: Option<String>,
+    /// The node, where it concerns one.
+    pub node: Option<String>,
+    /// Simulated time, ms, where one moment is to blame.
+    pub at_ms: Option<u64>,
+    /// What happened, in a sentence.
+    pub message: String,
+}
+
+/// How a payment ended, from the payer's events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentStatus {
+    /// The payer got `PaymentSent`.
+    Succeeded,
+    /// The payer got `PaymentFailed` (and no `PaymentSent`), or LDK refused the send.
+    Failed,
+    /// Neither.
+    Pending,
+}
+
+/// What the oracle concluded about one payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentVerdict {
+    /// Final status.
+    pub status: PaymentStatus,
+    /// Amount the payee's `PaymentClaimed` reported, msat (the largest, if replayed).
+    pub claimed_msat: Option<u64>,
+    /// Fee the payer's `PaymentSent` reported, msat.
+    pub fee_paid_msat: Option<u64>,
+    /// Names of the payer's and payee's events for this payment, in order.
+    pub events: Vec<String>,
+    /// `PaymentFailed` seen after `PaymentSent` (LDK says to ignore it; counted).
+    pub failed_after_sent: usize,
+}
+
+/// The oracle's verdict on a run.
+#[derive(Clone, Debug, Default)]
+pub struct Verdict {
+    /// Per payment, in the order of [`Evidence::payments`].
+    pub payments: Vec<PaymentVerdict>,
+    /// Every broken invariant.
+    pub violations: Vec<Violation>,
+}
+
+fn event_name(e: &NodeEvent) -> &'static str {
+    match e {
+        NodeEvent::PaymentClaimable { .. } => "PaymentClaimable",
+        NodeEvent::PaymentClaimed { .. } => "PaymentClaimed",
+        NodeEvent::PaymentSent { .. } => "PaymentSent",
+        NodeEvent::PaymentFailed { .. } => "PaymentFailed",
+        NodeEvent::PaymentPathFailed { .. } => "PaymentPathFailed",
+        NodeEvent::PaymentPathSuccessful { .. } => "PaymentPathSuccessful",
+        _ => "other",
+    }
+}
+
+/// Judges a run.
+pub fn judge(ev: &Evidence) -> Verdict {
+    let name = |i: NodeIdx| ev.names.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
+    let mut verdict = Verdict::default();
+    for p in &ev.payments {
+        let hash_hex = p.payment_hash.to_string();
+        let violation = |invariant, at_ms, node: Option<String>, message: String| Violation {
+            invariant,
+            payment_hash: Some(hash_hex.clone()),
+            node,
+            at_ms,
+            message,
+        };
+        let mut v = PaymentVerdict { status: PaymentStatus::Pending, claimed_msat: None, fee_paid_msat: None, events: Vec::new(), failed_after_sent: 0 };
+        let mut first_failed_at: Option<u64> = None;
+        let mut sent_at: Option<u64> = None;
+        let mut preimage: Option<Bytes32> = None;
+        let mut claimed_at: Option<u64> = None;
+        for o in &ev.observations {
+            let payer_event = o.node == p.payer;
+            let payee_event = o.node == p.payee;
+            match &o.event {
+                NodeEvent::PaymentSent { payment_id, payment_hash, payment_preimage, fee_paid_msat } if payer_event && (payment_id.map_or(*payment_hash == p.payment_hash, |id| id == p.payment_id)) => {
+                    v.events.push(format!("{}:PaymentSent", name(o.node)));
+                    if payment_preimage.sha256() != p.payment_hash {
+                        verdict.violations.push(violation(Invariant::EventContract, Some(o.at_ms), Some(name(o.node)), format!("PaymentSent carries preimage {payment_preimage} that does not hash to the payment hash")));
+                    }
+                    if let Some(prev) = preimage {
+                        if prev != *payment_preimage {
+                            verdict.violations.push(violation(Invariant::EventContract, Some(o.at_ms), Some(name(o.node)), format!("PaymentSent replayed with a different preimage ({prev} then {payment_preimage})")));
+                        }
+                    }
+                    preimage = Some(*payment_preimage);
+                    if let Some(failed) = first_failed_at {
+                        verdict.violations.push(violation(Invariant::EventContract, Some(o.at_ms), Some(name(o.node)), format!("PaymentSent at {} ms after PaymentFailed at {failed} ms", o.at_ms)));
+                    }
+                    sent_at.get_or_insert(o.at_ms);
+                    v.fee_paid_msat = v.fee_paid_msat.or(*fee_paid_msat);
+                }
+                NodeEvent::PaymentFailed { payment_id, .. } if payer_event && *payment_id == p.payment_id => {
+                    v.events.push(format!("{}:PaymentFailed", name(o.node)));
+                    if sent_at.is_some() {
+                        // LDK's `PaymentFailed` docs: may follow `PaymentSent`; ignore it.
+                        v.failed_after_sent += 1;
+                    } else {
+                        first_failed_at.get_or_insert(o.at_ms);
+                    }
+                }
+                NodeEvent::PaymentPathFailed { payment_hash, .. } if payer_event && *payment_hash == p.payment_hash => {
+                    v.events.push(format!("{}:{}", name(o.node), event_name(&o.event)));
+                }
+                NodeEvent::PaymentPathSuccessful { payment_id } if payer_event && *payment_id == p.payment_id => {
+                    v.events.push(format!("{}:{}", name(o.node), event_name(&o.event)));
+                }
+                NodeEvent::PaymentClaimed { payment_hash, amount_msat, .. } if payee_event && *payment_hash == p.payment_hash => {
+                    v.events.push(format!("{}:PaymentClaimed", name(o.node)));
+                    claimed_at.get_or_insert(o.at_ms);
+                    v.claimed_msat = Some(v.claimed_msat.unwrap_or(0).max(*amount_msat));
+                    if *amount_msat > p.amount_msat {
+                        verdict.violations.push(violation(Invariant::NoOverpayment, Some(o.at_ms), Some(name(o.node)), format!("payee claimed {amount_msat} msat of a {} msat payment", p.amount_msat)));
+                    }
+                }
+                NodeEvent::PaymentClaimable { payment_hash, .. } if payee_event && *payment_hash == p.payment_hash => {
+                    v.events.push(format!("{}:{}", name(o.node), event_name(&o.event)));
+                }
+                _ => {}
+            }
+        }
+        v.status = if sent_at.is_some() {
+            PaymentStatus::Succeeded
+        } else if first_failed_at.is_some() || !p.accepted_by_ldk {
+            PaymentStatus::Failed
+        } else {
+            PaymentStatus::Pending
+        };
+        if let Some(at) = claimed_at {
+            match v.status {
+                PaymentStatus::Succeeded => {}
+                PaymentStatus::Failed => verdict.violations.push(violation(Invariant::Atomicity, Some(at), Some(name(p.payee)), "payee claimed a payment the payer failed".into())),
+                PaymentStatus::Pending => verdict.violations.push(violation(Invariant::Atomicity, Some(at), Some(name(p.payee)), "payee claimed but the payer never got PaymentSent".into())),
+            }
+        }
+        if v.status == PaymentStatus::Pending {
+            verdict.violations.push(violation(Invariant::Liveness, None, Some(name(p.payer)), "payment neither succeeded nor failed after the heal phase".into()));
+        }
+        verdict.payments.push(v);
+    }
+    for (node, htlc) in &ev.final_htlcs {
+        verdict.violations.push(Violation {
+            invariant: Invariant::Liveness,
+            payment_hash: Some(htlc.payment_hash.to_string()),
+            node: Some(name(*node)),
+            at_ms: None,
+            message: format!("{:?} HTLC {} of {} msat still pending ({:?}) after the heal phase", htlc.direction, htlc.htlc_id, htlc.amount_msat, htlc.state),
+        });
+    }
+    for (node, n) in &ev.pending_outbound {
+        if *n > 0 {
+            verdict.violations.push(Violation { invariant: Invariant::Liveness, payment_hash: None, node: Some(name(*node)), at_ms: None, message: format!("{n} outbound payment(s) still pending in LDK after the heal phase") });
+        }
+    }
+    for node in &ev.down_nodes {
+        verdict.violations.push(Violation { invariant: Invariant::Liveness, payment_hash: None, node: Some(name(*node)), at_ms: None, message: "node still down after the heal phase".into() });
+    }
+    for (node, at, err) in &ev.load_failures {
+        verdict.violations.push(Violation { invariant: Invariant::Readback, payment_hash: None, node: Some(name(*node)), at_ms: Some(*at), message: format!("restart could not read the node back from its disk: {err}") });
+    }
+    if !ev.healed && verdict.violations.iter().all(|v| v.invariant != Invariant::Liveness) {
+        verdict.violations.push(Violation { invariant: Invariant::Liveness, payment_hash: None, node: None, at_ms: None, message: "heal phase hit its time bound".into() });
+    }
+    verdict
+}

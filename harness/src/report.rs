@@ -1,0 +1,336 @@
+//! The outcome report of a run: what `ldk-dst run` prints, as text or JSON.
+//!
+//! Built from a [`RunResult`] and the oracle's [`Verdict`]. The JSON object has at least
+//! `scenario`, `seed`, `restarts` (count), `payments` (objects with `status`),
+//! `violations` and `trace_digest`.
+
+use crate::oracle::{self, Evidence, PaymentFacts, PaymentStatus, Verdict, Violation};
+use crate::scenario::RunResult;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// One payment in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct PaymentReport {
+    /// Payment hash, hex.
+    pub payment_hash: String,
+    /// `"single"` or `"mpp"`.
+    pub kind: &'static str,
+    /// Number of MPP parts (1 for single-path).
+    pub parts: usize,
+    /// Forwarding node of each part.
+    pub via: Vec<String>,
+    /// Amount the payee is to receive, msat.
+    pub amount_msat: u64,
+    /// When the payer handed it to LDK, simulated ms.
+    pub sent_at_ms: Option<u64>,
+    /// LDK's refusal at send time, if any.
+    pub send_error: Option<String>,
+    /// Final status: succeeded, failed or pending.
+    pub status: PaymentStatus,
+    /// Amount the payee's `PaymentClaimed` reported, msat.
+    pub claimed_msat: Option<u64>,
+    /// Fee the payer paid, msat (from `PaymentSent`).
+    pub fee_paid_msat: Option<u64>,
+    /// The payer's and payee's events for it, in order (`node:Event`).
+    pub events: Vec<String>,
+}
+
+/// One crash and restart in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct RestartReport {
+    /// The node.
+    pub node: String,
+    /// When it crashed, simulated ms.
+    pub crashed_at_ms: u64,
+    /// When it restarted, simulated ms.
+    pub restarted_at_ms: Option<u64>,
+    /// HTLCs LDK listed as in flight on its channels right before the crash.
+    pub in_flight_htlcs: usize,
+    /// What it loaded: manager best-block height and each monitor's latest update id, or
+    /// why it could not be read back.
+    pub loaded: String,
+}
+
+/// One channel of one node in the report (LDK's `list_channels` after the run).
+#[derive(Clone, Debug, Serialize)]
+pub struct ChannelReport {
+    /// The peer's name.
+    pub peer: String,
+    /// Short channel id.
+    pub short_channel_id: Option<u64>,
+    /// Capacity, sat.
+    pub capacity_sat: u64,
+    /// LDK's `outbound_capacity_msat`.
+    pub outbound_capacity_msat: u64,
+    /// LDK's `inbound_capacity_msat`.
+    pub inbound_capacity_msat: u64,
+    /// Ready and peer connected.
+    pub usable: bool,
+    /// HTLCs still pending.
+    pub pending_htlcs: usize,
+}
+
+/// A node's channels in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeReport {
+    /// The node's name.
+    pub node: String,
+    /// Whether it is up at the end.
+    pub up: bool,
+    /// Its channels (empty if down).
+    pub channels: Vec<ChannelReport>,
+}
+
+/// The outcome report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed.
+    pub seed: u64,
+    /// LDK version under test.
+    pub ldk_version: &'static str,
+    /// Whether LDK was built with `--cfg fuzzing` (needed for exact reproduction).
+    pub cfg_fuzzing: bool,
+    /// Number of crashes and restarts.
+    pub restarts: usize,
+    /// Each crash and restart.
+    pub restart_log: Vec<RestartReport>,
+    /// Each payment.
+    pub payments: Vec<PaymentReport>,
+    /// Each node's channels at the end.
+    pub nodes: Vec<NodeReport>,
+    /// Broken invariants.
+    pub violations: Vec<Violation>,
+    /// Whether the heal phase ended with nothing pending.
+    pub healed: bool,
+    /// Simulated time at the end, ms.
+    pub end_ms: u64,
+    /// SHA-256 over the run's trace (hex).
+    pub trace_digest: String,
+    /// The command that replays this run.
+    pub replay: String,
+}
+
+/// Collects what the oracle may see from a finished run.
+pub fn evidence(run: &RunResult) -> Evidence {
+    let w = &run.world;
+    let mut ev = Evidence {
+        payments: run
+            .payments
+            .iter()
+            .filter(|p| p.sent_at_ms.is_some())
+            .map(|p| PaymentFacts {
+                payment_id: p.payment_id,
+                payment_hash: p.payment_hash,
+                amount_msat: p.amount_msat,
+                payer: p.payer,
+                payee: p.payee,
+                accepted_by_ldk: p.send_error.is_none(),
+            })
+            .collect(),
+        observations: w.observations().to_vec(),
+        down_nodes: w.down_nodes(),
+        healed: run.healed,
+        names: (0..w.node_count()).map(|i| w.name(i).to_string()).collect(),
+        ..Evidence::default()
+    };
+    for i in 0..w.node_count() {
+        if let Some(node) = w.node(i) {
+            for c in node.channels() {
+                ev.final_htlcs.extend(c.htlcs.into_iter().map(|h| (i, h)));
+            }
+            ev.pending_outbound.push((i, node.pending_outbound_payments()));
+        }
+    }
+    for r in w.restarts() {
+        if let Some(Err(e)) = &r.loaded {
+            ev.load_failures.push((r.node, r.restarted_at_ms.unwrap_or(r.crashed_at_ms), e.clone()));
+        }
+    }
+    ev
+}
+
+/// Judges `run` and builds its report.
+pub fn build(run: &RunResult) -> Report {
+    let ev = evidence(run);
+    let verdict: Verdict = oracle::judge(&ev);
+    let w = &run.world;
+    let sent: Vec<_> = run.payments.iter().filter(|p| p.sent_at_ms.is_some()).collect();
+    let payments = sent
+        .iter()
+        .zip(&verdict.payments)
+        .map(|(p, v)| PaymentReport {
+            payment_hash: p.payment_hash.to_string(),
+            kind: if p.parts_via.len() > 1 { "mpp" } else { "single" },
+            parts: p.parts_via.len(),
+            via: p.parts_via.iter().map(|&i| w.name(i).to_string()).collect(),
+            amount_msat: p.amount_msat,
+            sent_at_ms: p.sent_at_ms,
+            send_error: p.send_error.clone(),
+            status: v.status,
+            claimed_msat: v.claimed_msat,
+            fee_paid_msat: v.fee_paid_msat,
+            events: v.events.clone(),
+        })
+        .collect();
+    let restart_log = w
+        .restarts()
+        .iter()
+        .map(|r| RestartReport {
+            node: w.name(r.node).to_string(),
+            crashed_at_ms: r.crashed_at_ms,
+            restarted_at_ms: r.restarted_at_ms,
+            in_flight_htlcs: r.in_flight_htlcs.len(),
+            loaded: match &r.loaded {
+                None => "still down".into(),
+                Some(Err(e)) => format!("FAILED: {e}"),
+                Some(Ok(l)) => {
+                    let mons: Vec<String> = l.monitors.iter().map(|(c, id)| format!("{c:?}@{id}")).collect();
+                    format!("manager@height {}, monitors [{}]", l.manager_height, mons.join(", "))
+                }
+            },
+        })
+        .collect();
+    let nodes = (0..w.node_count())
+        .map(|i| {
+            let channels = w
+                .node(i)
+                .map(|n| {
+                    n.channels()
+                        .into_iter()
+                        .map(|c| ChannelReport {
+                            peer: (0..w.node_count()).find(|&j| w.node_key(j) == c.counterparty).map(|j| w.name(j).to_string()).unwrap_or_else(|| format!("{:?}", c.counterparty)),
+                            short_channel_id: c.short_channel_id,
+                            capacity_sat: c.capacity_sat,
+                            outbound_capacity_msat: c.outbound_capacity_msat,
+                            inbound_capacity_msat: c.inbound_capacity_msat,
+                            usable: c.is_usable,
+                            pending_htlcs: c.htlcs.len(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            NodeReport { node: w.name(i).to_string(), up: w.node(i).is_some(), channels }
+        })
+        .collect();
+    Report {
+        scenario: run.scenario.clone(),
+        seed: run.seed,
+        ldk_version: sim::node::LDK_VERSION,
+        cfg_fuzzing: sim::node::CFG_FUZZING,
+        restarts: w.restarts().len(),
+        restart_log,
+        payments,
+        nodes,
+        violations: verdict.violations,
+        healed: run.healed,
+        end_ms: w.now_ms(),
+        trace_digest: w.trace_digest(),
+        replay: replay_command(&run.scenario, run.seed),
+    }
+}
+
+/// The one-line command that replays a run exactly.
+pub fn replay_command(scenario: &str, seed: u64) -> String {
+    format!("cargo run --release -p harness --bin ldk-dst -- run --scenario {scenario} --seed {seed}")
+}
+
+fn msat(v: u64) -> String {
+    // Thousands separators make amounts readable: 12_345_000 msat.
+    let s = v.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push('_');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+impl Report {
+    /// The human-readable rendering.
+    pub fn to_text(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "ldk-dst run: scenario {} seed {}", self.scenario, self.seed);
+        let _ = writeln!(
+            o,
+            "LDK {} | --cfg fuzzing: {}",
+            self.ldk_version,
+            if self.cfg_fuzzing { "on" } else { "OFF (LDK is not deterministic: this run is not exactly reproducible)" }
+        );
+        let _ = writeln!(o, "simulated time: {} ms | healed: {}", self.end_ms, self.healed);
+        let (ok, failed, pending) = self.payments.iter().fold((0, 0, 0), |(a, b, c), p| match p.status {
+            PaymentStatus::Succeeded => (a + 1, b, c),
+            PaymentStatus::Failed => (a, b + 1, c),
+            PaymentStatus::Pending => (a, b, c + 1),
+        });
+        let _ = writeln!(o, "\npayments: {} ({ok} succeeded, {failed} failed, {pending} pending)", self.payments.len());
+        for p in &self.payments {
+            let _ = writeln!(
+                o,
+                "  {} {:<6} via {:<7} {:>13} msat  sent@{:>6} ms  {:<9} claimed {:>13}  fee {:>7}",
+                &p.payment_hash[..16],
+                p.kind,
+                p.via.join("+"),
+                msat(p.amount_msat),
+                p.sent_at_ms.unwrap_or(0),
+                format!("{:?}", p.status).to_lowercase(),
+                p.claimed_msat.map(msat).unwrap_or_else(|| "-".into()),
+                p.fee_paid_msat.map(msat).unwrap_or_else(|| "-".into()),
+            );
+            if let Some(e) = &p.send_error {
+                let _ = writeln!(o, "      send refused by LDK: {e}");
+            }
+            let _ = writeln!(o, "      events: {}", p.events.join(" "));
+        }
+        let _ = writeln!(o, "\nrestarts: {}", self.restarts);
+        for r in &self.restart_log {
+            let _ = writeln!(
+                o,
+                "  {:<3} crashed@{:>6} ms  restarted@{:>6} ms  in-flight HTLCs {}  loaded {}",
+                r.node,
+                r.crashed_at_ms,
+                r.restarted_at_ms.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                r.in_flight_htlcs,
+                r.loaded
+            );
+        }
+        let _ = writeln!(o, "\nchannels:");
+        for n in &self.nodes {
+            let _ = writeln!(o, "  {}{}", n.node, if n.up { "" } else { " (down)" });
+            for c in &n.channels {
+                let _ = writeln!(
+                    o,
+                    "    -> {:<3} scid {:<16} cap {:>9} sat  out {:>15} msat  in {:>15} msat  {}  pending HTLCs {}",
+                    c.peer,
+                    c.short_channel_id.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                    c.capacity_sat,
+                    msat(c.outbound_capacity_msat),
+                    msat(c.inbound_capacity_msat),
+                    if c.usable { "usable" } else { "not usable" },
+                    c.pending_htlcs
+                );
+            }
+        }
+        let _ = writeln!(o, "\nviolations: {}", self.violations.len());
+        for v in &self.violations {
+            let _ = writeln!(
+                o,
+                "  [{:?}] {}{}{}{}",
+                v.invariant,
+                v.node.as_ref().map(|n| format!("node {n}: ")).unwrap_or_default(),
+                v.payment_hash.as_ref().map(|h| format!("payment {}: ", &h[..16])).unwrap_or_default(),
+                v.at_ms.map(|t| format!("@{t} ms: ")).unwrap_or_default(),
+                v.message
+            );
+        }
+        if !self.violations.is_empty() {
+            let _ = writeln!(o, "replay: {}", self.replay);
+        }
+        let _ = writeln!(o, "trace digest: {}", self.trace_digest);
+        o
+    }
+}
