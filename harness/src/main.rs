@@ -23,7 +23,7 @@ enum Command {
         #[arg(long, default_value = "trampoline-receive")]
         scenario: String,
         /// The run's seed (an unsigned 64-bit integer).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         seed: String,
         /// Print the report as one JSON object instead of text.
         #[arg(long)]

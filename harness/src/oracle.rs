@@ -144,7 +144,13 @@ pub fn judge(ev: &Evidence) -> Verdict {
             at_ms,
             message,
         };
-        let mut v = PaymentVerdict { status: PaymentStatus::Pending, claimed_msat: None, fee_paid_msat: None, events: Vec::new(), failed_after_sent: 0 };
+        let mut v = PaymentVerdict {
+            status: PaymentStatus::Pending,
+            claimed_msat: None,
+            fee_paid_msat: None,
+            events: Vec::new(),
+            failed_after_sent: 0,
+        };
         let mut first_failed_at: Option<u64> = None;
         let mut sent_at: Option<u64> = None;
         let mut preimage: Option<Bytes32> = None;
@@ -153,19 +159,33 @@ pub fn judge(ev: &Evidence) -> Verdict {
             let payer_event = o.node == p.payer;
             let payee_event = o.node == p.payee;
             match &o.event {
-                NodeEvent::PaymentSent { payment_id, payment_hash, payment_preimage, fee_paid_msat } if payer_event && (payment_id.map_or(*payment_hash == p.payment_hash, |id| id == p.payment_id)) => {
+                NodeEvent::PaymentSent { payment_id, payment_hash, payment_preimage, fee_paid_msat }
+                    if payer_event && (payment_id.map_or(*payment_hash == p.payment_hash, |id| id == p.payment_id)) =>
+                {
                     v.events.push(format!("{}:PaymentSent", name(o.node)));
                     if payment_preimage.sha256() != p.payment_hash {
                         verdict.violations.push(violation(Invariant::EventContract, Some(o.at_ms), Some(name(o.node)), format!("PaymentSent carries preimage {payment_preimage} that does not hash to the payment hash")));
                     }
                     if let Some(prev) = preimage {
                         if prev != *payment_preimage {
-                            verdict.violations.push(violation(Invariant::EventContract, Some(o.at_ms), Some(name(o.node)), format!("PaymentSent replayed with a different preimage ({prev} then {payment_preimage})")));
+                            verdict.violations.push(violation(
+                                Invariant::EventContract,
+                                Some(o.at_ms),
+                                Some(name(o.node)),
+                                format!(
+                                    "PaymentSent replayed with a different preimage ({prev} then {payment_preimage})"
+                                ),
+                            ));
                         }
                     }
                     preimage = Some(*payment_preimage);
                     if let Some(failed) = first_failed_at {
-                        verdict.violations.push(violation(Invariant::EventContract, Some(o.at_ms), Some(name(o.node)), format!("PaymentSent at {} ms after PaymentFailed at {failed} ms", o.at_ms)));
+                        verdict.violations.push(violation(
+                            Invariant::EventContract,
+                            Some(o.at_ms),
+                            Some(name(o.node)),
+                            format!("PaymentSent at {} ms after PaymentFailed at {failed} ms", o.at_ms),
+                        ));
                     }
                     sent_at.get_or_insert(o.at_ms);
                     v.fee_paid_msat = v.fee_paid_msat.or(*fee_paid_msat);
@@ -185,12 +205,19 @@ pub fn judge(ev: &Evidence) -> Verdict {
                 NodeEvent::PaymentPathSuccessful { payment_id } if payer_event && *payment_id == p.payment_id => {
                     v.events.push(format!("{}:{}", name(o.node), event_name(&o.event)));
                 }
-                NodeEvent::PaymentClaimed { payment_hash, amount_msat, .. } if payee_event && *payment_hash == p.payment_hash => {
+                NodeEvent::PaymentClaimed { payment_hash, amount_msat, .. }
+                    if payee_event && *payment_hash == p.payment_hash =>
+                {
                     v.events.push(format!("{}:PaymentClaimed", name(o.node)));
                     claimed_at.get_or_insert(o.at_ms);
                     v.claimed_msat = Some(v.claimed_msat.unwrap_or(0).max(*amount_msat));
                     if *amount_msat > p.amount_msat {
-                        verdict.violations.push(violation(Invariant::NoOverpayment, Some(o.at_ms), Some(name(o.node)), format!("payee claimed {amount_msat} msat of a {} msat payment", p.amount_msat)));
+                        verdict.violations.push(violation(
+                            Invariant::NoOverpayment,
+                            Some(o.at_ms),
+                            Some(name(o.node)),
+                            format!("payee claimed {amount_msat} msat of a {} msat payment", p.amount_msat),
+                        ));
                     }
                 }
                 NodeEvent::PaymentClaimable { payment_hash, .. } if payee_event && *payment_hash == p.payment_hash => {
@@ -209,12 +236,27 @@ pub fn judge(ev: &Evidence) -> Verdict {
         if let Some(at) = claimed_at {
             match v.status {
                 PaymentStatus::Succeeded => {}
-                PaymentStatus::Failed => verdict.violations.push(violation(Invariant::Atomicity, Some(at), Some(name(p.payee)), "payee claimed a payment the payer failed".into())),
-                PaymentStatus::Pending => verdict.violations.push(violation(Invariant::Atomicity, Some(at), Some(name(p.payee)), "payee claimed but the payer never got PaymentSent".into())),
+                PaymentStatus::Failed => verdict.violations.push(violation(
+                    Invariant::Atomicity,
+                    Some(at),
+                    Some(name(p.payee)),
+                    "payee claimed a payment the payer failed".into(),
+                )),
+                PaymentStatus::Pending => verdict.violations.push(violation(
+                    Invariant::Atomicity,
+                    Some(at),
+                    Some(name(p.payee)),
+                    "payee claimed but the payer never got PaymentSent".into(),
+                )),
             }
         }
         if v.status == PaymentStatus::Pending {
-            verdict.violations.push(violation(Invariant::Liveness, None, Some(name(p.payer)), "payment neither succeeded nor failed after the heal phase".into()));
+            verdict.violations.push(violation(
+                Invariant::Liveness,
+                None,
+                Some(name(p.payer)),
+                "payment neither succeeded nor failed after the heal phase".into(),
+            ));
         }
         verdict.payments.push(v);
     }
@@ -224,22 +266,184 @@ pub fn judge(ev: &Evidence) -> Verdict {
             payment_hash: Some(htlc.payment_hash.to_string()),
             node: Some(name(*node)),
             at_ms: None,
-            message: format!("{:?} HTLC {} of {} msat still pending ({:?}) after the heal phase", htlc.direction, htlc.htlc_id, htlc.amount_msat, htlc.state),
+            message: format!(
+                "{:?} HTLC {} of {} msat still pending ({:?}) after the heal phase",
+                htlc.direction, htlc.htlc_id, htlc.amount_msat, htlc.state
+            ),
         });
     }
     for (node, n) in &ev.pending_outbound {
         if *n > 0 {
-            verdict.violations.push(Violation { invariant: Invariant::Liveness, payment_hash: None, node: Some(name(*node)), at_ms: None, message: format!("{n} outbound payment(s) still pending in LDK after the heal phase") });
+            verdict.violations.push(Violation {
+                invariant: Invariant::Liveness,
+                payment_hash: None,
+                node: Some(name(*node)),
+                at_ms: None,
+                message: format!("{n} outbound payment(s) still pending in LDK after the heal phase"),
+            });
         }
     }
     for node in &ev.down_nodes {
-        verdict.violations.push(Violation { invariant: Invariant::Liveness, payment_hash: None, node: Some(name(*node)), at_ms: None, message: "node still down after the heal phase".into() });
+        verdict.violations.push(Violation {
+            invariant: Invariant::Liveness,
+            payment_hash: None,
+            node: Some(name(*node)),
+            at_ms: None,
+            message: "node still down after the heal phase".into(),
+        });
     }
     for (node, at, err) in &ev.load_failures {
-        verdict.violations.push(Violation { invariant: Invariant::Readback, payment_hash: None, node: Some(name(*node)), at_ms: Some(*at), message: format!("restart could not read the node back from its disk: {err}") });
+        verdict.violations.push(Violation {
+            invariant: Invariant::Readback,
+            payment_hash: None,
+            node: Some(name(*node)),
+            at_ms: Some(*at),
+            message: format!("restart could not read the node back from its disk: {err}"),
+        });
     }
     if !ev.healed && verdict.violations.iter().all(|v| v.invariant != Invariant::Liveness) {
-        verdict.violations.push(Violation { invariant: Invariant::Liveness, payment_hash: None, node: None, at_ms: None, message: "heal phase hit its time bound".into() });
+        verdict.violations.push(Violation {
+            invariant: Invariant::Liveness,
+            payment_hash: None,
+            node: None,
+            at_ms: None,
+            message: "heal phase hit its time bound".into(),
+        });
     }
     verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: NodeIdx = 0;
+    const C: NodeIdx = 1;
+
+    fn preimage() -> Bytes32 {
+        Bytes32([7; 32])
+    }
+
+    fn evidence(events: Vec<(NodeIdx, NodeEvent)>) -> Evidence {
+        let payment = PaymentFacts {
+            payment_id: Bytes32([1; 32]),
+            payment_hash: preimage().sha256(),
+            amount_msat: 5_000,
+            payer: A,
+            payee: C,
+            accepted_by_ldk: true,
+        };
+        let observations = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, (node, event))| Observation { at_ms: i as u64 * 10, node, incarnation: 0, event })
+            .collect();
+        Evidence {
+            payments: vec![payment],
+            observations,
+            healed: true,
+            names: vec!["A".into(), "C".into()],
+            ..Evidence::default()
+        }
+    }
+
+    fn sent() -> NodeEvent {
+        NodeEvent::PaymentSent {
+            payment_id: Some(Bytes32([1; 32])),
+            payment_hash: preimage().sha256(),
+            payment_preimage: preimage(),
+            fee_paid_msat: Some(3),
+        }
+    }
+    fn failed() -> NodeEvent {
+        NodeEvent::PaymentFailed {
+            payment_id: Bytes32([1; 32]),
+            payment_hash: Some(preimage().sha256()),
+            reason: "x".into(),
+        }
+    }
+    fn claimed(amount_msat: u64) -> NodeEvent {
+        NodeEvent::PaymentClaimed { payment_hash: preimage().sha256(), amount_msat, htlcs: 2 }
+    }
+
+    fn invariants(v: &Verdict) -> Vec<Invariant> {
+        v.violations.iter().map(|v| v.invariant).collect()
+    }
+
+    #[test]
+    fn clean_success_and_replayed_claim_pass() {
+        let v = judge(&evidence(vec![(C, claimed(5_000)), (A, sent()), (C, claimed(5_000))]));
+        assert!(v.violations.is_empty(), "{:?}", v.violations);
+        assert_eq!(v.payments[0].status, PaymentStatus::Succeeded);
+        assert_eq!(v.payments[0].claimed_msat, Some(5_000));
+    }
+
+    #[test]
+    fn failed_after_sent_is_tolerated_and_counted() {
+        let v = judge(&evidence(vec![(C, claimed(5_000)), (A, sent()), (A, failed())]));
+        assert!(v.violations.is_empty());
+        assert_eq!(v.payments[0].failed_after_sent, 1);
+    }
+
+    #[test]
+    fn sent_after_failed_breaks_the_event_contract() {
+        let v = judge(&evidence(vec![(A, failed()), (C, claimed(5_000)), (A, sent())]));
+        assert_eq!(invariants(&v), vec![Invariant::EventContract]);
+        assert!(v.violations[0].message.contains("after PaymentFailed"), "{}", v.violations[0].message);
+        assert_eq!(v.violations[0].at_ms, Some(20));
+    }
+
+    #[test]
+    fn claim_without_sent_breaks_atomicity() {
+        let v = judge(&evidence(vec![(C, claimed(5_000)), (A, failed())]));
+        assert_eq!(invariants(&v), vec![Invariant::Atomicity]);
+        assert_eq!(v.violations[0].node.as_deref(), Some("C"));
+    }
+
+    #[test]
+    fn wrong_or_changing_preimage_breaks_the_event_contract() {
+        let bad = NodeEvent::PaymentSent {
+            payment_id: Some(Bytes32([1; 32])),
+            payment_hash: preimage().sha256(),
+            payment_preimage: Bytes32([8; 32]),
+            fee_paid_msat: None,
+        };
+        let v = judge(&evidence(vec![(C, claimed(5_000)), (A, sent()), (A, bad)]));
+        assert_eq!(invariants(&v), vec![Invariant::EventContract, Invariant::EventContract]);
+    }
+
+    #[test]
+    fn overpaid_payee_is_flagged() {
+        let v = judge(&evidence(vec![(C, claimed(6_000)), (A, sent())]));
+        assert_eq!(invariants(&v), vec![Invariant::NoOverpayment]);
+    }
+
+    #[test]
+    fn unresolved_payment_and_leftover_htlcs_break_liveness() {
+        let mut ev = evidence(vec![]);
+        ev.final_htlcs.push((
+            C,
+            HtlcInfo {
+                direction: sim::node::HtlcDirection::Inbound,
+                htlc_id: 4,
+                amount_msat: 5_000,
+                payment_hash: preimage().sha256(),
+                cltv_expiry: 200,
+                state: sim::node::HtlcState::Committed,
+            },
+        ));
+        ev.down_nodes.push(A);
+        let v = judge(&ev);
+        assert_eq!(v.payments[0].status, PaymentStatus::Pending);
+        assert_eq!(invariants(&v), vec![Invariant::Liveness; 3]);
+    }
+
+    #[test]
+    fn unreadable_node_is_a_readback_violation() {
+        let mut ev = evidence(vec![(C, claimed(5_000)), (A, sent())]);
+        ev.load_failures.push((C, 99, LoadError::NoManager));
+        let v = judge(&ev);
+        assert_eq!(invariants(&v), vec![Invariant::Readback]);
+        assert_eq!(v.violations[0].at_ms, Some(99));
+    }
 }

@@ -201,7 +201,10 @@ pub fn build(run: &RunResult) -> Report {
                     n.channels()
                         .into_iter()
                         .map(|c| ChannelReport {
-                            peer: (0..w.node_count()).find(|&j| w.node_key(j) == c.counterparty).map(|j| w.name(j).to_string()).unwrap_or_else(|| format!("{:?}", c.counterparty)),
+                            peer: (0..w.node_count())
+                                .find(|&j| w.node_key(j) == c.counterparty)
+                                .map(|j| w.name(j).to_string())
+                                .unwrap_or_else(|| format!("{:?}", c.counterparty)),
                             short_channel_id: c.short_channel_id,
                             capacity_sat: c.capacity_sat,
                             outbound_capacity_msat: c.outbound_capacity_msat,
@@ -259,7 +262,11 @@ impl Report {
             o,
             "LDK {} | --cfg fuzzing: {}",
             self.ldk_version,
-            if self.cfg_fuzzing { "on" } else { "OFF (LDK is not deterministic: this run is not exactly reproducible)" }
+            if self.cfg_fuzzing {
+                "on"
+            } else {
+                "OFF (LDK is not deterministic: this run is not exactly reproducible)"
+            }
         );
         let _ = writeln!(o, "simulated time: {} ms | healed: {}", self.end_ms, self.healed);
         let (ok, failed, pending) = self.payments.iter().fold((0, 0, 0), |(a, b, c), p| match p.status {

@@ -106,7 +106,12 @@ fn open(world: &mut World, from: NodeIdx, to: NodeIdx) {
 /// The short channel id of the ready channel between `a` and `b`, as `a` (if up) lists it.
 fn scid_between(world: &World, a: NodeIdx, b: NodeIdx) -> Option<u64> {
     let b_key = world.node_key(b);
-    world.node(a)?.channels().iter().find(|c: &&ChannelInfo| c.counterparty == b_key && c.is_ready).and_then(|c| c.short_channel_id)
+    world
+        .node(a)?
+        .channels()
+        .iter()
+        .find(|c: &&ChannelInfo| c.counterparty == b_key && c.is_ready)
+        .and_then(|c| c.short_channel_id)
 }
 
 /// A pays C through B1 and B2: single-path and 2-part MPP payments, each path ending in a
@@ -133,7 +138,12 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
     world.mine_blocks(6);
     world.run_until(world.now_ms() + 5_000);
     for (x, y) in [(a, b1), (a, b2), (b1, c), (b2, c)] {
-        assert!(scid_between(&world, x, y).is_some(), "channel {}-{} not ready after opening (seed {seed})", world.name(x), world.name(y));
+        assert!(
+            scid_between(&world, x, y).is_some(),
+            "channel {}-{} not ready after opening (seed {seed})",
+            world.name(x),
+            world.name(y)
+        );
     }
 
     for _ in 0..opts.extra_ticks {
@@ -150,7 +160,8 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
     for i in 0..n_payments {
         t += workload.range(300, 6_000);
         let amount_msat = workload.range(10_000, 200_000) * 1_000;
-        let parts_via = if workload.chance(0.5) { vec![b1, b2] } else { vec![if workload.chance(0.5) { b1 } else { b2 }] };
+        let parts_via =
+            if workload.chance(0.5) { vec![b1, b2] } else { vec![if workload.chance(0.5) { b1 } else { b2 }] };
         let receive = world.act(c, |n| n.create_trampoline_receive(amount_msat)).expect("C is up before the workload");
         let mut id = [0u8; 32];
         id[..8].copy_from_slice(&seed.to_be_bytes());
@@ -228,7 +239,13 @@ fn try_send(world: &mut World, p: &mut PaymentPlan, receive: &TrampolineReceive)
         let Some(first) = scid_between(world, p.payer, via) else { return false };
         let Some(second) = scid_to_payee(world, via, p.payee) else { return false };
         let share = if k as u64 + 1 == n { p.amount_msat - (p.amount_msat / n) * (n - 1) } else { p.amount_msat / n };
-        parts.push((vec![HopPlan { node: world.node_key(via), short_channel_id: first }, HopPlan { node: payee_key, short_channel_id: second }], share));
+        parts.push((
+            vec![
+                HopPlan { node: world.node_key(via), short_channel_id: first },
+                HopPlan { node: payee_key, short_channel_id: second },
+            ],
+            share,
+        ));
     }
     let id = p.payment_id;
     let result = world.act(p.payer, |n| n.send_trampoline_payment(receive, &parts, id)).expect("payer up");

@@ -14,7 +14,9 @@ use bitcoin::hash_types::TxMerkleNode;
 use bitcoin::hashes::Hash;
 use bitcoin::pow::CompactTarget;
 use bitcoin::transaction::Version as TxVersion;
-use bitcoin::{Amount, Block, BlockHash, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
+use bitcoin::{
+    Amount, Block, BlockHash, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
@@ -128,7 +130,10 @@ impl FakeChain {
             match inner.utxos.get(&prev) {
                 Some(u) => check_sequence(tx, input, next_height - u.height)?,
                 None => {
-                    let in_mempool = inner.mempool.iter().any(|t| t.compute_txid() == prev.txid && (prev.vout as usize) < t.output.len());
+                    let in_mempool = inner
+                        .mempool
+                        .iter()
+                        .any(|t| t.compute_txid() == prev.txid && (prev.vout as usize) < t.output.len());
                     if !in_mempool {
                         return Err(Reject::UnknownInput(prev));
                     }
@@ -247,7 +252,12 @@ mod tests {
         Transaction {
             version: TxVersion::TWO,
             lock_time,
-            input: vec![TxIn { previous_output: prev, script_sig: ScriptBuf::new(), sequence, witness: Witness::from_slice(&[[2u8; 1]]) }],
+            input: vec![TxIn {
+                previous_output: prev,
+                script_sig: ScriptBuf::new(),
+                sequence,
+                witness: Witness::from_slice(&[[2u8; 1]]),
+            }],
             output: vec![TxOut { value: Amount::from_sat(value_sat), script_pubkey: ScriptBuf::new() }],
         }
     }

@@ -136,7 +136,12 @@ impl FakeDisk {
     /// Durable keys starting with `prefix`, in sorted order.
     pub fn list(&self, prefix: &str) -> Vec<String> {
         let inner = self.inner.lock().unwrap();
-        inner.durable.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(k, _)| k.clone()).collect()
+        inner
+            .durable
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// Removes `key` durably (and any pending write to it).

@@ -439,13 +439,20 @@ const ARCHIVE_PREFIX: &str = "archived_monitors/";
 const MANAGER_KEY: &str = "manager";
 
 impl Persist<InMemorySigner> for DiskPersister {
-    fn persist_new_channel(&self, name: MonitorName, monitor: &ChannelMonitor<InMemorySigner>) -> ChannelMonitorUpdateStatus {
+    fn persist_new_channel(
+        &self,
+        name: MonitorName,
+        monitor: &ChannelMonitor<InMemorySigner>,
+    ) -> ChannelMonitorUpdateStatus {
         self.disk.write_durable(&format!("{MONITOR_PREFIX}{name}"), monitor.encode());
         ChannelMonitorUpdateStatus::Completed
     }
 
     fn update_persisted_channel(
-        &self, name: MonitorName, _update: Option<&ChannelMonitorUpdate>, monitor: &ChannelMonitor<InMemorySigner>,
+        &self,
+        name: MonitorName,
+        _update: Option<&ChannelMonitorUpdate>,
+        monitor: &ChannelMonitor<InMemorySigner>,
     ) -> ChannelMonitorUpdateStatus {
         self.disk.write_durable(&format!("{MONITOR_PREFIX}{name}"), monitor.encode());
         ChannelMonitorUpdateStatus::Completed
@@ -466,15 +473,23 @@ pub struct NoRouter;
 
 impl Router for NoRouter {
     fn find_route(
-        &self, _payer: &PublicKey, _params: &RouteParameters,
-        _first_hops: Option<&[&lightning::ln::channel_state::ChannelDetails]>, _inflight: InFlightHtlcs,
+        &self,
+        _payer: &PublicKey,
+        _params: &RouteParameters,
+        _first_hops: Option<&[&lightning::ln::channel_state::ChannelDetails]>,
+        _inflight: InFlightHtlcs,
     ) -> Result<Route, &'static str> {
         Err("routes are built by the scenario")
     }
 
     fn create_blinded_payment_paths<T: bitcoin::secp256k1::Signing + bitcoin::secp256k1::Verification>(
-        &self, _recipient: PublicKey, _key: ReceiveAuthKey, _first_hops: Vec<lightning::ln::channel_state::ChannelDetails>,
-        _tlvs: ReceiveTlvs, _amount_msats: Option<u64>, _secp: &Secp256k1<T>,
+        &self,
+        _recipient: PublicKey,
+        _key: ReceiveAuthKey,
+        _first_hops: Vec<lightning::ln::channel_state::ChannelDetails>,
+        _tlvs: ReceiveTlvs,
+        _amount_msats: Option<u64>,
+        _secp: &Secp256k1<T>,
     ) -> Result<Vec<BlindedPaymentPath>, ()> {
         Err(())
     }
@@ -610,7 +625,17 @@ fn is_force_close(reason: &ClosureReason) -> bool {
 }
 
 impl Node {
-    fn parts(env: &NodeEnv, incarnation: u32) -> (Arc<KeysManager>, Arc<SimLogger>, Arc<SimBroadcaster>, Arc<FixedFees>, Arc<ChainMon>, Arc<Mutex<Vec<NodeTrace>>>) {
+    fn parts(
+        env: &NodeEnv,
+        incarnation: u32,
+    ) -> (
+        Arc<KeysManager>,
+        Arc<SimLogger>,
+        Arc<SimBroadcaster>,
+        Arc<FixedFees>,
+        Arc<ChainMon>,
+        Arc<Mutex<Vec<NodeTrace>>>,
+    ) {
         // A starting time unique per incarnation: the simulated clock, plus the incarnation
         // number so two incarnations started in the same millisecond still differ.
         let now_ms = env.clock.now_ms();
@@ -635,7 +660,13 @@ impl Node {
         (keys, logger, broadcaster, fees, chain_monitor, trace)
     }
 
-    fn peer_manager(env: &NodeEnv, keys: &Arc<KeysManager>, logger: &Arc<SimLogger>, manager: &Arc<ChanMan>, chain_monitor: &Arc<ChainMon>) -> Arc<PeerMan> {
+    fn peer_manager(
+        env: &NodeEnv,
+        keys: &Arc<KeysManager>,
+        logger: &Arc<SimLogger>,
+        manager: &Arc<ChanMan>,
+        chain_monitor: &Arc<ChainMon>,
+    ) -> Arc<PeerMan> {
         let handler = MessageHandler {
             chan_handler: manager.clone(),
             route_handler: IgnoringMessageHandler {},
@@ -668,13 +699,27 @@ impl Node {
             env.clock.unix_secs() as u32,
         ));
         let peers = Self::peer_manager(&env, &keys, &logger, &manager, &chain_monitor);
-        Node { env, incarnation: 0, keys, chain_monitor, manager, peers, trace, sockets: BTreeMap::new(), wallet: Vec::new() }
+        Node {
+            env,
+            incarnation: 0,
+            keys,
+            chain_monitor,
+            manager,
+            peers,
+            trace,
+            sockets: BTreeMap::new(),
+            wallet: Vec::new(),
+        }
     }
 
     /// Builds incarnation `incarnation` of the node from what its disk durably holds,
     /// following `ChannelManagerReadArgs`' docs, and syncs it to the chain tip. `wallet`
     /// carries the application's on-chain coins over (they live outside LDK).
-    pub fn load(env: NodeEnv, incarnation: u32, wallet: Vec<bitcoin::OutPoint>) -> Result<(Node, LoadedState), LoadError> {
+    pub fn load(
+        env: NodeEnv,
+        incarnation: u32,
+        wallet: Vec<bitcoin::OutPoint>,
+    ) -> Result<(Node, LoadedState), LoadError> {
         let (keys, logger, broadcaster, fees, chain_monitor, trace) = Self::parts(&env, incarnation);
         // 1. Read every monitor.
         let mut monitors = Vec::new();
@@ -723,10 +768,13 @@ impl Node {
         // 4. Hand the monitors to the chain monitor.
         for monitor in synced {
             let id = monitor.channel_id();
-            chain_monitor.load_existing_monitor(id, monitor).map_err(|_| LoadError::LoadMonitor { channel_id: chan_id(&id) })?;
+            chain_monitor
+                .load_existing_monitor(id, monitor)
+                .map_err(|_| LoadError::LoadMonitor { channel_id: chan_id(&id) })?;
         }
         let peers = Self::peer_manager(&env, &keys, &logger, &manager, &chain_monitor);
-        let node = Node { env, incarnation, keys, chain_monitor, manager, peers, trace, sockets: BTreeMap::new(), wallet };
+        let node =
+            Node { env, incarnation, keys, chain_monitor, manager, peers, trace, sockets: BTreeMap::new(), wallet };
         Ok((node, loaded))
     }
 
@@ -799,7 +847,8 @@ impl Node {
 
     /// Peers the `PeerManager` has finished the handshake with.
     pub fn connected_peers(&self) -> Vec<NodeKey> {
-        let mut v: Vec<NodeKey> = self.peers.list_peers().iter().map(|p| NodeKey::from_pk(&p.counterparty_node_id)).collect();
+        let mut v: Vec<NodeKey> =
+            self.peers.list_peers().iter().map(|p| NodeKey::from_pk(&p.counterparty_node_id)).collect();
         v.sort();
         v
     }
@@ -839,16 +888,26 @@ impl Node {
 
     fn handle_event(&mut self, event: Event) {
         let observed = match event {
-            Event::FundingGenerationReady { temporary_channel_id, counterparty_node_id, channel_value_satoshis, output_script, .. } => {
+            Event::FundingGenerationReady {
+                temporary_channel_id,
+                counterparty_node_id,
+                channel_value_satoshis,
+                output_script,
+                ..
+            } => {
                 let tx = self.funding_tx(channel_value_satoshis, output_script);
-                if let Err(e) = self.manager.funding_transaction_generated(temporary_channel_id, counterparty_node_id, tx) {
+                if let Err(e) =
+                    self.manager.funding_transaction_generated(temporary_channel_id, counterparty_node_id, tx)
+                {
                     tracing::warn!(node = %self.env.name, "funding_transaction_generated failed: {e:?}");
                 }
                 NodeEvent::Other("FundingGenerationReady".into())
             }
             Event::OpenChannelRequest { temporary_channel_id, counterparty_node_id, .. } => {
                 let user_id = u128::from(self.env.idx as u64) << 64 | u128::from(self.env.clock.now_ms());
-                if let Err(e) = self.manager.accept_inbound_channel(&temporary_channel_id, &counterparty_node_id, user_id, None) {
+                if let Err(e) =
+                    self.manager.accept_inbound_channel(&temporary_channel_id, &counterparty_node_id, user_id, None)
+                {
                     tracing::warn!(node = %self.env.name, "accept_inbound_channel failed: {e:?}");
                 }
                 NodeEvent::Other("OpenChannelRequest".into())
@@ -859,42 +918,58 @@ impl Node {
                 if let Some(preimage) = purpose.preimage() {
                     self.manager.claim_funds(preimage);
                 }
-                NodeEvent::PaymentClaimable { payment_hash: Bytes32(payment_hash.0), amount_msat, receiving_channels: receiving_channel_ids.len() }
+                NodeEvent::PaymentClaimable {
+                    payment_hash: Bytes32(payment_hash.0),
+                    amount_msat,
+                    receiving_channels: receiving_channel_ids.len(),
+                }
             }
             Event::PaymentClaimed { payment_hash, amount_msat, htlcs, .. } => {
                 NodeEvent::PaymentClaimed { payment_hash: Bytes32(payment_hash.0), amount_msat, htlcs: htlcs.len() }
             }
-            Event::PaymentSent { payment_id, payment_preimage, payment_hash, fee_paid_msat, .. } => NodeEvent::PaymentSent {
-                payment_id: payment_id.map(|p| Bytes32(p.0)),
-                payment_hash: Bytes32(payment_hash.0),
-                payment_preimage: Bytes32(payment_preimage.0),
-                fee_paid_msat,
-            },
+            Event::PaymentSent { payment_id, payment_preimage, payment_hash, fee_paid_msat, .. } => {
+                NodeEvent::PaymentSent {
+                    payment_id: payment_id.map(|p| Bytes32(p.0)),
+                    payment_hash: Bytes32(payment_hash.0),
+                    payment_preimage: Bytes32(payment_preimage.0),
+                    fee_paid_msat,
+                }
+            }
             Event::PaymentFailed { payment_id, payment_hash, reason } => NodeEvent::PaymentFailed {
                 payment_id: Bytes32(payment_id.0),
                 payment_hash: payment_hash.map(|h| Bytes32(h.0)),
                 reason: format!("{reason:?}"),
             },
-            Event::PaymentPathFailed { payment_id, payment_hash, payment_failed_permanently, .. } => NodeEvent::PaymentPathFailed {
-                payment_id: payment_id.map(|p| Bytes32(p.0)),
-                payment_hash: Bytes32(payment_hash.0),
-                permanently: payment_failed_permanently,
-            },
-            Event::PaymentPathSuccessful { payment_id, .. } => NodeEvent::PaymentPathSuccessful { payment_id: Bytes32(payment_id.0) },
+            Event::PaymentPathFailed { payment_id, payment_hash, payment_failed_permanently, .. } => {
+                NodeEvent::PaymentPathFailed {
+                    payment_id: payment_id.map(|p| Bytes32(p.0)),
+                    payment_hash: Bytes32(payment_hash.0),
+                    permanently: payment_failed_permanently,
+                }
+            }
+            Event::PaymentPathSuccessful { payment_id, .. } => {
+                NodeEvent::PaymentPathSuccessful { payment_id: Bytes32(payment_id.0) }
+            }
             Event::PaymentForwarded { total_fee_earned_msat, outbound_amount_forwarded_msat, .. } => {
-                NodeEvent::PaymentForwarded { fee_earned_msat: total_fee_earned_msat, outbound_amount_msat: outbound_amount_forwarded_msat }
+                NodeEvent::PaymentForwarded {
+                    fee_earned_msat: total_fee_earned_msat,
+                    outbound_amount_msat: outbound_amount_forwarded_msat,
+                }
             }
             Event::HTLCHandlingFailed { prev_channel_ids, failure_type, .. } => NodeEvent::HtlcHandlingFailed {
                 prev_channels: prev_channel_ids.iter().map(chan_id).collect(),
                 failure: format!("{failure_type:?}"),
             },
             Event::ChannelPending { channel_id, .. } => NodeEvent::ChannelPending { channel_id: chan_id(&channel_id) },
-            Event::ChannelReady { channel_id, counterparty_node_id, .. } => {
-                NodeEvent::ChannelReady { channel_id: chan_id(&channel_id), counterparty: NodeKey::from_pk(&counterparty_node_id) }
-            }
-            Event::ChannelClosed { channel_id, reason, .. } => {
-                NodeEvent::ChannelClosed { channel_id: chan_id(&channel_id), force_close: is_force_close(&reason), reason: format!("{reason}") }
-            }
+            Event::ChannelReady { channel_id, counterparty_node_id, .. } => NodeEvent::ChannelReady {
+                channel_id: chan_id(&channel_id),
+                counterparty: NodeKey::from_pk(&counterparty_node_id),
+            },
+            Event::ChannelClosed { channel_id, reason, .. } => NodeEvent::ChannelClosed {
+                channel_id: chan_id(&channel_id),
+                force_close: is_force_close(&reason),
+                reason: format!("{reason}"),
+            },
             other => NodeEvent::Other(format!("{other:?}").split([' ', '{', '(']).next().unwrap_or("?").to_string()),
         };
         self.trace.lock().unwrap().push(NodeTrace::Event(observed));
@@ -918,7 +993,12 @@ impl Node {
             version: TxVersion::TWO,
             lock_time: LockTime::ZERO,
             // Funding inputs need a non-empty witness (LDK checks it outside fuzzing builds).
-            input: vec![TxIn { previous_output: coin, script_sig: ScriptBuf::new(), sequence: Sequence::MAX, witness: Witness::from_slice(&[[1u8; 72]]) }],
+            input: vec![TxIn {
+                previous_output: coin,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::from_slice(&[[1u8; 72]]),
+            }],
             output,
         };
         if have > value_sat {
@@ -1004,22 +1084,44 @@ impl Node {
                     let state = match h.state {
                         Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToAdd) => HtlcState::AwaitingAdd,
                         Some(InboundHTLCStateDetails::Committed) => HtlcState::Committed,
-                        Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFulfill) => HtlcState::AwaitingRemoveFulfill,
-                        Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFail) => HtlcState::AwaitingRemoveFail,
+                        Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFulfill) => {
+                            HtlcState::AwaitingRemoveFulfill
+                        }
+                        Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFail) => {
+                            HtlcState::AwaitingRemoveFail
+                        }
                         None => HtlcState::Unknown,
                     };
-                    htlcs.push(HtlcInfo { direction: HtlcDirection::Inbound, htlc_id: h.htlc_id, amount_msat: h.amount_msat, payment_hash: Bytes32(h.payment_hash.0), cltv_expiry: h.cltv_expiry, state });
+                    htlcs.push(HtlcInfo {
+                        direction: HtlcDirection::Inbound,
+                        htlc_id: h.htlc_id,
+                        amount_msat: h.amount_msat,
+                        payment_hash: Bytes32(h.payment_hash.0),
+                        cltv_expiry: h.cltv_expiry,
+                        state,
+                    });
                 }
                 for h in &c.pending_outbound_htlcs {
                     let state = match h.state {
                         Some(OutboundHTLCStateDetails::AwaitingRemoteRevokeToAdd) => HtlcState::AwaitingAdd,
                         Some(OutboundHTLCStateDetails::Committed) => HtlcState::Committed,
-                        Some(OutboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveSuccess) => HtlcState::AwaitingRemoveFulfill,
-                        Some(OutboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFailure) => HtlcState::AwaitingRemoveFail,
+                        Some(OutboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveSuccess) => {
+                            HtlcState::AwaitingRemoveFulfill
+                        }
+                        Some(OutboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFailure) => {
+                            HtlcState::AwaitingRemoveFail
+                        }
                         None => HtlcState::Unknown,
                     };
                     let htlc_id = h.htlc_id.unwrap_or(u64::MAX);
-                    htlcs.push(HtlcInfo { direction: HtlcDirection::Outbound, htlc_id, amount_msat: h.amount_msat, payment_hash: Bytes32(h.payment_hash.0), cltv_expiry: h.cltv_expiry, state });
+                    htlcs.push(HtlcInfo {
+                        direction: HtlcDirection::Outbound,
+                        htlc_id,
+                        amount_msat: h.amount_msat,
+                        payment_hash: Bytes32(h.payment_hash.0),
+                        cltv_expiry: h.cltv_expiry,
+                        state,
+                    });
                 }
                 ChannelInfo {
                     channel_id: chan_id(&c.channel_id),
@@ -1046,7 +1148,9 @@ impl Node {
         self.manager
             .list_recent_payments()
             .iter()
-            .filter(|p| matches!(p, RecentPaymentDetails::Pending { .. } | RecentPaymentDetails::AwaitingInvoice { .. }))
+            .filter(|p| {
+                matches!(p, RecentPaymentDetails::Pending { .. } | RecentPaymentDetails::AwaitingInvoice { .. })
+            })
             .count()
     }
 
@@ -1054,10 +1158,8 @@ impl Node {
     /// (`create_inbound_payment`, so LDK can derive the preimage when it arrives) and builds
     /// a one-hop blinded path to this node, the trampoline hop of the payment.
     pub fn create_trampoline_receive(&mut self, amount_msat: u64) -> TrampolineReceive {
-        let (payment_hash, payment_secret, _) = self
-            .manager
-            .create_inbound_payment(Some(amount_msat), 7 * 24 * 3600, None, None)
-            .expect("inbound payment");
+        let (payment_hash, payment_secret, _) =
+            self.manager.create_inbound_payment(Some(amount_msat), 7 * 24 * 3600, None, None).expect("inbound payment");
         let tlvs = ReceiveTlvs {
             payment_secret,
             payment_constraints: PaymentConstraints { max_cltv_expiry: u32::MAX, htlc_minimum_msat: 1 },
@@ -1065,9 +1167,15 @@ impl Node {
         };
         let secp = Secp256k1::new();
         let me = self.manager.get_our_node_id();
-        let path = BlindedPaymentPath::new(&[], me, self.keys.get_receive_auth_key(), tlvs, u64::MAX, 0, &*self.keys, &secp)
-            .expect("blinded path");
-        TrampolineReceive { payee: NodeKey::from_pk(&me), payment_hash: Bytes32(payment_hash.0), amount_msat, blinded_path: path }
+        let path =
+            BlindedPaymentPath::new(&[], me, self.keys.get_receive_auth_key(), tlvs, u64::MAX, 0, &*self.keys, &secp)
+                .expect("blinded path");
+        TrampolineReceive {
+            payee: NodeKey::from_pk(&me),
+            payment_hash: Bytes32(payment_hash.0),
+            amount_msat,
+            blinded_path: path,
+        }
     }
 
     /// As a payer: pays `receive` over `parts`, one path per MPP part. Each part is
@@ -1076,7 +1184,12 @@ impl Node {
     /// fees follow [`forward_fee_msat`]; CLTV deltas [`CLTV_EXPIRY_DELTA_BLOCKS`].
     ///
     /// Errors with LDK's `RetryableSendFailure` (as text) if LDK refuses to send.
-    pub fn send_trampoline_payment(&mut self, receive: &TrampolineReceive, parts: &[(Vec<HopPlan>, u64)], payment_id: Bytes32) -> Result<(), String> {
+    pub fn send_trampoline_payment(
+        &mut self,
+        receive: &TrampolineReceive,
+        parts: &[(Vec<HopPlan>, u64)],
+        payment_id: Bytes32,
+    ) -> Result<(), String> {
         let payee = receive.payee.pk();
         let mut paths = Vec::new();
         for (hops, amount_msat) in parts {
@@ -1098,7 +1211,11 @@ impl Node {
                     short_channel_id: hop.short_channel_id,
                     channel_features: ChannelFeatures::empty(),
                     fee_msat: fees[i],
-                    cltv_expiry_delta: if i + 1 == hops.len() { TRAMPOLINE_FINAL_CLTV_BLOCKS } else { CLTV_EXPIRY_DELTA_BLOCKS as u32 },
+                    cltv_expiry_delta: if i + 1 == hops.len() {
+                        TRAMPOLINE_FINAL_CLTV_BLOCKS
+                    } else {
+                        CLTV_EXPIRY_DELTA_BLOCKS as u32
+                    },
                     maybe_announced_channel: false,
                 })
                 .collect();
@@ -1121,7 +1238,12 @@ impl Node {
         }
         let route = Route { paths, route_params: None };
         self.manager
-            .send_payment_with_route(route, PaymentHash(receive.payment_hash.0), RecipientOnionFields::spontaneous_empty(receive.amount_msat), PaymentId(payment_id.0))
+            .send_payment_with_route(
+                route,
+                PaymentHash(receive.payment_hash.0),
+                RecipientOnionFields::spontaneous_empty(receive.amount_msat),
+                PaymentId(payment_id.0),
+            )
             .map_err(|e| format!("{e:?}"))
     }
 

@@ -150,7 +150,14 @@ impl World {
         }
         let key = node.node_key();
         self.record(format!("add node {idx} {name} key={key:?}"));
-        self.slots.push(Slot { env, key, node: Some(node), incarnations: 1, wallet: Vec::new(), forward_scheduled: false });
+        self.slots.push(Slot {
+            env,
+            key,
+            node: Some(node),
+            incarnations: 1,
+            wallet: Vec::new(),
+            forward_scheduled: false,
+        });
         let first_tick = self.clock.now_ms() + self.rng.range(1, self.config.timer_interval_ms);
         self.schedule(first_tick, Action::Timer(idx));
         idx
@@ -303,12 +310,23 @@ impl World {
         drop(node);
         let lost = self.slots[idx].env.disk.crash();
         self.drain_disk(idx);
-        self.record(format!("crash {} in_flight_htlcs={} lost_writes={lost}", self.slots[idx].env.name, in_flight_htlcs.len()));
-        let conns: Vec<ConnId> = self.conns.iter().filter(|(_, &(a, b))| a == idx || b == idx).map(|(c, _)| *c).collect();
+        self.record(format!(
+            "crash {} in_flight_htlcs={} lost_writes={lost}",
+            self.slots[idx].env.name,
+            in_flight_htlcs.len()
+        ));
+        let conns: Vec<ConnId> =
+            self.conns.iter().filter(|(_, &(a, b))| a == idx || b == idx).map(|(c, _)| *c).collect();
         for c in conns {
             self.close_conn(c);
         }
-        self.restarts.push(RestartRecord { node: idx, crashed_at_ms: self.now_ms(), restarted_at_ms: None, in_flight_htlcs, loaded: None });
+        self.restarts.push(RestartRecord {
+            node: idx,
+            crashed_at_ms: self.now_ms(),
+            restarted_at_ms: None,
+            in_flight_htlcs,
+            loaded: None,
+        });
         let at = self.now_ms() + downtime_ms;
         self.schedule(at, Action::Restart(idx));
         self.settle();
@@ -323,7 +341,12 @@ impl World {
         let wallet = std::mem::take(&mut slot.wallet);
         let result = Node::load(env, inc, wallet);
         let now = self.now_ms();
-        let rec = self.restarts.iter_mut().rev().find(|r| r.node == idx && r.restarted_at_ms.is_none()).expect("crash recorded");
+        let rec = self
+            .restarts
+            .iter_mut()
+            .rev()
+            .find(|r| r.node == idx && r.restarted_at_ms.is_none())
+            .expect("crash recorded");
         rec.restarted_at_ms = Some(now);
         match result {
             Ok((node, loaded)) => {
@@ -385,7 +408,12 @@ impl World {
     fn deliver_one(&mut self) {
         let Some(d) = self.net.pop_due() else { return };
         let digest = hex::encode(&Sha256::digest(&d.bytes)[..6]);
-        self.record(format!("deliver conn={} to={} len={} sha={digest}", d.conn.0, self.slots[d.node].env.name, d.bytes.len()));
+        self.record(format!(
+            "deliver conn={} to={} len={} sha={digest}",
+            d.conn.0,
+            self.slots[d.node].env.name,
+            d.bytes.len()
+        ));
         let result = match self.slots[d.node].node.as_mut() {
             Some(node) => node.deliver(d.conn, &d.bytes),
             None => Err("node down".into()),
@@ -469,7 +497,9 @@ impl World {
         let name = self.slots[idx].env.name.clone();
         for op in ops {
             let line = match op {
-                DiskOp::WroteDurable { key, len, digest } => format!("disk {name} durable {key} len={len} sha={}", hex::encode(&digest[..6])),
+                DiskOp::WroteDurable { key, len, digest } => {
+                    format!("disk {name} durable {key} len={len} sha={}", hex::encode(&digest[..6]))
+                }
                 DiskOp::WrotePending { id, key, len, digest } => {
                     format!("disk {name} pending#{} {key} len={len} sha={}", id.0, hex::encode(&digest[..6]))
                 }

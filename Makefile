@@ -1,0 +1,37 @@
+# ldk-dst: deterministic simulation testing of LDK nodes across restarts.
+# Both targets use the dev profile (dependencies optimised, LDK's debug assertions on),
+# so `make run` and `make test` share one build.
+
+SEED ?= 1
+SCENARIO ?= trampoline-receive
+BENCH_SEEDS ?= 50
+
+.PHONY: run json test check-public-api bench fmt
+
+## One seeded simulation with a readable report (SEED=, SCENARIO= override).
+run:
+	cargo run -q -p harness --bin ldk-dst -- run --scenario $(SCENARIO) --seed $(SEED)
+
+## The same run as one JSON object.
+json:
+	cargo run -q -p harness --bin ldk-dst -- run --scenario $(SCENARIO) --seed $(SEED) --json
+
+## The test suite.
+test:
+	cargo nextest run --workspace
+
+## Compile without --cfg fuzzing, so only LDK's public API is used (separate target dir:
+## RUSTFLAGS replaces .cargo/config.toml's flags and would otherwise thrash the cache).
+check-public-api:
+	RUSTFLAGS="-C debuginfo=0" CARGO_TARGET_DIR=target/public-api cargo check --workspace --all-targets
+
+## Seeds per minute in release mode over BENCH_SEEDS seeds (wall clock of the whole batch).
+bench:
+	cargo build -q --release -p harness --bin ldk-dst
+	@start=$$(date +%s.%N); \
+	for s in $$(seq 1 $(BENCH_SEEDS)); do ./target/release/ldk-dst run --scenario $(SCENARIO) --seed $$s --json > /dev/null || echo "seed $$s failed"; done; \
+	end=$$(date +%s.%N); \
+	echo "$(BENCH_SEEDS) seeds in $$(echo "$$end - $$start" | bc) s (release, one process per seed)"
+
+fmt:
+	cargo fmt --all

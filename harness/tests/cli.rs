@@ -1,0 +1,60 @@
+//! The `ldk-dst` command line: exit codes, one-line usage errors, the JSON report.
+
+use std::process::Command;
+
+fn ldk_dst(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ldk-dst")).args(args).output().expect("runs")
+}
+
+#[test]
+fn unknown_scenario_is_a_one_line_usage_error() {
+    let out = ldk_dst(&["run", "--scenario", "no-such", "--seed", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("unknown scenario 'no-such'") && err.contains("trampoline-receive"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn malformed_seed_is_a_one_line_usage_error() {
+    for bad in ["abc", "-1", "1.5", "99999999999999999999"] {
+        let out = ldk_dst(&["run", "--seed", bad]);
+        assert_eq!(out.status.code(), Some(2), "seed {bad}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("seed"), "{err}");
+    }
+    let out = ldk_dst(&["run", "--bogus-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8(out.stderr).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn json_report_has_the_promised_fields() {
+    let out = ldk_dst(&["run", "--scenario", "trampoline-receive", "--seed", "2", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["scenario"], "trampoline-receive");
+    assert_eq!(v["seed"], 2);
+    assert!(v["restarts"].as_u64().unwrap() >= 1);
+    assert!(v["violations"].as_array().unwrap().is_empty());
+    assert_eq!(v["trace_digest"].as_str().unwrap().len(), 64);
+    let payments = v["payments"].as_array().unwrap();
+    assert!(!payments.is_empty());
+    for p in payments {
+        assert!(["succeeded", "failed", "pending"].contains(&p["status"].as_str().unwrap()), "{p}");
+    }
+}
+
+#[test]
+fn text_report_ends_with_the_trace_digest() {
+    let out = ldk_dst(&["run", "--seed", "2"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with("trace digest: ") && last.len() == "trace digest: ".len() + 64, "{last}");
+    for section in ["payments:", "restarts:", "channels:", "violations: 0"] {
+        assert!(text.contains(section), "missing {section}");
+    }
+}
