@@ -237,7 +237,7 @@ pub fn build(run: &RunResult) -> Report {
 
 /// The one-line command that replays a run exactly.
 pub fn replay_command(scenario: &str, seed: u64) -> String {
-    format!("cargo run --release -p harness --bin ldk-dst -- run --scenario {scenario} --seed {seed}")
+    format!("cargo run -q -p harness --bin ldk-dst -- run --scenario {scenario} --seed {seed}")
 }
 
 fn msat(v: u64) -> String {
