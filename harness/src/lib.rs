@@ -4,6 +4,7 @@
 //! [`oracle`] → [`report`].
 #![deny(missing_docs)]
 
+pub mod faults;
 pub mod oracle;
 pub mod report;
 pub mod scenario;

@@ -7,6 +7,7 @@
 //! the oracle is only what LDK reported ([`sim::world::Observation`]s, `list_channels`) plus
 //! the list of payments the payer asked LDK to make.
 
+use crate::faults::FaultPlan;
 use sim::net::NodeIdx;
 use sim::node::{Bytes32, ChannelInfo, HopPlan, TrampolineReceive};
 use sim::rng::SimRng;
@@ -47,19 +48,15 @@ pub struct PaymentPlan {
 }
 
 /// Knobs of a run (defaults are what `ldk-dst run` uses).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     /// Keep every trace line (for `repro`).
     pub keep_trace: bool,
     /// Extra timer ticks on node 0 at the start of the workload (tests use this to check
     /// that the digest covers what happened).
     pub extra_ticks: u32,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions { keep_trace: false, extra_ticks: 0 }
-    }
+    /// The faults to inject; `None` means the seed's swarm plan ([`FaultPlan::swarm`]).
+    pub plan: Option<FaultPlan>,
 }
 
 /// What a scenario run leaves for the oracle and the report.
@@ -76,12 +73,17 @@ pub struct RunResult {
     pub heal_started_ms: u64,
     /// Whether the heal phase ended with nothing pending (otherwise it hit its bound).
     pub healed: bool,
+    /// The faults this run was planned with.
+    pub plan: FaultPlan,
 }
 
 /// Channel capacity of every channel, sat.
 pub const CHANNEL_CAPACITY_SAT: u64 = 1_000_000;
-/// How long the heal phase may run at most, simulated ms.
-pub const HEAL_BOUND_MS: u64 = 30 * 60_000;
+/// How long the heal phase may run at most, simulated ms (a block every
+/// [`HEAL_BLOCK_INTERVAL_MS`], enough for CSV and CLTV delays of force-closed channels).
+pub const HEAL_BOUND_MS: u64 = 40 * 60_000;
+/// Interval between blocks in the heal phase, simulated ms.
+pub const HEAL_BLOCK_INTERVAL_MS: u64 = 2_000;
 
 /// Runs scenario `name` with `seed`.
 pub fn run(name: &str, seed: u64, opts: &RunOptions) -> Result<RunResult, UnknownScenario> {
@@ -94,6 +96,9 @@ pub fn run(name: &str, seed: u64, opts: &RunOptions) -> Result<RunResult, Unknow
 enum Step {
     Pay(usize),
     Crash { node: NodeIdx, downtime_ms: u64 },
+    Disconnect(NodeIdx, NodeIdx),
+    Partition { node: NodeIdx, duration_ms: u64 },
+    Mine,
 }
 
 /// Opens a channel from `from` to `to` of [`CHANNEL_CAPACITY_SAT`] (they must be connected).
@@ -118,7 +123,9 @@ fn scid_between(world: &World, a: NodeIdx, b: NodeIdx) -> Option<u64> {
 /// one-hop blinded path to C with C as the trampoline hop; random nodes crash and restart
 /// during the run, some right after a payment was sent so that HTLCs are in flight.
 fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
-    let mut world = World::new(seed, WorldConfig::default(), opts.keep_trace);
+    let plan = opts.plan.clone().unwrap_or_else(|| FaultPlan::swarm(seed));
+    let config = WorldConfig { faults: plan.world_rates(), ..WorldConfig::default() };
+    let mut world = World::new(seed, config, opts.keep_trace);
     let mut workload = SimRng::fork(seed, "workload");
     let mut faults = SimRng::fork(seed, "faults");
     let a = world.add_node("A", &[CHANNEL_CAPACITY_SAT; 2]);
@@ -127,17 +134,25 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
     let c = world.add_node("C", &[]);
     world.mine_blocks(1);
 
-    for (x, y) in [(a, b1), (a, b2), (b1, c), (b2, c)] {
+    let links = [(a, b1), (a, b2), (b1, c), (b2, c)];
+    for (x, y) in links {
         world.connect(x, y);
     }
     world.run_until(world.now_ms() + 2_000);
-    for (x, y) in [(a, b1), (a, b2), (b1, c), (b2, c)] {
+    for (x, y) in links {
         open(&mut world, x, y);
     }
-    world.run_until(world.now_ms() + 3_000);
-    world.mine_blocks(6);
-    world.run_until(world.now_ms() + 5_000);
-    for (x, y) in [(a, b1), (a, b2), (b1, c), (b2, c)] {
+    // Mine until every channel is ready (writes may be delayed, so this can take a while).
+    for i in 1..=120 {
+        world.run_until(world.now_ms() + 1_000);
+        if links.iter().all(|&(x, y)| scid_between(&world, x, y).is_some()) {
+            break;
+        }
+        if i % 3 == 0 {
+            world.mine_blocks(1);
+        }
+    }
+    for (x, y) in links {
         assert!(
             scid_between(&world, x, y).is_some(),
             "channel {}-{} not ready after opening (seed {seed})",
@@ -180,18 +195,39 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
         steps.push((t, Step::Pay(i)));
         // Some payments are followed closely by a crash of a node on their way, so that
         // HTLCs are in flight when it goes down.
-        if faults.chance(0.5) {
+        if faults.chance(plan.crash_after_payment_chance) {
             let on_path = [a, b1, b2, c];
             let node = on_path[faults.index(on_path.len())];
             steps.push((t + faults.range(5, 400), Step::Crash { node, downtime_ms: faults.range(100, 4_000) }));
         }
     }
+    let workload_start = world.now_ms();
     let workload_end = t + 2_000;
-    let n_random = faults.range(1, 3);
-    for _ in 0..n_random {
-        let at = faults.range(world.now_ms(), workload_end);
+    for _ in 0..plan.random_crashes {
+        let at = faults.range(workload_start, workload_end);
         let node = faults.index(world.node_count());
-        steps.push((at, Step::Crash { node, downtime_ms: faults.range(100, 10_000) }));
+        let downtime_ms = faults.range(100, plan.downtime_ms_max.max(100));
+        steps.push((at, Step::Crash { node, downtime_ms }));
+    }
+    for _ in 0..plan.link_disconnects {
+        let at = faults.range(workload_start, workload_end);
+        let (x, y) = links[faults.index(links.len())];
+        steps.push((at, Step::Disconnect(x, y)));
+    }
+    for _ in 0..plan.partitions {
+        let at = faults.range(workload_start, workload_end);
+        let node = faults.index(world.node_count());
+        steps.push((at, Step::Partition { node, duration_ms: faults.range(500, 20_000) }));
+    }
+    if plan.block_interval_ms > 0 {
+        let mut at = workload_start;
+        loop {
+            at += faults.range(plan.block_interval_ms / 2, plan.block_interval_ms * 3 / 2);
+            if at >= workload_end {
+                break;
+            }
+            steps.push((at, Step::Mine));
+        }
     }
     steps.sort_by_key(|(t, _)| *t);
 
@@ -203,6 +239,11 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
             Step::Crash { node, downtime_ms } => {
                 world.crash(node, downtime_ms);
             }
+            Step::Disconnect(x, y) => {
+                world.disconnect(x, y);
+            }
+            Step::Partition { node, duration_ms } => world.partition(node, duration_ms),
+            Step::Mine => world.mine_blocks(1),
         }
         pending_sends.retain(|&i| !try_send(&mut world, &mut payments[i], &receives[i]));
     }
@@ -213,17 +254,19 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
     }
     world.run_until(world.now_ms().max(workload_end));
 
-    // Heal: no new faults; scheduled restarts still happen.
+    // Heal: no new faults (scheduled restarts, reconnects and write landings still happen);
+    // blocks are mined so that force-closed channels resolve on chain.
     let heal_started_ms = world.now_ms();
     let mut healed = false;
     while world.now_ms() < heal_started_ms + HEAL_BOUND_MS {
-        world.run_until(world.now_ms() + 1_000);
-        if quiet(&world, &payments) {
+        world.run_until(world.now_ms() + HEAL_BLOCK_INTERVAL_MS);
+        if quiet(&world) {
             healed = true;
             break;
         }
+        world.mine_blocks(1);
     }
-    RunResult { scenario: "trampoline-receive".into(), seed, world, payments, heal_started_ms, healed }
+    RunResult { scenario: "trampoline-receive".into(), seed, world, payments, heal_started_ms, healed, plan }
 }
 
 /// Sends payment `p` if its payer is up and every first-hop channel has a short channel id.
@@ -260,18 +303,17 @@ fn scid_to_payee(world: &World, via: NodeIdx, payee: NodeIdx) -> Option<u64> {
     scid_between(world, via, payee).or_else(|| scid_between(world, payee, via))
 }
 
-/// Whether the run has come to rest: every node up, nothing in flight on the network, no
-/// HTLC pending in any channel, and every sent payment resolved at the payer.
-fn quiet(world: &World, payments: &[PaymentPlan]) -> bool {
+/// Whether the run has come to rest: every node up, nothing in flight on the network or
+/// pending on a disk, no HTLC pending in any channel, no outbound payment pending at its
+/// payer, and every closed channel fully resolved on chain (no claimable balance left).
+fn quiet(world: &World) -> bool {
     if !world.down_nodes().is_empty() || world.busy() {
         return false;
     }
-    for i in 0..world.node_count() {
+    (0..world.node_count()).all(|i| {
         let node = world.node(i).expect("all up");
-        if node.channels().iter().any(|c| !c.htlcs.is_empty()) || node.pending_outbound_payments() > 0 {
-            return false;
-        }
-    }
-    let _ = payments;
-    true
+        node.channels().iter().all(|c| c.htlcs.is_empty())
+            && node.pending_outbound_payments() == 0
+            && node.unresolved_closed_balances().is_empty()
+    })
 }

@@ -91,41 +91,72 @@ impl FakeDisk {
     }
 
     /// Makes pending write `id` durable, together with every earlier pending write to the
-    /// same key (in issue order). Returns `false` if `id` is no longer pending (already
-    /// landed, superseded, or lost in a crash).
-    pub fn complete(&self, id: WriteId) -> bool {
+    /// same key (in issue order). Returns the ids that landed, oldest first: empty if `id`
+    /// is no longer pending (already landed, superseded, or lost in a crash).
+    pub fn complete(&self, id: WriteId) -> Vec<WriteId> {
         let mut inner = self.inner.lock().unwrap();
         let Some(pos) = inner.pending.iter().position(|p| p.id == id) else {
-            return false;
+            return Vec::new();
         };
         let key = inner.pending[pos].key.clone();
+        let mut landed = Vec::new();
         let mut i = 0;
         while i < inner.pending.len() {
             if inner.pending[i].key == key && inner.pending[i].id <= id {
                 let p = inner.pending.remove(i);
                 inner.journal.push(DiskOp::Landed { id: p.id, key: p.key.clone() });
+                landed.push(p.id);
                 inner.durable.insert(p.key, p.bytes);
             } else {
                 i += 1;
             }
         }
-        true
+        landed
     }
 
-    /// Makes every pending write durable, in issue order. Returns how many landed.
-    pub fn complete_all(&self) -> usize {
+    /// Makes every pending write durable, in issue order. Returns the ids that landed.
+    pub fn complete_all(&self) -> Vec<WriteId> {
         let ids: Vec<WriteId> = self.inner.lock().unwrap().pending.iter().map(|p| p.id).collect();
-        ids.into_iter().filter(|id| self.complete(*id)).count()
+        ids.into_iter().flat_map(|id| self.complete(id)).collect()
     }
 
     /// The owning node crashed: every pending write is lost. Returns how many were lost.
     pub fn crash(&self) -> usize {
+        self.crash_landing_prefix(|_, _| 0).1.len()
+    }
+
+    /// The owning node crashed, but for each key with pending writes, the first
+    /// `land(key, n_pending)` of them (clamped to `n_pending`) land at the moment of the
+    /// crash, in issue order; the rest are lost. Keys are visited in sorted order.
+    /// Returns (landed, lost) ids.
+    pub fn crash_landing_prefix(&self, mut land: impl FnMut(&str, usize) -> usize) -> (Vec<WriteId>, Vec<WriteId>) {
+        let keys: BTreeMap<String, usize> = {
+            let inner = self.inner.lock().unwrap();
+            let mut m = BTreeMap::new();
+            for p in &inner.pending {
+                *m.entry(p.key.clone()).or_insert(0) += 1;
+            }
+            m
+        };
+        let mut landed = Vec::new();
+        for (key, n) in keys {
+            let k = land(&key, n).min(n);
+            if k > 0 {
+                let nth = {
+                    let inner = self.inner.lock().unwrap();
+                    inner.pending.iter().filter(|p| p.key == key).nth(k - 1).map(|p| p.id).expect("k <= n")
+                };
+                landed.extend(self.complete(nth));
+            }
+        }
         let mut inner = self.inner.lock().unwrap();
         let lost: Vec<Pending> = std::mem::take(&mut inner.pending);
+        let mut lost_ids = Vec::new();
         for p in &lost {
             inner.journal.push(DiskOp::Lost { id: p.id, key: p.key.clone() });
+            lost_ids.push(p.id);
         }
-        lost.len()
+        (landed, lost_ids)
     }
 
     /// The durable value under `key`, if any. Pending writes are not visible.
@@ -176,7 +207,7 @@ mod tests {
         assert_eq!(d.crash(), 1);
         assert_eq!(d.read("a"), Some(vec![1]));
         assert_eq!(d.read("b"), None);
-        assert!(!d.complete(p), "a write lost in a crash must never land later");
+        assert!(d.complete(p).is_empty(), "a write lost in a crash must never land later");
         assert_eq!(d.read("b"), None);
     }
 
@@ -187,15 +218,15 @@ mod tests {
         let other = d.write_pending("j", vec![9]);
         let w2 = d.write_pending("k", vec![2]);
         let w3 = d.write_pending("k", vec![3]);
-        assert!(d.complete(w2));
+        assert_eq!(d.complete(w2), vec![w1, w2]);
         assert_eq!(d.read("k"), Some(vec![2]));
-        assert!(!d.complete(w1), "w1 landed before w2 and is no longer pending");
+        assert!(d.complete(w1).is_empty(), "w1 landed with w2 and is no longer pending");
         assert_eq!(d.read("j"), None, "other keys are untouched");
         assert_eq!(d.pending_count(), 2);
         d.crash();
         assert_eq!(d.read("k"), Some(vec![2]), "w3 was pending and is lost");
-        assert!(!d.complete(w3));
-        assert!(!d.complete(other));
+        assert!(d.complete(w3).is_empty());
+        assert!(d.complete(other).is_empty());
     }
 
     #[test]
@@ -203,8 +234,31 @@ mod tests {
         let d = FakeDisk::new();
         let old = d.write_pending("k", vec![1]);
         d.write_durable("k", vec![2]);
-        assert!(!d.complete(old));
+        assert!(d.complete(old).is_empty());
         assert_eq!(d.read("k"), Some(vec![2]));
+    }
+
+    #[test]
+    fn crash_may_land_a_prefix_per_key_never_out_of_order() {
+        let d = FakeDisk::new();
+        let a1 = d.write_pending("a", vec![1]);
+        let b1 = d.write_pending("b", vec![1]);
+        let a2 = d.write_pending("a", vec![2]);
+        let a3 = d.write_pending("a", vec![3]);
+        let b2 = d.write_pending("b", vec![2]);
+        let (landed, lost) = d.crash_landing_prefix(|key, n| {
+            assert_eq!(n, if key == "a" { 3 } else { 2 });
+            if key == "a" {
+                2
+            } else {
+                0
+            }
+        });
+        assert_eq!(landed, vec![a1, a2]);
+        assert_eq!(lost, vec![b1, a3, b2]);
+        assert_eq!(d.read("a"), Some(vec![2]), "a's first two writes landed, in order");
+        assert_eq!(d.read("b"), None);
+        assert!(d.complete(a3).is_empty() && d.complete(b2).is_empty(), "nothing from a dead incarnation lands");
     }
 
     #[test]

@@ -19,8 +19,9 @@
 
 use crate::chain::{FakeChain, NETWORK};
 use crate::clock::SimClock;
-use crate::disk::FakeDisk;
+use crate::disk::{FakeDisk, WriteId};
 use crate::net::{ConnId, End, Network, NodeIdx};
+use crate::rng::SimRng;
 
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::sha256::Hash as Sha256;
@@ -51,7 +52,7 @@ use lightning::types::features::{ChannelFeatures, Features, NodeFeatures};
 use lightning::types::payment::{PaymentHash, PaymentPreimage};
 use lightning::util::config::UserConfig;
 use lightning::util::logger::{Level, Logger, Record};
-use lightning::util::persist::MonitorName;
+use lightning::util::persist::{KVStoreSync, MonitorName, MonitorUpdatingPersister};
 use lightning::util::ser::{ReadableArgs, Writeable};
 
 use std::collections::BTreeMap;
@@ -378,6 +379,23 @@ pub enum NodeTrace {
         /// Size in bytes.
         len: usize,
     },
+    /// The event handler answered an event with `Err(ReplayEvent())`.
+    ReplayRequested {
+        /// The event's name.
+        event: String,
+    },
+    /// A monitor write landed and the node told LDK (`channel_monitor_updated`).
+    MonitorUpdateCompleted {
+        /// The channel.
+        channel_id: Bytes32,
+        /// The completed update id.
+        update_id: u64,
+    },
+    /// Deferred mode: monitor operations flushed after the manager write covering them landed.
+    DeferredFlushed {
+        /// Number of operations flushed.
+        count: usize,
+    },
 }
 
 // ---------------------------------------------------------------------------------------
@@ -427,42 +445,171 @@ impl BroadcasterInterface for SimBroadcaster {
     }
 }
 
-/// LDK's `Persist` over the node's fake disk, synchronous: every call writes the full
-/// monitor durably before it returns `Completed`, as LDK's contract for `Completed`
-/// requires.
-pub struct DiskPersister {
-    disk: FakeDisk,
+/// How a node stores its `ChannelMonitor`s. Fixed per node for a whole run (the two
+/// layouts on disk differ; switching would need a migration no real node does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonitorStorage {
+    /// Our own `Persist`: the full monitor under `monitors/<name>` on every update.
+    FullMonitor,
+    /// LDK's `MonitorUpdatingPersister` over a fake `KVStoreSync` (what most users run):
+    /// full monitors plus `ChannelMonitorUpdate`s, consolidated every few updates.
+    UpdatingPersister {
+        /// Updates stored before a full monitor is written again.
+        maximum_pending_updates: u64,
+    },
+}
+
+/// How one incarnation of a node persists and handles events: fixed for the incarnation
+/// (LDK forbids switching a channel from `InProgress` back to `Completed` without a
+/// restart), chosen anew by the seed at each restart.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NodeProfile {
+    /// With [`MonitorStorage::FullMonitor`]: return `InProgress` and complete through
+    /// `ChainMonitor::channel_monitor_updated` once the write is durable (otherwise write
+    /// durably and return `Completed`). Ignored for the updating persister, which is
+    /// synchronous.
+    pub async_monitor_writes: bool,
+    /// The `ChainMonitor`'s deferred mode: monitor operations are held until the manager
+    /// has been written durably, then flushed.
+    pub deferred: bool,
+    /// Probability that the event handler answers an event with `Err(ReplayEvent())`.
+    pub replay_event_rate: f64,
+}
+
+impl Default for NodeProfile {
+    fn default() -> Self {
+        NodeProfile { async_monitor_writes: false, deferred: false, replay_event_rate: 0.0 }
+    }
 }
 
 const MONITOR_PREFIX: &str = "monitors/";
 const ARCHIVE_PREFIX: &str = "archived_monitors/";
+const KV_PREFIX: &str = "kv/";
 const MANAGER_KEY: &str = "manager";
 
-impl Persist<InMemorySigner> for DiskPersister {
+/// LDK's `KVStoreSync` over the node's fake disk. A write that returns `Ok` is durable, as
+/// the trait requires. Keys are `kv/<primary>/<secondary>/<key>`.
+pub struct DiskKv {
+    disk: FakeDisk,
+}
+
+impl DiskKv {
+    fn path(primary: &str, secondary: &str, key: &str) -> String {
+        format!("{KV_PREFIX}{primary}/{secondary}/{key}")
+    }
+}
+
+impl KVStoreSync for DiskKv {
+    fn read(&self, primary: &str, secondary: &str, key: &str) -> Result<Vec<u8>, lightning::io::Error> {
+        self.disk
+            .read(&Self::path(primary, secondary, key))
+            .ok_or_else(|| lightning::io::Error::new(lightning::io::ErrorKind::NotFound, "no such key"))
+    }
+    fn write(&self, primary: &str, secondary: &str, key: &str, buf: Vec<u8>) -> Result<(), lightning::io::Error> {
+        self.disk.write_durable(&Self::path(primary, secondary, key), buf);
+        Ok(())
+    }
+    fn remove(&self, primary: &str, secondary: &str, key: &str, _lazy: bool) -> Result<(), lightning::io::Error> {
+        self.disk.remove(&Self::path(primary, secondary, key));
+        Ok(())
+    }
+    fn list(&self, primary: &str, secondary: &str) -> Result<Vec<String>, lightning::io::Error> {
+        let prefix = Self::path(primary, secondary, "");
+        Ok(self
+            .disk
+            .list(&prefix)
+            .into_iter()
+            .map(|k| k[prefix.len()..].to_string())
+            .filter(|k| !k.contains('/'))
+            .collect())
+    }
+}
+
+type Mup = MonitorUpdatingPersister<
+    Arc<DiskKv>,
+    Arc<SimLogger>,
+    Arc<KeysManager>,
+    Arc<KeysManager>,
+    Arc<SimBroadcaster>,
+    Arc<FixedFees>,
+>;
+
+/// The node's `Persist` implementation: one of the storage modes over its fake disk.
+pub enum MonitorPersister {
+    /// Full monitors under `monitors/<name>`; synchronous (durable, `Completed`) or
+    /// asynchronous (pending write, `InProgress`, completed when the write lands).
+    Full {
+        /// The node's disk.
+        disk: FakeDisk,
+        /// Whether writes are asynchronous.
+        asynchronous: bool,
+        /// Pending writes whose landing must be reported: write → (channel, update id).
+        in_flight: Mutex<BTreeMap<WriteId, (ChannelId, u64)>>,
+    },
+    /// LDK's `MonitorUpdatingPersister` over [`DiskKv`].
+    Updating(Mup),
+}
+
+impl MonitorPersister {
+    fn full_write(
+        &self,
+        name: &MonitorName,
+        bytes: Vec<u8>,
+        completes: Option<(ChannelId, u64)>,
+    ) -> ChannelMonitorUpdateStatus {
+        let MonitorPersister::Full { disk, asynchronous, in_flight } = self else { unreachable!("full mode only") };
+        let key = format!("{MONITOR_PREFIX}{name}");
+        if !*asynchronous {
+            disk.write_durable(&key, bytes);
+            return ChannelMonitorUpdateStatus::Completed;
+        }
+        let id = disk.write_pending(&key, bytes);
+        if let Some(c) = completes {
+            in_flight.lock().unwrap().insert(id, c);
+        }
+        ChannelMonitorUpdateStatus::InProgress
+    }
+}
+
+impl Persist<InMemorySigner> for MonitorPersister {
     fn persist_new_channel(
         &self,
         name: MonitorName,
         monitor: &ChannelMonitor<InMemorySigner>,
     ) -> ChannelMonitorUpdateStatus {
-        self.disk.write_durable(&format!("{MONITOR_PREFIX}{name}"), monitor.encode());
-        ChannelMonitorUpdateStatus::Completed
+        match self {
+            MonitorPersister::Updating(p) => p.persist_new_channel(name, monitor),
+            MonitorPersister::Full { .. } => {
+                self.full_write(&name, monitor.encode(), Some((monitor.channel_id(), monitor.get_latest_update_id())))
+            }
+        }
     }
 
     fn update_persisted_channel(
         &self,
         name: MonitorName,
-        _update: Option<&ChannelMonitorUpdate>,
+        update: Option<&ChannelMonitorUpdate>,
         monitor: &ChannelMonitor<InMemorySigner>,
     ) -> ChannelMonitorUpdateStatus {
-        self.disk.write_durable(&format!("{MONITOR_PREFIX}{name}"), monitor.encode());
-        ChannelMonitorUpdateStatus::Completed
+        match self {
+            MonitorPersister::Updating(p) => p.update_persisted_channel(name, update, monitor),
+            // Chain-sync writes (no update) need no completion call, per `channel_monitor_updated`'s docs.
+            MonitorPersister::Full { .. } => {
+                self.full_write(&name, monitor.encode(), update.map(|u| (monitor.channel_id(), u.update_id)))
+            }
+        }
     }
 
     fn archive_persisted_channel(&self, name: MonitorName) {
-        let key = format!("{MONITOR_PREFIX}{name}");
-        if let Some(bytes) = self.disk.read(&key) {
-            self.disk.write_durable(&format!("{ARCHIVE_PREFIX}{name}"), bytes);
-            self.disk.remove(&key);
+        match self {
+            MonitorPersister::Updating(p) => Persist::<InMemorySigner>::archive_persisted_channel(p, name),
+            MonitorPersister::Full { disk, .. } => {
+                let key = format!("{MONITOR_PREFIX}{name}");
+                if let Some(bytes) = disk.read(&key) {
+                    disk.write_durable(&format!("{ARCHIVE_PREFIX}{name}"), bytes);
+                    disk.remove(&key);
+                }
+            }
         }
     }
 }
@@ -535,7 +682,7 @@ type ChainMon = ChainMonitor<
     Arc<SimBroadcaster>,
     Arc<FixedFees>,
     Arc<SimLogger>,
-    Arc<DiskPersister>,
+    Arc<MonitorPersister>,
     Arc<KeysManager>,
 >;
 type ChanMan = ChannelManager<
@@ -577,6 +724,8 @@ pub struct NodeEnv {
     pub net: Network,
     /// This node's disk (it outlives incarnations).
     pub disk: FakeDisk,
+    /// How the node stores monitors (fixed for the run).
+    pub storage: MonitorStorage,
 }
 
 /// One incarnation of an LDK node.
@@ -590,6 +739,14 @@ pub struct Node {
     trace: Arc<Mutex<Vec<NodeTrace>>>,
     sockets: BTreeMap<ConnId, SimSocket>,
     wallet: Vec<bitcoin::OutPoint>,
+    profile: NodeProfile,
+    persister: Arc<MonitorPersister>,
+    logger: Arc<SimLogger>,
+    replay_rng: Mutex<SimRng>,
+    /// Deferred mode: manager writes in flight → absolute count of monitor operations
+    /// they cover; and how many this incarnation flushed so far.
+    deferred_cover: BTreeMap<WriteId, usize>,
+    deferred_flushed: usize,
 }
 
 fn user_config() -> UserConfig {
@@ -624,18 +781,18 @@ fn is_force_close(reason: &ClosureReason) -> bool {
     )
 }
 
+struct Parts {
+    keys: Arc<KeysManager>,
+    logger: Arc<SimLogger>,
+    broadcaster: Arc<SimBroadcaster>,
+    fees: Arc<FixedFees>,
+    persister: Arc<MonitorPersister>,
+    chain_monitor: Arc<ChainMon>,
+    trace: Arc<Mutex<Vec<NodeTrace>>>,
+}
+
 impl Node {
-    fn parts(
-        env: &NodeEnv,
-        incarnation: u32,
-    ) -> (
-        Arc<KeysManager>,
-        Arc<SimLogger>,
-        Arc<SimBroadcaster>,
-        Arc<FixedFees>,
-        Arc<ChainMon>,
-        Arc<Mutex<Vec<NodeTrace>>>,
-    ) {
+    fn parts(env: &NodeEnv, incarnation: u32, profile: &NodeProfile) -> Parts {
         // A starting time unique per incarnation: the simulated clock, plus the incarnation
         // number so two incarnations started in the same millisecond still differ.
         let now_ms = env.clock.now_ms();
@@ -646,18 +803,67 @@ impl Node {
         let trace = Arc::new(Mutex::new(Vec::new()));
         let broadcaster = Arc::new(SimBroadcaster { chain: env.chain.clone(), trace: trace.clone() });
         let fees = Arc::new(FixedFees);
-        let persister = Arc::new(DiskPersister { disk: env.disk.clone() });
+        let persister = Arc::new(match env.storage {
+            MonitorStorage::FullMonitor => MonitorPersister::Full {
+                disk: env.disk.clone(),
+                asynchronous: profile.async_monitor_writes,
+                in_flight: Mutex::new(BTreeMap::new()),
+            },
+            MonitorStorage::UpdatingPersister { maximum_pending_updates } => {
+                MonitorPersister::Updating(MonitorUpdatingPersister::new(
+                    Arc::new(DiskKv { disk: env.disk.clone() }),
+                    logger.clone(),
+                    maximum_pending_updates,
+                    keys.clone(),
+                    keys.clone(),
+                    broadcaster.clone(),
+                    fees.clone(),
+                ))
+            }
+        });
         let chain_monitor = Arc::new(ChainMonitor::new(
             None,
             broadcaster.clone(),
             logger.clone(),
             fees.clone(),
-            persister,
+            persister.clone(),
             keys.clone(),
             keys.get_peer_storage_key(),
-            false,
+            profile.deferred,
         ));
-        (keys, logger, broadcaster, fees, chain_monitor, trace)
+        Parts { keys, logger, broadcaster, fees, persister, chain_monitor, trace }
+    }
+
+    fn assemble(
+        env: NodeEnv,
+        incarnation: u32,
+        profile: NodeProfile,
+        parts: Parts,
+        manager: Arc<ChanMan>,
+        wallet: Vec<bitcoin::OutPoint>,
+    ) -> Node {
+        let peers = Self::peer_manager(&env, &parts.keys, &parts.logger, &manager, &parts.chain_monitor);
+        let replay_rng = Mutex::new(SimRng::fork(
+            u64::from_be_bytes(env.key_seed[..8].try_into().expect("8 bytes")),
+            &format!("replay-events/{incarnation}"),
+        ));
+        Node {
+            env,
+            incarnation,
+            keys: parts.keys,
+            chain_monitor: parts.chain_monitor,
+            manager,
+            peers,
+            trace: parts.trace,
+            sockets: BTreeMap::new(),
+            wallet,
+            profile,
+            persister: parts.persister,
+            logger: parts.logger,
+            replay_rng,
+            deferred_cover: BTreeMap::new(),
+            deferred_flushed: 0,
+        }
     }
 
     fn peer_manager(
@@ -679,37 +885,26 @@ impl Node {
     }
 
     /// Creates the node's first incarnation on an empty disk, at the chain's current tip.
-    pub fn create(env: NodeEnv) -> Node {
-        let (keys, logger, broadcaster, fees, chain_monitor, trace) = Self::parts(&env, 0);
+    pub fn create(env: NodeEnv, profile: NodeProfile) -> Node {
+        let p = Self::parts(&env, 0, &profile);
         let tip = env.chain.tip_height();
         let best_block = BlockLocator::new(env.chain.block_hash(tip).expect("tip exists"), tip);
         let params = ChainParameters { network: NETWORK, best_block };
         let manager = Arc::new(ChannelManager::new(
-            fees.clone(),
-            chain_monitor.clone(),
-            broadcaster.clone(),
+            p.fees.clone(),
+            p.chain_monitor.clone(),
+            p.broadcaster.clone(),
             Arc::new(NoRouter),
             Arc::new(NullMessageRouter {}),
-            logger.clone(),
-            keys.clone(),
-            keys.clone(),
-            keys.clone(),
+            p.logger.clone(),
+            p.keys.clone(),
+            p.keys.clone(),
+            p.keys.clone(),
             user_config(),
             params,
             env.clock.unix_secs() as u32,
         ));
-        let peers = Self::peer_manager(&env, &keys, &logger, &manager, &chain_monitor);
-        Node {
-            env,
-            incarnation: 0,
-            keys,
-            chain_monitor,
-            manager,
-            peers,
-            trace,
-            sockets: BTreeMap::new(),
-            wallet: Vec::new(),
-        }
+        Self::assemble(env, 0, profile, p, manager, Vec::new())
     }
 
     /// Builds incarnation `incarnation` of the node from what its disk durably holds,
@@ -719,15 +914,30 @@ impl Node {
         env: NodeEnv,
         incarnation: u32,
         wallet: Vec<bitcoin::OutPoint>,
+        profile: NodeProfile,
     ) -> Result<(Node, LoadedState), LoadError> {
-        let (keys, logger, broadcaster, fees, chain_monitor, trace) = Self::parts(&env, incarnation);
+        let p = Self::parts(&env, incarnation, &profile);
+        let Parts { keys, logger, broadcaster, fees, chain_monitor, .. } = &p;
+        let (keys, logger, broadcaster, fees, chain_monitor) =
+            (keys.clone(), logger.clone(), broadcaster.clone(), fees.clone(), chain_monitor.clone());
         // 1. Read every monitor.
         let mut monitors = Vec::new();
-        for key in env.disk.list(MONITOR_PREFIX) {
-            let bytes = env.disk.read(&key).expect("listed key exists");
-            let (_, monitor) = <(BlockLocator, ChannelMonitor<Signer>)>::read(&mut &bytes[..], (&*keys, &*keys))
-                .map_err(|e| LoadError::Monitor { key: key.clone(), error: format!("{e:?}") })?;
-            monitors.push(monitor);
+        match &*p.persister {
+            MonitorPersister::Full { .. } => {
+                for key in env.disk.list(MONITOR_PREFIX) {
+                    let bytes = env.disk.read(&key).expect("listed key exists");
+                    let (_, monitor) =
+                        <(BlockLocator, ChannelMonitor<Signer>)>::read(&mut &bytes[..], (&*keys, &*keys))
+                            .map_err(|e| LoadError::Monitor { key: key.clone(), error: format!("{e:?}") })?;
+                    monitors.push(monitor);
+                }
+            }
+            MonitorPersister::Updating(mup) => {
+                let all = mup
+                    .read_all_channel_monitors_with_updates()
+                    .map_err(|e| LoadError::Monitor { key: format!("{KV_PREFIX}monitors"), error: format!("{e}") })?;
+                monitors.extend(all.into_iter().map(|(_, m)| m));
+            }
         }
         // 2. Read the manager, handing it every monitor.
         let bytes = env.disk.read(MANAGER_KEY).ok_or(LoadError::NoManager)?;
@@ -772,9 +982,7 @@ impl Node {
                 .load_existing_monitor(id, monitor)
                 .map_err(|_| LoadError::LoadMonitor { channel_id: chan_id(&id) })?;
         }
-        let peers = Self::peer_manager(&env, &keys, &logger, &manager, &chain_monitor);
-        let node =
-            Node { env, incarnation, keys, chain_monitor, manager, peers, trace, sockets: BTreeMap::new(), wallet };
+        let node = Self::assemble(env, incarnation, profile, p, manager, wallet);
         Ok((node, loaded))
     }
 
@@ -870,9 +1078,17 @@ impl Node {
     }
 
     fn handle_events(&mut self) -> bool {
-        // Events are collected first and handled after LDK returns, in the order LDK gave them.
+        // Events are collected first and handled after LDK returns, in the order LDK gave
+        // them. At seeded moments the handler refuses one with `ReplayEvent`, and LDK must
+        // hand it again later (`EventHandler` docs).
         let events = std::cell::RefCell::new(Vec::new());
+        let rate = self.profile.replay_event_rate;
         let collect = |e: Event| -> Result<(), ReplayEvent> {
+            if rate > 0.0 && self.replay_rng.lock().unwrap().chance(rate) {
+                let name = format!("{e:?}").split([' ', '{', '(']).next().unwrap_or("?").to_string();
+                self.trace.lock().unwrap().push(NodeTrace::ReplayRequested { event: name });
+                return Err(ReplayEvent());
+            }
             events.borrow_mut().push(e);
             Ok(())
         };
@@ -1040,21 +1256,84 @@ impl Node {
         self.manager.current_best_block().height
     }
 
-    /// Writes the manager to disk as a pending write if LDK says it needs persisting.
+    /// Writes the manager to disk as a pending write if LDK says it needs persisting (or,
+    /// in deferred mode, if monitor operations are queued that no manager write covers).
     /// Returns whether it wrote.
     pub fn persist_manager_if_needed(&mut self) -> bool {
-        if !self.manager.get_and_clear_needs_persistence() {
+        let uncovered = self.profile.deferred && {
+            let covered = self.deferred_cover.values().max().copied().unwrap_or(self.deferred_flushed);
+            self.deferred_flushed + self.chain_monitor.pending_operation_count() > covered
+        };
+        if !self.manager.get_and_clear_needs_persistence() && !uncovered {
             return false;
         }
         self.persist_manager();
         true
     }
 
-    /// Writes the manager to disk as a pending write, unconditionally.
+    /// Writes the manager to disk as a pending write, unconditionally. In deferred mode the
+    /// write covers every monitor operation queued so far; they are flushed once it lands
+    /// (`ChainMonitor::flush` docs: count, persist the manager, then flush).
     pub fn persist_manager(&mut self) {
+        let queued = if self.profile.deferred { self.chain_monitor.pending_operation_count() } else { 0 };
         let bytes = self.manager.encode();
         self.trace.lock().unwrap().push(NodeTrace::ManagerWritten { len: bytes.len() });
-        self.env.disk.write_pending(MANAGER_KEY, bytes);
+        let id = self.env.disk.write_pending(MANAGER_KEY, bytes);
+        if self.profile.deferred {
+            self.deferred_cover.insert(id, self.deferred_flushed + queued);
+        }
+    }
+
+    /// The world made these writes of this node durable: tell LDK about monitor writes
+    /// (`channel_monitor_updated`, only now that they are durable) and, in deferred mode,
+    /// flush the monitor operations a landed manager write covers.
+    pub fn writes_landed(&mut self, landed: &[WriteId]) {
+        for id in landed {
+            let done = match &*self.persister {
+                MonitorPersister::Full { in_flight, .. } => in_flight.lock().unwrap().remove(id),
+                MonitorPersister::Updating(_) => None,
+            };
+            if let Some((channel_id, update_id)) = done {
+                if self.chain_monitor.channel_monitor_updated(channel_id, update_id).is_ok() {
+                    self.trace
+                        .lock()
+                        .unwrap()
+                        .push(NodeTrace::MonitorUpdateCompleted { channel_id: chan_id(&channel_id), update_id });
+                }
+            }
+            if let Some(target) = self.deferred_cover.remove(id) {
+                if target > self.deferred_flushed {
+                    let count = (target - self.deferred_flushed).min(self.chain_monitor.pending_operation_count());
+                    self.chain_monitor.flush(count, &self.logger);
+                    self.deferred_flushed += count;
+                    self.trace.lock().unwrap().push(NodeTrace::DeferredFlushed { count });
+                }
+            }
+        }
+    }
+
+    /// The profile this incarnation runs with.
+    pub fn profile(&self) -> NodeProfile {
+        self.profile
+    }
+
+    /// Balances of closed channels not yet fully resolved on chain, sat (LDK's
+    /// `ChainMonitor::get_claimable_balances`, ignoring open channels): (channel, kind, sat).
+    pub fn unresolved_closed_balances(&self) -> Vec<(Bytes32, String, u64)> {
+        let open = self.manager.list_channels();
+        let mut out: Vec<(Bytes32, String, u64)> = Vec::new();
+        for id in self.chain_monitor.list_monitors() {
+            if open.iter().any(|c| c.channel_id == id) {
+                continue;
+            }
+            let Ok(monitor) = self.chain_monitor.get_monitor(id) else { continue };
+            for b in monitor.get_claimable_balances() {
+                let kind = format!("{b:?}").split([' ', '{', '(']).next().unwrap_or("?").to_string();
+                out.push((chan_id(&id), kind, b.claimable_amount_satoshis()));
+            }
+        }
+        out.sort();
+        out
     }
 
     /// Takes what the node did since the last call (events, broadcasts, manager writes).

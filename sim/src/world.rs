@@ -8,14 +8,25 @@
 //! for it, writes managers when LDK says they need persisting, and restarts crashed nodes
 //! from their disks. Every step is recorded in the trace, whose digest identifies the run.
 //!
-//! Crash model of this version: a node crashes only between steps, after the world made
-//! every write it issued durable, so no restart loads a stale manager.
+//! Faults the world injects, at rates its [`FaultRates`] set (the harness's fault plan
+//! chooses them per seed) and at times the harness schedules:
+//! - pending writes (manager writes, asynchronous monitor writes) land after a seeded delay,
+//!   so a crash may lose them and a restart may load a stale manager;
+//! - a crash may let a seeded prefix of each key's pending writes land (never out of order);
+//! - per incarnation, a seeded persistence profile: synchronous or asynchronous monitor
+//!   writes, the `ChainMonitor`'s deferred mode, `ReplayEvent` answers from the handler;
+//!   per node and run, full-monitor storage or LDK's `MonitorUpdatingPersister`;
+//! - link disconnects and partitions of a node from all its peers (bytes in flight lost);
+//! - crashes and restarts, and blocks, when the harness asks.
+//! Every injected fault is recorded with its simulated time ([`FaultRecord`]).
 
 use crate::chain::FakeChain;
 use crate::clock::SimClock;
-use crate::disk::{DiskOp, FakeDisk};
+use crate::disk::{DiskOp, FakeDisk, WriteId};
 use crate::net::{ConnId, LatencyConfig, Network, NodeIdx};
-use crate::node::{HtlcInfo, LoadError, LoadedState, Node, NodeEnv, NodeEvent, NodeKey, NodeTrace};
+use crate::node::{
+    HtlcInfo, LoadError, LoadedState, MonitorStorage, Node, NodeEnv, NodeEvent, NodeKey, NodeProfile, NodeTrace,
+};
 use crate::rng::SimRng;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,7 +45,7 @@ pub struct Observation {
 }
 
 /// One crash and restart of a node.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RestartRecord {
     /// The node.
     pub node: NodeIdx,
@@ -47,6 +58,90 @@ pub struct RestartRecord {
     pub in_flight_htlcs: Vec<HtlcInfo>,
     /// What the restart loaded from disk, or why it could not.
     pub loaded: Option<Result<LoadedState, LoadError>>,
+    /// Whether a manager write was lost in the crash: the restart loads a stale manager.
+    pub stale_manager: bool,
+    /// Pending writes lost in the crash.
+    pub lost_writes: usize,
+    /// Pending writes that landed at the moment of the crash (a prefix per key).
+    pub landed_at_crash: usize,
+    /// The profile of the incarnation that came back.
+    pub profile: Option<NodeProfile>,
+}
+
+/// Kinds of injected fault, as the report counts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// A node crashed.
+    Crash,
+    /// A crash lost pending writes.
+    LostWrites,
+    /// A crash let a prefix of pending writes land.
+    PrefixLandedAtCrash,
+    /// A restart loaded a manager older than what the node had (a manager write was lost).
+    StaleManager,
+    /// A write was left pending for a while (counted per write).
+    DelayedWrite,
+    /// Asynchronous monitor writes completed in an order other than issued.
+    OutOfOrderCompletion,
+    /// An incarnation ran with asynchronous (`InProgress`) monitor writes.
+    AsyncMonitorPersist,
+    /// An incarnation ran with the `ChainMonitor`'s deferred mode.
+    DeferredMode,
+    /// A node ran with LDK's `MonitorUpdatingPersister`.
+    UpdatingPersister,
+    /// The event handler answered `Err(ReplayEvent())`.
+    ReplayEvent,
+    /// One link was disconnected.
+    LinkDisconnect,
+    /// A node was partitioned from all peers.
+    Partition,
+}
+
+/// One injected fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultRecord {
+    /// Simulated time, ms.
+    pub at_ms: u64,
+    /// The node it hit, if one.
+    pub node: Option<NodeIdx>,
+    /// What kind.
+    pub kind: FaultKind,
+    /// Details, in words.
+    pub detail: String,
+}
+
+/// Rates of the faults the world injects on its own (the harness schedules the rest).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultRates {
+    /// Largest delay before a pending write lands, ms (0: at the end of the step).
+    pub write_delay_ms_max: u64,
+    /// Chance, per key with pending writes at a crash, that a random prefix lands.
+    pub crash_prefix_chance: f64,
+    /// Chance, per incarnation, of asynchronous monitor writes.
+    pub async_monitor_chance: f64,
+    /// Chance, per incarnation, of the `ChainMonitor`'s deferred mode.
+    pub deferred_chance: f64,
+    /// Chance, per node and run, of LDK's `MonitorUpdatingPersister`.
+    pub updating_persister_chance: f64,
+    /// Chance, per incarnation, that its handler answers some events `ReplayEvent`.
+    pub replay_event_chance: f64,
+    /// Per event, the chance of a `ReplayEvent` answer in such an incarnation.
+    pub replay_event_rate: f64,
+}
+
+impl FaultRates {
+    /// No fault: every write lands at the end of its step, synchronous persistence.
+    pub fn none() -> Self {
+        FaultRates {
+            write_delay_ms_max: 0,
+            crash_prefix_chance: 0.0,
+            async_monitor_chance: 0.0,
+            deferred_chance: 0.0,
+            updating_persister_chance: 0.0,
+            replay_event_chance: 0.0,
+            replay_event_rate: 0.0,
+        }
+    }
 }
 
 /// Timing knobs of the world, simulated ms.
@@ -58,11 +153,21 @@ pub struct WorldConfig {
     pub timer_interval_ms: u64,
     /// Range of delays before `process_pending_htlc_forwards` after LDK asks for it.
     pub forward_delay_ms: (u64, u64),
+    /// Range of delays before a node reconnects a dropped link, ms.
+    pub reconnect_delay_ms: (u64, u64),
+    /// Faults the world injects on its own.
+    pub faults: FaultRates,
 }
 
 impl Default for WorldConfig {
     fn default() -> Self {
-        WorldConfig { latency: LatencyConfig::default(), timer_interval_ms: 60_000, forward_delay_ms: (10, 300) }
+        WorldConfig {
+            latency: LatencyConfig::default(),
+            timer_interval_ms: 60_000,
+            forward_delay_ms: (10, 300),
+            reconnect_delay_ms: (100, 3_000),
+            faults: FaultRates::none(),
+        }
     }
 }
 
@@ -71,6 +176,8 @@ enum Action {
     Timer(NodeIdx),
     Forward(NodeIdx),
     Restart(NodeIdx),
+    Land(NodeIdx, WriteId),
+    Reconnect(NodeIdx),
 }
 
 struct Slot {
@@ -80,6 +187,9 @@ struct Slot {
     incarnations: u32,
     wallet: Vec<bitcoin::OutPoint>,
     forward_scheduled: bool,
+    partitioned_until_ms: u64,
+    /// Pending monitor writes in issue order (to count out-of-order completions).
+    issued_monitor_writes: Vec<WriteId>,
 }
 
 /// The simulated world of one run.
@@ -99,6 +209,9 @@ pub struct World {
     keep_trace: bool,
     observations: Vec<Observation>,
     restarts: Vec<RestartRecord>,
+    faults: Vec<FaultRecord>,
+    profile_rng: SimRng,
+    disk_rng: SimRng,
 }
 
 impl World {
@@ -124,6 +237,9 @@ impl World {
             keep_trace,
             observations: Vec::new(),
             restarts: Vec::new(),
+            faults: Vec::new(),
+            profile_rng: SimRng::fork(seed, "profiles"),
+            disk_rng: SimRng::fork(seed, "disk"),
         }
     }
 
@@ -135,6 +251,11 @@ impl World {
         h.update(b"ldk-dst/node-key/v1");
         h.update(self.seed.to_be_bytes());
         h.update((idx as u64).to_be_bytes());
+        let storage = if self.profile_rng.chance(self.config.faults.updating_persister_chance) {
+            MonitorStorage::UpdatingPersister { maximum_pending_updates: self.profile_rng.range(1, 8) }
+        } else {
+            MonitorStorage::FullMonitor
+        };
         let env = NodeEnv {
             idx,
             name: name.to_string(),
@@ -143,8 +264,13 @@ impl World {
             chain: self.chain.clone(),
             net: self.net.clone(),
             disk: FakeDisk::new(),
+            storage,
         };
-        let mut node = Node::create(env.clone());
+        if storage != MonitorStorage::FullMonitor {
+            self.fault(Some(idx), FaultKind::UpdatingPersister, format!("{storage:?}"));
+        }
+        let profile = self.choose_profile(idx);
+        let mut node = Node::create(env.clone(), profile);
         for &value_sat in coins_sat {
             node.fund_wallet(value_sat);
         }
@@ -157,6 +283,8 @@ impl World {
             incarnations: 1,
             wallet: Vec::new(),
             forward_scheduled: false,
+            partitioned_until_ms: 0,
+            issued_monitor_writes: Vec::new(),
         });
         let first_tick = self.clock.now_ms() + self.rng.range(1, self.config.timer_interval_ms);
         self.schedule(first_tick, Action::Timer(idx));
@@ -209,6 +337,10 @@ impl World {
     pub fn restarts(&self) -> &[RestartRecord] {
         &self.restarts
     }
+    /// Every injected fault so far, in time order.
+    pub fn faults(&self) -> &[FaultRecord] {
+        &self.faults
+    }
     /// Hex SHA-256 over the trace so far: messages delivered, LDK events, bytes persisted,
     /// restarts, timer ticks, blocks.
     pub fn trace_digest(&self) -> String {
@@ -227,6 +359,30 @@ impl World {
         if self.keep_trace {
             self.trace_lines.push(line);
         }
+    }
+
+    fn fault(&mut self, node: Option<NodeIdx>, kind: FaultKind, detail: String) {
+        let who = node.map(|n| self.slots.get(n).map_or(format!("#{n}"), |s| s.env.name.clone())).unwrap_or_default();
+        self.record(format!("fault {kind:?} {who} {detail}"));
+        self.faults.push(FaultRecord { at_ms: self.now_ms(), node, kind, detail });
+    }
+
+    /// The persistence profile of a new incarnation of `idx`, drawn from the `profiles` stream.
+    fn choose_profile(&mut self, idx: NodeIdx) -> NodeProfile {
+        let f = self.config.faults.clone();
+        let profile = NodeProfile {
+            async_monitor_writes: self.profile_rng.chance(f.async_monitor_chance),
+            deferred: self.profile_rng.chance(f.deferred_chance),
+            replay_event_rate: if self.profile_rng.chance(f.replay_event_chance) { f.replay_event_rate } else { 0.0 },
+        };
+        let full = self.slots.get(idx).map_or(true, |s| s.env.storage == MonitorStorage::FullMonitor);
+        if profile.async_monitor_writes && full {
+            self.fault(Some(idx), FaultKind::AsyncMonitorPersist, "monitor writes return InProgress".into());
+        }
+        if profile.deferred {
+            self.fault(Some(idx), FaultKind::DeferredMode, "ChainMonitor deferred".into());
+        }
+        profile
     }
 
     fn schedule(&mut self, at_ms: u64, action: Action) {
@@ -308,13 +464,31 @@ impl World {
             node.channels().into_iter().flat_map(|c| c.htlcs).filter(|h| h.state.in_flight()).collect();
         self.slots[idx].wallet = node.wallet();
         drop(node);
-        let lost = self.slots[idx].env.disk.crash();
-        self.drain_disk(idx);
-        self.record(format!(
-            "crash {} in_flight_htlcs={} lost_writes={lost}",
-            self.slots[idx].env.name,
-            in_flight_htlcs.len()
-        ));
+        self.slots[idx].issued_monitor_writes.clear();
+        let chance = self.config.faults.crash_prefix_chance;
+        let rng = &mut self.disk_rng;
+        let disk = self.slots[idx].env.disk.clone();
+        let mut stale_manager = false;
+        let (landed, lost) =
+            disk.crash_landing_prefix(|_, n| if rng.chance(chance) { rng.range(0, n as u64) as usize } else { 0 });
+        for op in disk.drain_journal() {
+            if let DiskOp::Lost { key, .. } = &op {
+                stale_manager |= key == "manager";
+            }
+            self.record_disk_op(idx, op);
+        }
+        self.record(format!("crash {} in_flight_htlcs={}", self.slots[idx].env.name, in_flight_htlcs.len()));
+        self.fault(Some(idx), FaultKind::Crash, format!("down for {downtime_ms} ms"));
+        if !lost.is_empty() {
+            self.fault(Some(idx), FaultKind::LostWrites, format!("{} pending write(s) lost", lost.len()));
+        }
+        if !landed.is_empty() {
+            self.fault(
+                Some(idx),
+                FaultKind::PrefixLandedAtCrash,
+                format!("{} pending write(s) landed at the crash", landed.len()),
+            );
+        }
         let conns: Vec<ConnId> =
             self.conns.iter().filter(|(_, &(a, b))| a == idx || b == idx).map(|(c, _)| *c).collect();
         for c in conns {
@@ -326,6 +500,10 @@ impl World {
             restarted_at_ms: None,
             in_flight_htlcs,
             loaded: None,
+            stale_manager,
+            lost_writes: lost.len(),
+            landed_at_crash: landed.len(),
+            profile: None,
         });
         let at = self.now_ms() + downtime_ms;
         self.schedule(at, Action::Restart(idx));
@@ -339,8 +517,17 @@ impl World {
         let inc = slot.incarnations;
         slot.incarnations += 1;
         let wallet = std::mem::take(&mut slot.wallet);
-        let result = Node::load(env, inc, wallet);
+        let profile = self.choose_profile(idx);
+        let result = Node::load(env, inc, wallet, profile);
         let now = self.now_ms();
+        let stale = self.restarts.iter().rev().find(|r| r.node == idx).map_or(false, |r| r.stale_manager);
+        if stale {
+            self.fault(
+                Some(idx),
+                FaultKind::StaleManager,
+                "restart loads a manager older than the crashed incarnation's".into(),
+            );
+        }
         let rec = self
             .restarts
             .iter_mut()
@@ -348,6 +535,7 @@ impl World {
             .find(|r| r.node == idx && r.restarted_at_ms.is_none())
             .expect("crash recorded");
         rec.restarted_at_ms = Some(now);
+        rec.profile = Some(profile);
         match result {
             Ok((node, loaded)) => {
                 rec.loaded = Some(Ok(loaded.clone()));
@@ -367,15 +555,57 @@ impl World {
     /// Connects `idx` to every live channel peer it has no connection with, as a real node's
     /// reconnect loop does.
     fn reconnect(&mut self, idx: NodeIdx) {
+        let now = self.now_ms();
         let Some(node) = self.slots[idx].node.as_ref() else { return };
+        if self.slots[idx].partitioned_until_ms > now {
+            return;
+        }
         let peers: BTreeSet<NodeKey> = node.channels().iter().map(|c| c.counterparty).collect();
         let targets: Vec<NodeIdx> = (0..self.slots.len())
             .filter(|&j| j != idx && self.slots[j].node.is_some() && peers.contains(&self.slots[j].key))
+            .filter(|&j| self.slots[j].partitioned_until_ms <= now)
             .filter(|&j| !self.linked(idx, j))
             .collect();
         for j in targets {
             self.connect(idx, j);
         }
+    }
+
+    /// Drops the link between `a` and `b` (bytes in flight are lost); each side reconnects
+    /// after a seeded delay. Returns `false` if they had no link.
+    pub fn disconnect(&mut self, a: NodeIdx, b: NodeIdx) -> bool {
+        let conns: Vec<ConnId> =
+            self.conns.iter().filter(|(_, &(x, y))| (x, y) == (a, b) || (x, y) == (b, a)).map(|(c, _)| *c).collect();
+        if conns.is_empty() {
+            return false;
+        }
+        let detail = format!("link {}-{} dropped", self.slots[a].env.name, self.slots[b].env.name);
+        self.fault(Some(a), FaultKind::LinkDisconnect, detail);
+        for c in conns {
+            self.close_conn(c);
+        }
+        for n in [a, b] {
+            let (lo, hi) = self.config.reconnect_delay_ms;
+            let at = self.now_ms() + self.rng.range(lo, hi);
+            self.schedule(at, Action::Reconnect(n));
+        }
+        self.settle();
+        true
+    }
+
+    /// Cuts `idx` off from every peer for `duration_ms`: its links drop now and no link to
+    /// it is made until the partition ends, when it reconnects.
+    pub fn partition(&mut self, idx: NodeIdx, duration_ms: u64) {
+        let until = self.now_ms() + duration_ms;
+        self.slots[idx].partitioned_until_ms = until;
+        self.fault(Some(idx), FaultKind::Partition, format!("cut off for {duration_ms} ms"));
+        let conns: Vec<ConnId> =
+            self.conns.iter().filter(|(_, &(a, b))| a == idx || b == idx).map(|(c, _)| *c).collect();
+        for c in conns {
+            self.close_conn(c);
+        }
+        self.schedule(until, Action::Reconnect(idx));
+        self.settle();
     }
 
     /// Lets simulated time run to `t_ms`, delivering bytes and running scheduled work in
@@ -445,34 +675,73 @@ impl World {
                 }
             }
             Action::Restart(idx) => self.restart(idx),
+            Action::Reconnect(idx) => self.reconnect(idx),
+            Action::Land(idx, id) => {
+                let landed = self.slots[idx].env.disk.complete(id);
+                self.notice_landed(idx, &landed);
+            }
         }
         self.settle();
     }
 
     /// After any step: let every live node handle its events and flush messages, schedule
-    /// forward processing LDK asks for, write managers that need it, make this step's
-    /// writes durable, and record what happened.
+    /// forward processing LDK asks for, write managers that need it, land or schedule the
+    /// step's pending writes, and record what happened.
     fn settle(&mut self) {
         for idx in 0..self.slots.len() {
-            let Some(node) = self.slots[idx].node.as_mut() else { continue };
-            node.drive();
-            node.persist_manager_if_needed();
-            let wants_forward = node.needs_forward_processing();
-            // This version's crash model: every write is durable by the end of the step.
-            self.slots[idx].env.disk.complete_all();
-            if wants_forward && !self.slots[idx].forward_scheduled {
-                self.slots[idx].forward_scheduled = true;
-                let (lo, hi) = self.config.forward_delay_ms;
-                let at = self.now_ms() + self.rng.range(lo, hi);
-                self.schedule(at, Action::Forward(idx));
+            for _ in 0..50 {
+                let Some(node) = self.slots[idx].node.as_mut() else { break };
+                node.drive();
+                node.persist_manager_if_needed();
+                let wants_forward = node.needs_forward_processing();
+                if wants_forward && !self.slots[idx].forward_scheduled {
+                    self.slots[idx].forward_scheduled = true;
+                    let (lo, hi) = self.config.forward_delay_ms;
+                    let at = self.now_ms() + self.rng.range(lo, hi);
+                    self.schedule(at, Action::Forward(idx));
+                }
+                self.drain_node(idx);
+                // Writes issued this step: land now (no delay fault) or schedule their landing.
+                let landed = self.drain_disk(idx);
+                if landed.is_empty() {
+                    break;
+                }
+                self.notice_landed(idx, &landed);
             }
-            self.drain_node(idx);
-            self.drain_disk(idx);
         }
         // Connections LDK asked to close (disconnect_socket) are gone from the network.
         let closed: Vec<ConnId> = self.conns.keys().copied().filter(|c| !self.net.is_open(*c)).collect();
         for c in closed {
             self.close_conn(c);
+        }
+    }
+
+    /// Tells node `idx` (if up) which of its writes became durable, and counts asynchronous
+    /// monitor writes that completed before one issued earlier.
+    fn notice_landed(&mut self, idx: NodeIdx, landed: &[WriteId]) {
+        if landed.is_empty() {
+            return;
+        }
+        for op in self.slots[idx].env.disk.drain_journal() {
+            self.record_disk_op(idx, op);
+        }
+        let issued = &mut self.slots[idx].issued_monitor_writes;
+        let mut overtaken = 0;
+        for id in landed {
+            if let Some(pos) = issued.iter().position(|w| w == id) {
+                overtaken += pos;
+                issued.remove(pos);
+            }
+        }
+        if overtaken > 0 {
+            self.fault(
+                Some(idx),
+                FaultKind::OutOfOrderCompletion,
+                format!("landed ahead of {overtaken} earlier monitor write(s)"),
+            );
+        }
+        if let Some(node) = self.slots[idx].node.as_mut() {
+            node.writes_landed(landed);
         }
     }
 
@@ -492,23 +761,51 @@ impl World {
         }
     }
 
-    fn drain_disk(&mut self, idx: NodeIdx) {
+    /// Records node `idx`'s disk journal and decides when each newly pending write lands:
+    /// at once (returned, for the caller to report) or after a seeded delay.
+    fn drain_disk(&mut self, idx: NodeIdx) -> Vec<WriteId> {
         let ops = self.slots[idx].env.disk.drain_journal();
-        let name = self.slots[idx].env.name.clone();
+        let mut land_now = Vec::new();
         for op in ops {
-            let line = match op {
-                DiskOp::WroteDurable { key, len, digest } => {
-                    format!("disk {name} durable {key} len={len} sha={}", hex::encode(&digest[..6]))
+            if let DiskOp::WrotePending { id, key, .. } = &op {
+                if key.starts_with("monitors/") {
+                    self.slots[idx].issued_monitor_writes.push(*id);
                 }
-                DiskOp::WrotePending { id, key, len, digest } => {
-                    format!("disk {name} pending#{} {key} len={len} sha={}", id.0, hex::encode(&digest[..6]))
+                let max = self.config.faults.write_delay_ms_max;
+                let delay = if max == 0 { 0 } else { self.disk_rng.range(0, max) };
+                if delay == 0 {
+                    land_now.push(*id);
+                } else {
+                    let at = self.now_ms() + delay;
+                    self.schedule(at, Action::Land(idx, *id));
+                    self.faults.push(FaultRecord {
+                        at_ms: self.now_ms(),
+                        node: Some(idx),
+                        kind: FaultKind::DelayedWrite,
+                        detail: format!("{key} pending for {delay} ms"),
+                    });
                 }
-                DiskOp::Landed { id, key } => format!("disk {name} landed#{} {key}", id.0),
-                DiskOp::Lost { id, key } => format!("disk {name} lost#{} {key}", id.0),
-                DiskOp::Removed { key } => format!("disk {name} removed {key}"),
-            };
-            self.record(line);
+            }
+            self.record_disk_op(idx, op);
         }
+        let disk = self.slots[idx].env.disk.clone();
+        land_now.into_iter().flat_map(|id| disk.complete(id)).collect()
+    }
+
+    fn record_disk_op(&mut self, idx: NodeIdx, op: DiskOp) {
+        let name = &self.slots[idx].env.name;
+        let line = match op {
+            DiskOp::WroteDurable { key, len, digest } => {
+                format!("disk {name} durable {key} len={len} sha={}", hex::encode(&digest[..6]))
+            }
+            DiskOp::WrotePending { id, key, len, digest } => {
+                format!("disk {name} pending#{} {key} len={len} sha={}", id.0, hex::encode(&digest[..6]))
+            }
+            DiskOp::Landed { id, key } => format!("disk {name} landed#{} {key}", id.0),
+            DiskOp::Lost { id, key } => format!("disk {name} lost#{} {key}", id.0),
+            DiskOp::Removed { key } => format!("disk {name} removed {key}"),
+        };
+        self.record(line);
     }
 
     /// Whether the network has bytes in flight or any node has writes pending.

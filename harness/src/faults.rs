@@ -1,0 +1,116 @@
+//! Fault plans: which faults a seed switches on, at which rates (swarm testing).
+//!
+//! Each seed draws, from its own `plan` stream, a subset of fault kinds and a rate for each
+//! (like TigerBeetle's VOPR, so that some seeds stress one fault hard while others mix many).
+//! The plan is printed in the report, so a run explains itself. The world injects the
+//! disk, persistence-mode and event faults at these rates; the scenario schedules the
+//! network faults, crashes and blocks at times drawn from its `faults` stream.
+
+use serde::Serialize;
+use sim::rng::SimRng;
+use sim::world::FaultRates;
+
+/// The faults one run injects.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultPlan {
+    /// Largest delay before a pending write (manager, asynchronous monitor) lands, ms;
+    /// 0 means at the end of its step (no stale managers from delays).
+    pub write_delay_ms_max: u64,
+    /// Chance, per key with pending writes at a crash, that a prefix lands.
+    pub crash_prefix_chance: f64,
+    /// Chance, per incarnation, of asynchronous (`InProgress`) monitor writes.
+    pub async_monitor_chance: f64,
+    /// Chance, per incarnation, of the `ChainMonitor`'s deferred mode.
+    pub deferred_chance: f64,
+    /// Chance, per node, of LDK's `MonitorUpdatingPersister`.
+    pub updating_persister_chance: f64,
+    /// Chance, per incarnation, that its event handler sometimes answers `ReplayEvent`.
+    pub replay_event_chance: f64,
+    /// Per event, the chance of `ReplayEvent` in such an incarnation.
+    pub replay_event_rate: f64,
+    /// Crashes at random times during the workload (besides those right after payments).
+    pub random_crashes: u64,
+    /// Chance that a payment is followed closely by a crash of a node on its way.
+    pub crash_after_payment_chance: f64,
+    /// Largest downtime of a crashed node, ms.
+    pub downtime_ms_max: u64,
+    /// Single-link disconnects during the workload.
+    pub link_disconnects: u64,
+    /// Partitions of one node from all peers during the workload.
+    pub partitions: u64,
+    /// Mean interval between blocks mined during the workload, ms (0: none).
+    pub block_interval_ms: u64,
+}
+
+impl FaultPlan {
+    /// Only crashes (after payments and at random), every write durable at the end of its
+    /// step, synchronous persistence, no network or event faults.
+    pub fn crashes_only() -> Self {
+        FaultPlan {
+            write_delay_ms_max: 0,
+            crash_prefix_chance: 0.0,
+            async_monitor_chance: 0.0,
+            deferred_chance: 0.0,
+            updating_persister_chance: 0.0,
+            replay_event_chance: 0.0,
+            replay_event_rate: 0.0,
+            random_crashes: 2,
+            crash_after_payment_chance: 0.5,
+            downtime_ms_max: 10_000,
+            link_disconnects: 0,
+            partitions: 0,
+            block_interval_ms: 0,
+        }
+    }
+
+    /// The swarm plan of `seed`: each fault kind is on with probability 0.6, at a seeded rate.
+    pub fn swarm(seed: u64) -> Self {
+        let mut r = SimRng::fork(seed, "plan");
+        let on = |r: &mut SimRng| r.chance(0.6);
+        let mut p = FaultPlan::crashes_only();
+        if on(&mut r) {
+            p.write_delay_ms_max = r.range(20, 3_000);
+        }
+        if on(&mut r) {
+            p.crash_prefix_chance = r.range(2, 9) as f64 / 10.0;
+        }
+        if on(&mut r) {
+            p.async_monitor_chance = r.range(3, 10) as f64 / 10.0;
+        }
+        if on(&mut r) {
+            p.deferred_chance = r.range(3, 10) as f64 / 10.0;
+        }
+        if on(&mut r) {
+            p.updating_persister_chance = r.range(3, 10) as f64 / 10.0;
+        }
+        if on(&mut r) {
+            p.replay_event_chance = r.range(5, 10) as f64 / 10.0;
+            p.replay_event_rate = r.range(5, 30) as f64 / 100.0;
+        }
+        p.random_crashes = r.range(1, 4);
+        p.crash_after_payment_chance = r.range(2, 7) as f64 / 10.0;
+        if on(&mut r) {
+            p.link_disconnects = r.range(1, 4);
+        }
+        if on(&mut r) {
+            p.partitions = r.range(1, 2);
+        }
+        if on(&mut r) {
+            p.block_interval_ms = r.range(3_000, 20_000);
+        }
+        p
+    }
+
+    /// The rates the world injects on its own.
+    pub fn world_rates(&self) -> FaultRates {
+        FaultRates {
+            write_delay_ms_max: self.write_delay_ms_max,
+            crash_prefix_chance: self.crash_prefix_chance,
+            async_monitor_chance: self.async_monitor_chance,
+            deferred_chance: self.deferred_chance,
+            updating_persister_chance: self.updating_persister_chance,
+            replay_event_chance: self.replay_event_chance,
+            replay_event_rate: self.replay_event_rate,
+        }
+    }
+}
