@@ -48,6 +48,13 @@ pub struct Evidence {
     pub load_failures: Vec<(NodeIdx, u64, LoadError)>,
     /// Whether the heal phase ended with nothing pending before its bound.
     pub healed: bool,
+    /// Balances of closed channels not resolved on chain after the heal phase:
+    /// (node, channel, balance kind, sat), from `get_claimable_balances`.
+    pub unresolved_balances: Vec<(NodeIdx, Bytes32, String, u64)>,
+    /// Incarnations that ran the `ChainMonitor`'s deferred mode: (node, incarnation).
+    pub deferred_incarnations: Vec<(NodeIdx, u32)>,
+    /// Payment hashes LDK listed as an inbound HTLC at some node: (hash, node, first ms).
+    pub inbound_htlcs_seen: Vec<(Bytes32, NodeIdx, u64)>,
     /// Node names, by index (for messages).
     pub names: Vec<String>,
 }
@@ -66,6 +73,8 @@ pub enum Invariant {
     Liveness,
     /// Decision 5: every restart reads the node back from what its disk durably holds.
     Readback,
+    /// 8. Force-closes are explained (here: none from a stale manager under deferred mode).
+    ExplainedForceClose,
 }
 
 /// One broken invariant, with the payment, node and time it concerns.
@@ -91,7 +100,10 @@ pub enum PaymentStatus {
     Succeeded,
     /// The payer got `PaymentFailed` (and no `PaymentSent`), or LDK refused the send.
     Failed,
-    /// Neither.
+    /// Neither, and the payer no longer tracks it, and none of its HTLCs ever reached a
+    /// peer: lost before commit, which LDK's `send_payment` docs allow after a crash.
+    Lost,
+    /// Neither, otherwise.
     Pending,
 }
 
@@ -226,10 +238,18 @@ pub fn judge(ev: &Evidence) -> Verdict {
                 _ => {}
             }
         }
+        let reached_peer = ev
+            .inbound_htlcs_seen
+            .iter()
+            .find(|(h, node, _)| *h == p.payment_hash && *node != p.payer)
+            .map(|(_, n, t)| (*n, *t));
+        let payer_tracks = ev.pending_outbound.iter().any(|(n, c)| *n == p.payer && *c > 0);
         v.status = if sent_at.is_some() {
             PaymentStatus::Succeeded
         } else if first_failed_at.is_some() || !p.accepted_by_ldk {
             PaymentStatus::Failed
+        } else if reached_peer.is_none() && !payer_tracks && ev.healed {
+            PaymentStatus::Lost
         } else {
             PaymentStatus::Pending
         };
@@ -242,7 +262,7 @@ pub fn judge(ev: &Evidence) -> Verdict {
                     Some(name(p.payee)),
                     "payee claimed a payment the payer failed".into(),
                 )),
-                PaymentStatus::Pending => verdict.violations.push(violation(
+                PaymentStatus::Pending | PaymentStatus::Lost => verdict.violations.push(violation(
                     Invariant::Atomicity,
                     Some(at),
                     Some(name(p.payee)),
@@ -251,12 +271,14 @@ pub fn judge(ev: &Evidence) -> Verdict {
             }
         }
         if v.status == PaymentStatus::Pending {
-            verdict.violations.push(violation(
-                Invariant::Liveness,
-                None,
-                Some(name(p.payer)),
-                "payment neither succeeded nor failed after the heal phase".into(),
-            ));
+            let message = match reached_peer {
+                Some((n, t)) => format!(
+                    "payment neither succeeded nor failed after the heal phase, though its HTLC reached {} at {t} ms",
+                    name(n)
+                ),
+                None => "payment neither succeeded nor failed after the heal phase".into(),
+            };
+            verdict.violations.push(violation(Invariant::Liveness, None, Some(name(p.payer)), message));
         }
         verdict.payments.push(v);
     }
@@ -281,6 +303,34 @@ pub fn judge(ev: &Evidence) -> Verdict {
                 at_ms: None,
                 message: format!("{n} outbound payment(s) still pending in LDK after the heal phase"),
             });
+        }
+    }
+    for (node, channel, kind, sat) in &ev.unresolved_balances {
+        verdict.violations.push(Violation {
+            invariant: Invariant::Liveness,
+            payment_hash: None,
+            node: Some(name(*node)),
+            at_ms: None,
+            message: format!(
+                "closed channel {channel:?} still has an unresolved {kind} balance of {sat} sat after the heal phase"
+            ),
+        });
+    }
+    // Deferred mode holds monitor writes until the manager that covers them is durable,
+    // which is LDK's answer to stale managers (`ChainMonitor::new`'s `deferred` docs): a
+    // restart of such an incarnation's successor must not find its manager outdated.
+    for o in &ev.observations {
+        if let NodeEvent::ChannelClosed { channel_id, reason, .. } = &o.event {
+            let prev_deferred = o.incarnation > 0 && ev.deferred_incarnations.contains(&(o.node, o.incarnation - 1));
+            if prev_deferred && reason.starts_with("OutdatedChannelManager") {
+                verdict.violations.push(Violation {
+                    invariant: Invariant::ExplainedForceClose,
+                    payment_hash: None,
+                    node: Some(name(o.node)),
+                    at_ms: Some(o.at_ms),
+                    message: format!("channel {channel_id:?} force-closed as OutdatedChannelManager ({reason}) after a restart from a deferred-mode incarnation"),
+                });
+            }
         }
     }
     for node in &ev.down_nodes {

@@ -50,6 +50,42 @@ pub struct RestartReport {
     /// What it loaded: manager best-block height and each monitor's latest update id, or
     /// why it could not be read back.
     pub loaded: String,
+    /// Whether a manager write was lost in the crash (the restart loaded a stale manager).
+    pub stale_manager: bool,
+    /// Pending writes lost in the crash.
+    pub lost_writes: usize,
+    /// Pending writes that landed at the moment of the crash.
+    pub landed_at_crash: usize,
+    /// The restarted incarnation's persistence profile, e.g. `async+deferred`.
+    pub profile: String,
+}
+
+/// One injected fault in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultReport {
+    /// Simulated time, ms.
+    pub at_ms: u64,
+    /// The node it hit.
+    pub node: Option<String>,
+    /// The kind (`Crash`, `StaleManager`, `LinkDisconnect`, ...).
+    pub kind: String,
+    /// Details.
+    pub detail: String,
+}
+
+/// One channel closure LDK reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClosureReport {
+    /// Simulated time, ms.
+    pub at_ms: u64,
+    /// The node that reported it.
+    pub node: String,
+    /// The channel.
+    pub channel_id: String,
+    /// LDK's `ClosureReason`.
+    pub reason: String,
+    /// Whether it was a force-close.
+    pub force_close: bool,
 }
 
 /// One channel of one node in the report (LDK's `list_channels` after the run).
@@ -97,6 +133,17 @@ pub struct Report {
     pub restarts: usize,
     /// Each crash and restart.
     pub restart_log: Vec<RestartReport>,
+    /// The fault plan this seed drew.
+    pub plan: crate::faults::FaultPlan,
+    /// Every injected fault, in time order.
+    pub faults: Vec<FaultReport>,
+    /// Count of injected faults per kind.
+    pub fault_counts: std::collections::BTreeMap<String, usize>,
+    /// Channel closures LDK reported (each node reports its side).
+    pub closures: Vec<ClosureReport>,
+    /// Force-closed channels fully resolved on chain at the end (no claimable balance left
+    /// at either end).
+    pub resolved_on_chain: usize,
     /// Each payment.
     pub payments: Vec<PaymentReport>,
     /// Each node's channels at the end.
@@ -132,6 +179,7 @@ pub fn evidence(run: &RunResult) -> Evidence {
             .collect(),
         observations: w.observations().to_vec(),
         down_nodes: w.down_nodes(),
+        inbound_htlcs_seen: w.inbound_htlcs_seen().iter().map(|(&(h, n), &t)| (h, n, t)).collect(),
         healed: run.healed,
         names: (0..w.node_count()).map(|i| w.name(i).to_string()).collect(),
         ..Evidence::default()
@@ -143,6 +191,25 @@ pub fn evidence(run: &RunResult) -> Evidence {
             }
             ev.pending_outbound.push((i, node.pending_outbound_payments()));
         }
+    }
+    for i in 0..w.node_count() {
+        if let Some(node) = w.node(i) {
+            ev.unresolved_balances
+                .extend(node.unresolved_closed_balances().into_iter().map(|(c, k, sat)| (i, c, k, sat)));
+        }
+    }
+    for r in w.restarts() {
+        if let Some(p) = &r.profile {
+            if p.deferred {
+                // The incarnation that came back from this restart: count restarts before it.
+                let inc = w.restarts().iter().filter(|x| x.node == r.node && x.crashed_at_ms <= r.crashed_at_ms).count()
+                    as u32;
+                ev.deferred_incarnations.push((r.node, inc));
+            }
+        }
+    }
+    for (node, inc) in w.initial_deferred() {
+        ev.deferred_incarnations.push((node, inc));
     }
     for r in w.restarts() {
         if let Some(Err(e)) = &r.loaded {
@@ -183,6 +250,10 @@ pub fn build(run: &RunResult) -> Report {
             crashed_at_ms: r.crashed_at_ms,
             restarted_at_ms: r.restarted_at_ms,
             in_flight_htlcs: r.in_flight_htlcs.len(),
+            stale_manager: r.stale_manager,
+            lost_writes: r.lost_writes,
+            landed_at_crash: r.landed_at_crash,
+            profile: r.profile.map(|p| profile_name(&p)).unwrap_or_else(|| "-".into()),
             loaded: match &r.loaded {
                 None => "still down".into(),
                 Some(Err(e)) => format!("FAILED: {e}"),
@@ -218,7 +289,45 @@ pub fn build(run: &RunResult) -> Report {
             NodeReport { node: w.name(i).to_string(), up: w.node(i).is_some(), channels }
         })
         .collect();
+    let faults: Vec<FaultReport> = w
+        .faults()
+        .iter()
+        .map(|f| FaultReport {
+            at_ms: f.at_ms,
+            node: f.node.map(|n| w.name(n).to_string()),
+            kind: format!("{:?}", f.kind),
+            detail: f.detail.clone(),
+        })
+        .collect();
+    let mut fault_counts = std::collections::BTreeMap::new();
+    for f in &faults {
+        *fault_counts.entry(f.kind.clone()).or_insert(0) += 1;
+    }
+    let closures: Vec<ClosureReport> = w
+        .observations()
+        .iter()
+        .filter_map(|o| match &o.event {
+            sim::node::NodeEvent::ChannelClosed { channel_id, reason, force_close } => Some(ClosureReport {
+                at_ms: o.at_ms,
+                node: w.name(o.node).to_string(),
+                channel_id: format!("{channel_id:?}"),
+                reason: reason.clone(),
+                force_close: *force_close,
+            }),
+            _ => None,
+        })
+        .collect();
+    let force_closed: std::collections::BTreeSet<&String> =
+        closures.iter().filter(|c| c.force_close).map(|c| &c.channel_id).collect();
+    let unresolved: std::collections::BTreeSet<String> =
+        ev.unresolved_balances.iter().map(|(_, c, _, _)| format!("{c:?}")).collect();
+    let resolved_on_chain = force_closed.iter().filter(|c| !unresolved.contains(**c)).count();
     Report {
+        plan: run.plan.clone(),
+        faults,
+        fault_counts,
+        closures,
+        resolved_on_chain,
         scenario: run.scenario.clone(),
         seed: run.seed,
         ldk_version: sim::node::LDK_VERSION,
@@ -233,6 +342,18 @@ pub fn build(run: &RunResult) -> Report {
         trace_digest: w.trace_digest(),
         replay: replay_command(&run.scenario, run.seed),
     }
+}
+
+/// A persistence profile in a few words, e.g. `async+deferred+replay-events`.
+pub fn profile_name(p: &sim::node::NodeProfile) -> String {
+    let mut parts = vec![if p.async_monitor_writes { "async" } else { "sync" }];
+    if p.deferred {
+        parts.push("deferred");
+    }
+    if p.replay_event_rate > 0.0 {
+        parts.push("replay-events");
+    }
+    parts.join("+")
 }
 
 /// The one-line command that replays a run exactly.
@@ -269,12 +390,17 @@ impl Report {
             }
         );
         let _ = writeln!(o, "simulated time: {} ms | healed: {}", self.end_ms, self.healed);
-        let (ok, failed, pending) = self.payments.iter().fold((0, 0, 0), |(a, b, c), p| match p.status {
-            PaymentStatus::Succeeded => (a + 1, b, c),
-            PaymentStatus::Failed => (a, b + 1, c),
-            PaymentStatus::Pending => (a, b, c + 1),
-        });
-        let _ = writeln!(o, "\npayments: {} ({ok} succeeded, {failed} failed, {pending} pending)", self.payments.len());
+        let _ = writeln!(o, "fault plan: {}", serde_json::to_string(&self.plan).unwrap_or_default());
+        let count = |s: PaymentStatus| self.payments.iter().filter(|p| p.status == s).count();
+        let _ = writeln!(
+            o,
+            "\npayments: {} ({} succeeded, {} failed, {} lost before commit, {} pending)",
+            self.payments.len(),
+            count(PaymentStatus::Succeeded),
+            count(PaymentStatus::Failed),
+            count(PaymentStatus::Lost),
+            count(PaymentStatus::Pending)
+        );
         for p in &self.payments {
             let _ = writeln!(
                 o,
@@ -303,6 +429,45 @@ impl Report {
                 r.restarted_at_ms.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
                 r.in_flight_htlcs,
                 r.loaded
+            );
+            let _ = writeln!(
+                o,
+                "      profile {}  lost writes {}  landed at crash {}{}",
+                r.profile,
+                r.lost_writes,
+                r.landed_at_crash,
+                if r.stale_manager { "  STALE MANAGER" } else { "" }
+            );
+        }
+        let _ = writeln!(o, "\nfaults: {}", self.faults.len());
+        let counts: Vec<String> = self.fault_counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(o, "  by kind: {}", counts.join(", "));
+        for f in self.faults.iter().filter(|f| f.kind != "DelayedWrite") {
+            let _ = writeln!(
+                o,
+                "  @{:>7} ms  {:<20} {:<3} {}",
+                f.at_ms,
+                f.kind,
+                f.node.as_deref().unwrap_or("-"),
+                f.detail
+            );
+        }
+        let _ = writeln!(o, "  (DelayedWrite faults are listed in --json)");
+        let _ = writeln!(
+            o,
+            "\nclosures: {} (force-closed channels resolved on chain: {})",
+            self.closures.len(),
+            self.resolved_on_chain
+        );
+        for c in &self.closures {
+            let _ = writeln!(
+                o,
+                "  @{:>7} ms  {:<3} channel {}  {}{}",
+                c.at_ms,
+                c.node,
+                c.channel_id,
+                if c.force_close { "force-close: " } else { "" },
+                c.reason
             );
         }
         let _ = writeln!(o, "\nchannels:");

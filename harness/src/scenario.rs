@@ -248,9 +248,16 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
         pending_sends.retain(|&i| !try_send(&mut world, &mut payments[i], &receives[i]));
     }
     // Sends the payer could not make while it was down go out once it is back.
-    while !pending_sends.is_empty() {
+    // A payment whose channels are gone (force-closed) is given up after a minute.
+    for _ in 0..120 {
+        if pending_sends.is_empty() {
+            break;
+        }
         world.run_until(world.now_ms() + 500);
         pending_sends.retain(|&i| !try_send(&mut world, &mut payments[i], &receives[i]));
+    }
+    for i in pending_sends {
+        payments[i].send_error = Some("never sent: payer down or no channel to its router".into());
     }
     world.run_until(world.now_ms().max(workload_end));
 

@@ -210,7 +210,8 @@ pub enum NodeEvent {
     ChannelClosed {
         /// The channel.
         channel_id: Bytes32,
-        /// LDK's `ClosureReason`, as text.
+        /// LDK's `ClosureReason`, as its variant and fields (`Debug`), e.g.
+        /// `OutdatedChannelManager`.
         reason: String,
         /// Whether the reason is one of LDK's force-close reasons.
         force_close: bool,
@@ -1184,7 +1185,7 @@ impl Node {
             Event::ChannelClosed { channel_id, reason, .. } => NodeEvent::ChannelClosed {
                 channel_id: chan_id(&channel_id),
                 force_close: is_force_close(&reason),
-                reason: format!("{reason}"),
+                reason: format!("{reason:?}"),
             },
             other => NodeEvent::Other(format!("{other:?}").split([' ', '{', '(']).next().unwrap_or("?").to_string()),
         };

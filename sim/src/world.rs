@@ -25,7 +25,8 @@ use crate::clock::SimClock;
 use crate::disk::{DiskOp, FakeDisk, WriteId};
 use crate::net::{ConnId, LatencyConfig, Network, NodeIdx};
 use crate::node::{
-    HtlcInfo, LoadError, LoadedState, MonitorStorage, Node, NodeEnv, NodeEvent, NodeKey, NodeProfile, NodeTrace,
+    Bytes32, HtlcDirection, HtlcInfo, LoadError, LoadedState, MonitorStorage, Node, NodeEnv, NodeEvent, NodeKey,
+    NodeProfile, NodeTrace,
 };
 use crate::rng::SimRng;
 use sha2::{Digest, Sha256};
@@ -210,6 +211,8 @@ pub struct World {
     observations: Vec<Observation>,
     restarts: Vec<RestartRecord>,
     faults: Vec<FaultRecord>,
+    inbound_seen: BTreeMap<(Bytes32, NodeIdx), u64>,
+    initial_profiles: Vec<NodeProfile>,
     profile_rng: SimRng,
     disk_rng: SimRng,
 }
@@ -238,6 +241,8 @@ impl World {
             observations: Vec::new(),
             restarts: Vec::new(),
             faults: Vec::new(),
+            inbound_seen: BTreeMap::new(),
+            initial_profiles: Vec::new(),
             profile_rng: SimRng::fork(seed, "profiles"),
             disk_rng: SimRng::fork(seed, "disk"),
         }
@@ -270,6 +275,7 @@ impl World {
             self.fault(Some(idx), FaultKind::UpdatingPersister, format!("{storage:?}"));
         }
         let profile = self.choose_profile(idx);
+        self.initial_profiles.push(profile);
         let mut node = Node::create(env.clone(), profile);
         for &value_sat in coins_sat {
             node.fund_wallet(value_sat);
@@ -336,6 +342,15 @@ impl World {
     /// Every crash and restart so far.
     pub fn restarts(&self) -> &[RestartRecord] {
         &self.restarts
+    }
+    /// When LDK first listed an inbound HTLC with a payment hash at a node (from
+    /// `list_channels` right after each delivery to it): (payment hash, node) → ms.
+    pub fn inbound_htlcs_seen(&self) -> &BTreeMap<(Bytes32, NodeIdx), u64> {
+        &self.inbound_seen
+    }
+    /// Nodes whose first incarnation (0) ran the `ChainMonitor`'s deferred mode.
+    pub fn initial_deferred(&self) -> Vec<(NodeIdx, u32)> {
+        self.initial_profiles.iter().enumerate().filter(|(_, p)| p.deferred).map(|(i, _)| (i, 0)).collect()
     }
     /// Every injected fault so far, in time order.
     pub fn faults(&self) -> &[FaultRecord] {
@@ -653,6 +668,15 @@ impl World {
             self.close_conn(d.conn);
         }
         self.settle();
+        // An HTLC reaches a peer only through a delivery: note the first time LDK lists one
+        // as inbound at each node.
+        if let Some(node) = self.slots[d.node].node.as_ref() {
+            for c in node.channels() {
+                for h in c.htlcs.iter().filter(|h| h.direction == HtlcDirection::Inbound) {
+                    self.inbound_seen.entry((h.payment_hash, d.node)).or_insert(self.clock.now_ms());
+                }
+            }
+        }
     }
 
     fn run_action(&mut self, action: Action) {
@@ -755,6 +779,9 @@ impl World {
                 NodeTrace::Event(e) => {
                     self.record(format!("event {name} {e:?}"));
                     self.observations.push(Observation { at_ms: self.now_ms(), node: idx, incarnation: inc, event: e });
+                }
+                NodeTrace::ReplayRequested { event } => {
+                    self.fault(Some(idx), FaultKind::ReplayEvent, format!("handler answered {event} with ReplayEvent"));
                 }
                 other => self.record(format!("{name} {other:?}")),
             }
