@@ -10,11 +10,11 @@ BENCH_SEEDS ?= 50
 
 ## One seeded simulation with a readable report (SEED=, SCENARIO= override).
 run:
-	cargo run -q -p harness --bin ldk-dst -- run --scenario $(SCENARIO) --seed $(SEED)
+	@cargo run -q -p harness --bin ldk-dst -- run --scenario $(SCENARIO) --seed $(SEED)
 
 ## The same run as one JSON object.
 json:
-	cargo run -q -p harness --bin ldk-dst -- run --scenario $(SCENARIO) --seed $(SEED) --json
+	@cargo run -q -p harness --bin ldk-dst -- run --scenario $(SCENARIO) --seed $(SEED) --json
 
 ## The test suite.
 test:

@@ -55,11 +55,30 @@ impl FaultPlan {
             replay_event_chance: 0.0,
             replay_event_rate: 0.0,
             random_crashes: 2,
-            crash_after_payment_chance: 0.5,
+            crash_after_payment_chance: 0.7,
             downtime_ms_max: 10_000,
             link_disconnects: 0,
             partitions: 0,
             block_interval_ms: 0,
+        }
+    }
+
+    /// Every fault kind on at once, at fixed moderate rates (determinism and stress tests).
+    pub fn everything() -> Self {
+        FaultPlan {
+            write_delay_ms_max: 1_500,
+            crash_prefix_chance: 0.5,
+            async_monitor_chance: 0.5,
+            deferred_chance: 0.5,
+            updating_persister_chance: 0.5,
+            replay_event_chance: 0.7,
+            replay_event_rate: 0.15,
+            random_crashes: 3,
+            crash_after_payment_chance: 0.5,
+            downtime_ms_max: 8_000,
+            link_disconnects: 3,
+            partitions: 1,
+            block_interval_ms: 8_000,
         }
     }
 

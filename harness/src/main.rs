@@ -19,7 +19,7 @@ struct Cli {
 enum Command {
     /// Run one seeded simulation and print its outcome report.
     Run {
-        /// Scenario name (see `harness::scenario::SCENARIOS`).
+        /// Scenario name: trampoline-receive.
         #[arg(long, default_value = "trampoline-receive")]
         scenario: String,
         /// The run's seed (an unsigned 64-bit integer).
@@ -44,11 +44,22 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            // Keep clap's first line (what was wrong); the rest is a hint to try --help.
+            // One line: clap's message up to its usage block, e.g. "the following required
+            // arguments were not provided: --seed <SEED>".
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("bad usage").trim_start_matches("error: ");
-            return usage_error(&format!("{first} (try --help)"));
+            let what: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let msg = what.join(" ");
+            return usage_error(&format!("{} (try --help)", msg.trim_start_matches("error: ")));
         }
     };
     tracing_subscriber::fmt()
@@ -65,11 +76,13 @@ fn main() -> ExitCode {
                 Err(e) => return usage_error(&e.to_string()),
             };
             let report = harness::report::build(&run);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+            let text = if json {
+                serde_json::to_string_pretty(&report).expect("report serializes") + "\n"
             } else {
-                print!("{}", report.to_text());
-            }
+                report.to_text()
+            };
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             if report.violations.is_empty() {
                 ExitCode::SUCCESS
             } else {

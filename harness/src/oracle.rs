@@ -51,8 +51,9 @@ pub struct Evidence {
     /// Balances of closed channels not resolved on chain after the heal phase:
     /// (node, channel, balance kind, sat), from `get_claimable_balances`.
     pub unresolved_balances: Vec<(NodeIdx, Bytes32, String, u64)>,
-    /// Incarnations that ran the `ChainMonitor`'s deferred mode: (node, incarnation).
-    pub deferred_incarnations: Vec<(NodeIdx, u32)>,
+    /// Channels a restart closed while loading although every incarnation since the
+    /// manager on disk was written ran deferred mode: (node, restart ms, channel).
+    pub deferred_load_closes: Vec<(NodeIdx, u64, Bytes32)>,
     /// Payment hashes LDK listed as an inbound HTLC at some node: (hash, node, first ms).
     pub inbound_htlcs_seen: Vec<(Bytes32, NodeIdx, u64)>,
     /// Node names, by index (for messages).
@@ -65,8 +66,9 @@ pub struct Evidence {
 pub enum Invariant {
     /// 1. The payee claimed iff the payer ends with `PaymentSent` and the preimage.
     Atomicity,
-    /// 3. The payee never receives more than was sent.
-    NoOverpayment,
+    /// 3. The payee claims exactly what was sent to it: never more (no double forward), and
+    /// never less than the amount its invoice asked for.
+    ClaimedAmount,
     /// 5. Events keep LDK's documented contract (replays repeat, never contradict).
     EventContract,
     /// 6. After the heal phase nothing is pending.
@@ -222,15 +224,23 @@ pub fn judge(ev: &Evidence) -> Verdict {
                 {
                     v.events.push(format!("{}:PaymentClaimed", name(o.node)));
                     claimed_at.get_or_insert(o.at_ms);
-                    v.claimed_msat = Some(v.claimed_msat.unwrap_or(0).max(*amount_msat));
-                    if *amount_msat > p.amount_msat {
-                        verdict.violations.push(violation(
-                            Invariant::NoOverpayment,
+                    match v.claimed_msat {
+                        Some(prev) if prev != *amount_msat => verdict.violations.push(violation(
+                            Invariant::EventContract,
+                            Some(o.at_ms),
+                            Some(name(o.node)),
+                            format!("PaymentClaimed replayed with a different amount ({prev} then {amount_msat} msat)"),
+                        )),
+                        Some(_) => {}
+                        None if *amount_msat != p.amount_msat => verdict.violations.push(violation(
+                            Invariant::ClaimedAmount,
                             Some(o.at_ms),
                             Some(name(o.node)),
                             format!("payee claimed {amount_msat} msat of a {} msat payment", p.amount_msat),
-                        ));
+                        )),
+                        None => {}
                     }
+                    v.claimed_msat.get_or_insert(*amount_msat);
                 }
                 NodeEvent::PaymentClaimable { payment_hash, .. } if payee_event && *payment_hash == p.payment_hash => {
                     v.events.push(format!("{}:{}", name(o.node), event_name(&o.event)));
@@ -253,6 +263,16 @@ pub fn judge(ev: &Evidence) -> Verdict {
         } else {
             PaymentStatus::Pending
         };
+        if let (Some(at), None) = (sent_at, claimed_at) {
+            if ev.healed {
+                verdict.violations.push(violation(
+                    Invariant::Atomicity,
+                    Some(at),
+                    Some(name(p.payer)),
+                    "payer got PaymentSent but the payee never reported PaymentClaimed".into(),
+                ));
+            }
+        }
         if let Some(at) = claimed_at {
             match v.status {
                 PaymentStatus::Succeeded => {}
@@ -317,21 +337,19 @@ pub fn judge(ev: &Evidence) -> Verdict {
         });
     }
     // Deferred mode holds monitor writes until the manager that covers them is durable,
-    // which is LDK's answer to stale managers (`ChainMonitor::new`'s `deferred` docs): a
-    // restart of such an incarnation's successor must not find its manager outdated.
-    for o in &ev.observations {
-        if let NodeEvent::ChannelClosed { channel_id, reason, .. } = &o.event {
-            let prev_deferred = o.incarnation > 0 && ev.deferred_incarnations.contains(&(o.node, o.incarnation - 1));
-            if prev_deferred && reason.starts_with("OutdatedChannelManager") {
-                verdict.violations.push(Violation {
-                    invariant: Invariant::ExplainedForceClose,
-                    payment_hash: None,
-                    node: Some(name(o.node)),
-                    at_ms: Some(o.at_ms),
-                    message: format!("channel {channel_id:?} force-closed as OutdatedChannelManager ({reason}) after a restart from a deferred-mode incarnation"),
-                });
-            }
-        }
+    // LDK's answer to stale managers (`ChainMonitor::new`'s `deferred` docs): when every
+    // incarnation since the manager on disk was written ran deferred, no monitor can be ahead
+    // of it, so a load that closes a channel contradicts the mode.
+    for (node, at_ms, channel) in &ev.deferred_load_closes {
+        verdict.violations.push(Violation {
+            invariant: Invariant::ExplainedForceClose,
+            payment_hash: None,
+            node: Some(name(*node)),
+            at_ms: Some(*at_ms),
+            message: format!(
+                "restart closed channel {channel:?} while loading, though every incarnation since the manager on disk was written ran deferred mode"
+            ),
+        });
     }
     for node in &ev.down_nodes {
         verdict.violations.push(Violation {
@@ -463,9 +481,43 @@ mod tests {
     }
 
     #[test]
-    fn overpaid_payee_is_flagged() {
-        let v = judge(&evidence(vec![(C, claimed(6_000)), (A, sent())]));
-        assert_eq!(invariants(&v), vec![Invariant::NoOverpayment]);
+    fn wrong_claimed_amount_is_flagged() {
+        for amount in [6_000, 1] {
+            let v = judge(&evidence(vec![(C, claimed(amount)), (A, sent())]));
+            assert_eq!(invariants(&v), vec![Invariant::ClaimedAmount], "claimed {amount}");
+        }
+        let v = judge(&evidence(vec![(C, claimed(5_000)), (A, sent()), (C, claimed(4_000))]));
+        assert_eq!(invariants(&v), vec![Invariant::EventContract]);
+    }
+
+    #[test]
+    fn sent_without_claim_breaks_atomicity() {
+        let v = judge(&evidence(vec![(A, sent())]));
+        assert_eq!(invariants(&v), vec![Invariant::Atomicity]);
+        assert_eq!(v.violations[0].node.as_deref(), Some("A"));
+    }
+
+    #[test]
+    fn lost_before_commit_only_if_no_htlc_reached_a_peer() {
+        let v = judge(&evidence(vec![]));
+        assert_eq!(v.payments[0].status, PaymentStatus::Lost);
+        assert!(v.violations.is_empty());
+        let mut ev = evidence(vec![]);
+        ev.inbound_htlcs_seen.push((preimage().sha256(), C, 42));
+        let v = judge(&ev);
+        assert_eq!(v.payments[0].status, PaymentStatus::Pending);
+        assert_eq!(invariants(&v), vec![Invariant::Liveness]);
+        assert!(v.violations[0].message.contains("reached C at 42 ms"), "{}", v.violations[0].message);
+    }
+
+    #[test]
+    fn unresolved_balance_and_deferred_load_close_are_flagged() {
+        let mut ev = evidence(vec![(C, claimed(5_000)), (A, sent())]);
+        ev.unresolved_balances.push((A, Bytes32([3; 32]), "MaybeTimeoutClaimableHTLC".into(), 5));
+        ev.deferred_load_closes.push((C, 77, Bytes32([3; 32])));
+        let v = judge(&ev);
+        assert_eq!(invariants(&v), vec![Invariant::Liveness, Invariant::ExplainedForceClose]);
+        assert_eq!(v.violations[1].at_ms, Some(77));
     }
 
     #[test]
@@ -483,9 +535,10 @@ mod tests {
             },
         ));
         ev.down_nodes.push(A);
+        ev.pending_outbound.push((A, 1));
         let v = judge(&ev);
         assert_eq!(v.payments[0].status, PaymentStatus::Pending);
-        assert_eq!(invariants(&v), vec![Invariant::Liveness; 3]);
+        assert_eq!(invariants(&v), vec![Invariant::Liveness; 4]);
     }
 
     #[test]

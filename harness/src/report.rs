@@ -58,6 +58,8 @@ pub struct RestartReport {
     pub landed_at_crash: usize,
     /// The restarted incarnation's persistence profile, e.g. `async+deferred`.
     pub profile: String,
+    /// Channels open before the crash that the load closed (stale manager).
+    pub closed_at_load: usize,
 }
 
 /// One injected fault in the report.
@@ -199,17 +201,10 @@ pub fn evidence(run: &RunResult) -> Evidence {
         }
     }
     for r in w.restarts() {
-        if let Some(p) = &r.profile {
-            if p.deferred {
-                // The incarnation that came back from this restart: count restarts before it.
-                let inc = w.restarts().iter().filter(|x| x.node == r.node && x.crashed_at_ms <= r.crashed_at_ms).count()
-                    as u32;
-                ev.deferred_incarnations.push((r.node, inc));
-            }
+        if r.deferred_since_manager && matches!(r.loaded, Some(Ok(_))) {
+            let at = r.restarted_at_ms.unwrap_or(r.crashed_at_ms);
+            ev.deferred_load_closes.extend(r.closed_at_load.iter().map(|c| (r.node, at, *c)));
         }
-    }
-    for (node, inc) in w.initial_deferred() {
-        ev.deferred_incarnations.push((node, inc));
     }
     for r in w.restarts() {
         if let Some(Err(e)) = &r.loaded {
@@ -251,6 +246,7 @@ pub fn build(run: &RunResult) -> Report {
             restarted_at_ms: r.restarted_at_ms,
             in_flight_htlcs: r.in_flight_htlcs.len(),
             stale_manager: r.stale_manager,
+            closed_at_load: r.closed_at_load.len(),
             lost_writes: r.lost_writes,
             landed_at_crash: r.landed_at_crash,
             profile: r.profile.map(|p| profile_name(&p)).unwrap_or_else(|| "-".into()),
@@ -432,11 +428,16 @@ impl Report {
             );
             let _ = writeln!(
                 o,
-                "      profile {}  lost writes {}  landed at crash {}{}",
+                "      profile {}  lost writes {}  landed at crash {}{}{}",
                 r.profile,
                 r.lost_writes,
                 r.landed_at_crash,
-                if r.stale_manager { "  STALE MANAGER" } else { "" }
+                if r.stale_manager { "  STALE MANAGER" } else { "" },
+                if r.closed_at_load > 0 {
+                    format!("  closed {} channel(s) at load", r.closed_at_load)
+                } else {
+                    String::new()
+                }
             );
         }
         let _ = writeln!(o, "\nfaults: {}", self.faults.len());

@@ -25,6 +25,11 @@ fn malformed_seed_is_a_one_line_usage_error() {
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains("seed"), "{err}");
     }
+    let out = ldk_dst(&["run"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--seed"), "a missing argument is named: {err}");
     let out = ldk_dst(&["run", "--bogus-flag"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8(out.stderr).unwrap().lines().count(), 1);

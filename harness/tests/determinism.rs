@@ -24,6 +24,15 @@ fn one_extra_timer_tick_changes_the_digest() {
 }
 
 #[test]
+fn same_seed_gives_same_digest_with_every_fault_on() {
+    let opts = RunOptions { plan: Some(harness::faults::FaultPlan::everything()), ..RunOptions::default() };
+    let a = run("trampoline-receive", 9, &opts).unwrap();
+    let b = run("trampoline-receive", 9, &opts).unwrap();
+    assert!(a.world.faults().len() > 10, "faults were injected");
+    assert_eq!(a.world.trace_digest(), b.world.trace_digest());
+}
+
+#[test]
 fn kept_trace_matches_the_digest_it_produced() {
     let opts = RunOptions { keep_trace: true, ..RunOptions::default() };
     let r = run("trampoline-receive", 5, &opts).unwrap();

@@ -29,7 +29,7 @@ pub enum Reject {
     UnknownInput(OutPoint),
     /// An input is already spent by another mempool transaction.
     DoubleSpend(OutPoint),
-    /// `lock_time` is above the next block's height.
+    /// `lock_time` is not below the next block's height.
     LockTimeNotMet {
         /// The transaction's `lock_time` height.
         lock_height: u32,
@@ -38,6 +38,13 @@ pub enum Reject {
     },
     /// A relative (CSV) lock on an input is not yet met.
     SequenceNotMet(OutPoint),
+    /// The outputs spend more than the inputs hold.
+    ValueOverflow {
+        /// Sum of the inputs, sat.
+        value_in_sat: u64,
+        /// Sum of the outputs, sat.
+        value_out_sat: u64,
+    },
 }
 
 struct Utxo {
@@ -122,24 +129,34 @@ impl FakeChain {
         }
         let next_height = inner.blocks.len() as u32;
         check_lock_time(tx, next_height)?;
+        let mut seen = BTreeSet::new();
+        let mut value_in_sat = 0u64;
         for input in &tx.input {
+            if !seen.insert(input.previous_output) {
+                return Err(Reject::DoubleSpend(input.previous_output));
+            }
             let prev = input.previous_output;
             if inner.mempool.iter().any(|t| t.input.iter().any(|i| i.previous_output == prev)) {
                 return Err(Reject::DoubleSpend(prev));
             }
             match inner.utxos.get(&prev) {
-                Some(u) => check_sequence(tx, input, next_height - u.height)?,
+                Some(u) => {
+                    check_sequence(tx, input, next_height - u.height)?;
+                    value_in_sat += u.out.value.to_sat();
+                }
                 None => {
-                    let in_mempool = inner
-                        .mempool
-                        .iter()
-                        .any(|t| t.compute_txid() == prev.txid && (prev.vout as usize) < t.output.len());
-                    if !in_mempool {
+                    let parent = inner.mempool.iter().find(|t| t.compute_txid() == prev.txid);
+                    let Some(out) = parent.and_then(|t| t.output.get(prev.vout as usize)) else {
                         return Err(Reject::UnknownInput(prev));
-                    }
+                    };
+                    value_in_sat += out.value.to_sat();
                     check_sequence(tx, input, 0)?;
                 }
             }
+        }
+        let value_out_sat: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
+        if value_out_sat > value_in_sat {
+            return Err(Reject::ValueOverflow { value_in_sat, value_out_sat });
         }
         inner.mempool.push(tx.clone());
         Ok(())
@@ -159,11 +176,14 @@ impl FakeChain {
         let mut keep = Vec::new();
         for tx in pool {
             let is_faucet = tx.input.len() == 1 && tx.input[0].previous_output == OutPoint::null();
+            let distinct: BTreeSet<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
             let ok = is_faucet
-                || tx.input.iter().all(|i| {
-                    !spent.contains(&i.previous_output)
-                        && (inner.utxos.contains_key(&i.previous_output) || created.contains(&i.previous_output.txid))
-                });
+                || distinct.len() == tx.input.len()
+                    && tx.input.iter().all(|i| {
+                        !spent.contains(&i.previous_output)
+                            && (inner.utxos.contains_key(&i.previous_output)
+                                || created.contains(&i.previous_output.txid))
+                    });
             if ok {
                 for i in &tx.input {
                     spent.insert(i.previous_output);
@@ -224,7 +244,8 @@ fn check_lock_time(tx: &Transaction, next_height: u32) -> Result<(), Reject> {
         return Ok(());
     }
     match tx.lock_time {
-        LockTime::Blocks(h) if h.to_consensus_u32() > next_height => {
+        // Consensus: a height lock is final only in a block *above* the lock height.
+        LockTime::Blocks(h) if h.to_consensus_u32() >= next_height => {
             Err(Reject::LockTimeNotMet { lock_height: h.to_consensus_u32(), next_height })
         }
         // Time-based locks are below any simulated block time we produce.
@@ -289,9 +310,17 @@ mod tests {
         let bogus = OutPoint { txid: Txid::all_zeros(), vout: 7 };
         assert_eq!(chain.broadcast(&spend(bogus, 1, Sequence::MAX, LockTime::ZERO)), Err(Reject::UnknownInput(bogus)));
 
-        // CLTV: locked to height 5 while the next block is 2.
+        // CLTV: locked to height 5 while the next block is 2; and locked to exactly the next
+        // height, which consensus does not allow either.
         let locked = spend(coin, 9_000, Sequence::ENABLE_LOCKTIME_NO_RBF, LockTime::from_height(5).unwrap());
         assert!(matches!(chain.broadcast(&locked), Err(Reject::LockTimeNotMet { lock_height: 5, next_height: 2 })));
+        let at_next = spend(coin, 9_000, Sequence::ENABLE_LOCKTIME_NO_RBF, LockTime::from_height(2).unwrap());
+        assert!(matches!(chain.broadcast(&at_next), Err(Reject::LockTimeNotMet { lock_height: 2, next_height: 2 })));
+        let minted = spend(coin, 10_001, Sequence::MAX, LockTime::ZERO);
+        assert!(matches!(
+            chain.broadcast(&minted),
+            Err(Reject::ValueOverflow { value_in_sat: 10_000, value_out_sat: 10_001 })
+        ));
 
         // CSV: needs 3 confirmations of the coin, it has 1 at the next block.
         let csv = spend(coin, 9_000, Sequence::from_height(3), LockTime::ZERO);
@@ -300,6 +329,9 @@ mod tests {
         chain.mine();
         assert_eq!(chain.broadcast(&csv), Ok(()));
 
+        let mut twice = spend(coin, 1, Sequence::MAX, LockTime::ZERO);
+        twice.input.push(twice.input[0].clone());
+        assert_eq!(chain.broadcast(&twice), Err(Reject::DoubleSpend(coin)), "one input spent twice by one tx");
         let rival = spend(coin, 8_000, Sequence::MAX, LockTime::ZERO);
         assert_eq!(chain.broadcast(&rival), Err(Reject::DoubleSpend(coin)));
         assert_eq!(chain.broadcast(&csv), Err(Reject::Duplicate));

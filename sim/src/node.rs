@@ -361,6 +361,9 @@ pub struct LoadedState {
     pub manager_height: u32,
     /// Per monitor (by channel id): the latest `ChannelMonitorUpdate` id it holds.
     pub monitors: Vec<(Bytes32, u64)>,
+    /// Channels `list_channels` shows right after the manager was read (before chain sync):
+    /// a channel open before the crash and missing here was closed by the load itself.
+    pub open_after_read: Vec<Bytes32>,
 }
 
 /// A line of the node's own trace (what it did that the world cannot see by itself).
@@ -958,9 +961,13 @@ impl Node {
         let (locator, manager) = <(BlockLocator, ChanMan)>::read(&mut &bytes[..], args)
             .map_err(|e| LoadError::Manager { error: format!("{e:?}") })?;
         let manager = Arc::new(manager);
+        let mut open_after_read: Vec<Bytes32> =
+            manager.list_channels().iter().map(|c| chan_id(&c.channel_id)).collect();
+        open_after_read.sort();
         let loaded = LoadedState {
             manager_height: locator.height,
             monitors: monitors.iter().map(|m| (chan_id(&m.channel_id()), m.get_latest_update_id())).collect(),
+            open_after_read,
         };
         // 3. Sync the manager and each monitor to the chain tip.
         let tip = env.chain.tip_height();

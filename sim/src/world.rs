@@ -67,6 +67,14 @@ pub struct RestartRecord {
     pub landed_at_crash: usize,
     /// The profile of the incarnation that came back.
     pub profile: Option<NodeProfile>,
+    /// Channels open right before the crash that the load closed (see
+    /// [`LoadedState::open_after_read`]).
+    pub closed_at_load: Vec<Bytes32>,
+    /// Whether every incarnation since the one that wrote the manager on disk (inclusive)
+    /// ran the `ChainMonitor`'s deferred mode: then no monitor on disk can be ahead of that
+    /// manager, and a load that force-closes a channel as outdated contradicts deferred
+    /// mode's purpose.
+    pub deferred_since_manager: bool,
 }
 
 /// Kinds of injected fault, as the report counts them.
@@ -189,6 +197,10 @@ struct Slot {
     wallet: Vec<bitcoin::OutPoint>,
     forward_scheduled: bool,
     partitioned_until_ms: u64,
+    /// Incarnation whose manager write is the one durable on disk (`None`: never written).
+    manager_writer: Option<u32>,
+    /// Per incarnation, whether it ran deferred mode.
+    deferred: Vec<bool>,
     /// Pending monitor writes in issue order (to count out-of-order completions).
     issued_monitor_writes: Vec<WriteId>,
 }
@@ -212,7 +224,6 @@ pub struct World {
     restarts: Vec<RestartRecord>,
     faults: Vec<FaultRecord>,
     inbound_seen: BTreeMap<(Bytes32, NodeIdx), u64>,
-    initial_profiles: Vec<NodeProfile>,
     profile_rng: SimRng,
     disk_rng: SimRng,
 }
@@ -242,7 +253,6 @@ impl World {
             restarts: Vec::new(),
             faults: Vec::new(),
             inbound_seen: BTreeMap::new(),
-            initial_profiles: Vec::new(),
             profile_rng: SimRng::fork(seed, "profiles"),
             disk_rng: SimRng::fork(seed, "disk"),
         }
@@ -275,7 +285,6 @@ impl World {
             self.fault(Some(idx), FaultKind::UpdatingPersister, format!("{storage:?}"));
         }
         let profile = self.choose_profile(idx);
-        self.initial_profiles.push(profile);
         let mut node = Node::create(env.clone(), profile);
         for &value_sat in coins_sat {
             node.fund_wallet(value_sat);
@@ -290,6 +299,8 @@ impl World {
             wallet: Vec::new(),
             forward_scheduled: false,
             partitioned_until_ms: 0,
+            manager_writer: None,
+            deferred: vec![profile.deferred],
             issued_monitor_writes: Vec::new(),
         });
         let first_tick = self.clock.now_ms() + self.rng.range(1, self.config.timer_interval_ms);
@@ -347,10 +358,6 @@ impl World {
     /// `list_channels` right after each delivery to it): (payment hash, node) → ms.
     pub fn inbound_htlcs_seen(&self) -> &BTreeMap<(Bytes32, NodeIdx), u64> {
         &self.inbound_seen
-    }
-    /// Nodes whose first incarnation (0) ran the `ChainMonitor`'s deferred mode.
-    pub fn initial_deferred(&self) -> Vec<(NodeIdx, u32)> {
-        self.initial_profiles.iter().enumerate().filter(|(_, p)| p.deferred).map(|(i, _)| (i, 0)).collect()
     }
     /// Every injected fault so far, in time order.
     pub fn faults(&self) -> &[FaultRecord] {
@@ -475,8 +482,11 @@ impl World {
         let Some(node) = self.slots[idx].node.take() else {
             return false;
         };
+        let channels = node.channels();
+        let open_before: Vec<Bytes32> = channels.iter().map(|c| c.channel_id).collect();
+        let crashed_incarnation = node.incarnation();
         let in_flight_htlcs: Vec<HtlcInfo> =
-            node.channels().into_iter().flat_map(|c| c.htlcs).filter(|h| h.state.in_flight()).collect();
+            channels.into_iter().flat_map(|c| c.htlcs).filter(|h| h.state.in_flight()).collect();
         self.slots[idx].wallet = node.wallet();
         drop(node);
         self.slots[idx].issued_monitor_writes.clear();
@@ -487,11 +497,18 @@ impl World {
         let (landed, lost) =
             disk.crash_landing_prefix(|_, n| if rng.chance(chance) { rng.range(0, n as u64) as usize } else { 0 });
         for op in disk.drain_journal() {
-            if let DiskOp::Lost { key, .. } = &op {
-                stale_manager |= key == "manager";
+            match &op {
+                DiskOp::Lost { key, .. } => stale_manager |= key == "manager",
+                DiskOp::Landed { key, .. } if key == "manager" => {
+                    self.slots[idx].manager_writer = Some(crashed_incarnation)
+                }
+                _ => {}
             }
             self.record_disk_op(idx, op);
         }
+        let slot = &self.slots[idx];
+        let writer = slot.manager_writer.unwrap_or(0) as usize;
+        let deferred_since_manager = slot.deferred[writer..=crashed_incarnation as usize].iter().all(|d| *d);
         self.record(format!("crash {} in_flight_htlcs={}", self.slots[idx].env.name, in_flight_htlcs.len()));
         self.fault(Some(idx), FaultKind::Crash, format!("down for {downtime_ms} ms"));
         if !lost.is_empty() {
@@ -519,6 +536,8 @@ impl World {
             lost_writes: lost.len(),
             landed_at_crash: landed.len(),
             profile: None,
+            closed_at_load: open_before,
+            deferred_since_manager,
         });
         let at = self.now_ms() + downtime_ms;
         self.schedule(at, Action::Restart(idx));
@@ -551,8 +570,11 @@ impl World {
             .expect("crash recorded");
         rec.restarted_at_ms = Some(now);
         rec.profile = Some(profile);
+        self.slots[idx].deferred.push(profile.deferred);
+        let rec = self.restarts.iter_mut().rev().find(|r| r.node == idx).expect("crash recorded");
         match result {
             Ok((node, loaded)) => {
+                rec.closed_at_load.retain(|c| !loaded.open_after_read.contains(c));
                 rec.loaded = Some(Ok(loaded.clone()));
                 self.record(format!("restart {} incarnation={inc} loaded={loaded:?}", self.slots[idx].env.name));
                 self.slots[idx].node = Some(node);
@@ -746,7 +768,11 @@ impl World {
         if landed.is_empty() {
             return;
         }
+        let incarnation = self.slots[idx].node.as_ref().map(|n| n.incarnation());
         for op in self.slots[idx].env.disk.drain_journal() {
+            if matches!(&op, DiskOp::Landed { key, .. } if key == "manager") && incarnation.is_some() {
+                self.slots[idx].manager_writer = incarnation;
+            }
             self.record_disk_op(idx, op);
         }
         let issued = &mut self.slots[idx].issued_monitor_writes;
