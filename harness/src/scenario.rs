@@ -11,7 +11,7 @@ use crate::faults::FaultPlan;
 use sim::net::NodeIdx;
 use sim::node::{Bytes32, ChannelInfo, HopPlan, TrampolineReceive};
 use sim::rng::SimRng;
-use sim::world::{World, WorldConfig};
+use sim::world::{FaultRates, World, WorldConfig};
 
 /// Names of the scenarios `ldk-dst run --scenario` accepts.
 pub const SCENARIOS: &[&str] = &["trampoline-receive"];
@@ -264,6 +264,7 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
     // Heal: no new faults (scheduled restarts, reconnects and write landings still happen);
     // blocks are mined so that force-closed channels resolve on chain.
     let heal_started_ms = world.now_ms();
+    world.set_fault_rates(FaultRates::none());
     let mut healed = false;
     while world.now_ms() < heal_started_ms + HEAL_BOUND_MS {
         world.run_until(world.now_ms() + HEAL_BLOCK_INTERVAL_MS);

@@ -258,6 +258,13 @@ impl World {
         }
     }
 
+    /// Changes the rates of the faults the world injects from now on (the heal phase turns
+    /// them off). Writes already pending keep their landing times.
+    pub fn set_fault_rates(&mut self, rates: FaultRates) {
+        self.record(format!("fault rates {rates:?}"));
+        self.config.faults = rates;
+    }
+
     /// Adds a node named `name` with a fresh disk and one on-chain coin per entry of
     /// `coins_sat` (confirmed by the next block). Returns its index.
     pub fn add_node(&mut self, name: &str, coins_sat: &[u64]) -> NodeIdx {
@@ -303,6 +310,14 @@ impl World {
             deferred: vec![profile.deferred],
             issued_monitor_writes: Vec::new(),
         });
+        // A real application writes its fresh manager before it starts; that first write is
+        // durable, so every later restart has a manager to read.
+        self.slots[idx].node.as_mut().expect("just created").persist_manager();
+        let disk = self.slots[idx].env.disk.clone();
+        let _ = disk.complete_all();
+        for op in disk.drain_journal() {
+            self.record_disk_op(idx, op);
+        }
         let first_tick = self.clock.now_ms() + self.rng.range(1, self.config.timer_interval_ms);
         self.schedule(first_tick, Action::Timer(idx));
         idx

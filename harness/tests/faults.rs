@@ -1,0 +1,166 @@
+//! Each fault kind happens (as the report shows) and the scenario still passes the oracle
+//! under it; a stale manager's force-close resolves on chain; a crash loses pending writes
+//! and keeps durable ones, through a real node.
+
+use harness::faults::FaultPlan;
+use harness::oracle::PaymentStatus;
+use harness::report::{build, Report};
+use harness::scenario::{run, RunOptions};
+use sim::world::{FaultRates, World, WorldConfig};
+
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+fn report(seed: u64, plan: &FaultPlan) -> Report {
+    let opts = RunOptions { plan: Some(plan.clone()), ..RunOptions::default() };
+    build(&run("trampoline-receive", seed, &opts).expect("known scenario"))
+}
+
+/// Runs [`SEEDS`] with crashes plus the fault `tweak` switches on, and checks that `kind`
+/// was injected and that every run passes the oracle.
+fn do_test_fault(kind: &str, tweak: impl Fn(&mut FaultPlan)) {
+    let mut plan = FaultPlan::crashes_only();
+    tweak(&mut plan);
+    let mut injected = 0;
+    for seed in SEEDS {
+        let r = report(seed, &plan);
+        assert!(r.violations.is_empty(), "{kind}, seed {seed}: {:?}\nreplay: {}", r.violations, r.replay);
+        assert!(r.healed, "{kind}, seed {seed}: heal phase hit its bound");
+        injected += r.fault_counts.get(kind).copied().unwrap_or(0);
+    }
+    assert!(injected > 0, "fault {kind} never happened on seeds {SEEDS:?}");
+}
+
+#[test]
+fn crash() {
+    do_test_fault("Crash", |_| {});
+}
+
+#[test]
+fn delayed_write() {
+    do_test_fault("DelayedWrite", |p| p.write_delay_ms_max = 2_000);
+}
+
+#[test]
+fn lost_writes() {
+    do_test_fault("LostWrites", |p| p.write_delay_ms_max = 2_000);
+}
+
+#[test]
+fn stale_manager() {
+    do_test_fault("StaleManager", |p| p.write_delay_ms_max = 2_000);
+}
+
+#[test]
+fn prefix_landed_at_crash() {
+    do_test_fault("PrefixLandedAtCrash", |p| {
+        p.write_delay_ms_max = 2_000;
+        p.crash_prefix_chance = 1.0;
+    });
+}
+
+#[test]
+fn async_monitor_persist() {
+    do_test_fault("AsyncMonitorPersist", |p| {
+        p.write_delay_ms_max = 500;
+        p.async_monitor_chance = 1.0;
+    });
+}
+
+#[test]
+fn out_of_order_completion() {
+    do_test_fault("OutOfOrderCompletion", |p| {
+        p.write_delay_ms_max = 2_000;
+        p.async_monitor_chance = 1.0;
+    });
+}
+
+#[test]
+fn deferred_mode() {
+    do_test_fault("DeferredMode", |p| {
+        p.write_delay_ms_max = 1_000;
+        p.deferred_chance = 1.0;
+    });
+}
+
+#[test]
+fn updating_persister() {
+    do_test_fault("UpdatingPersister", |p| p.updating_persister_chance = 1.0);
+}
+
+#[test]
+fn replay_event() {
+    do_test_fault("ReplayEvent", |p| {
+        p.replay_event_chance = 1.0;
+        p.replay_event_rate = 0.3;
+    });
+}
+
+#[test]
+fn link_disconnect() {
+    do_test_fault("LinkDisconnect", |p| p.link_disconnects = 4);
+}
+
+#[test]
+fn partition() {
+    do_test_fault("Partition", |p| p.partitions = 2);
+}
+
+#[test]
+fn stale_manager_force_close_resolves_on_chain() {
+    // Monitors are written synchronously while manager writes are delayed, so a crash can
+    // leave the manager on disk behind a monitor: LDK force-closes the channel at load
+    // (its documented behaviour) and the heal phase must resolve it on chain.
+    let mut plan = FaultPlan::crashes_only();
+    plan.write_delay_ms_max = 3_000;
+    plan.random_crashes = 3;
+    let found = (1..=15).find_map(|seed| {
+        let r = report(seed, &plan);
+        r.restart_log.iter().any(|x| x.stale_manager && x.closed_at_load > 0).then_some((seed, r))
+    });
+    let (seed, r) = found.expect("some seed in 1..=15 restarts from a manager older than a monitor");
+    assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
+    assert!(r.healed, "seed {seed}");
+    assert!(r.closures.iter().any(|c| c.force_close && c.reason.starts_with("OutdatedChannelManager")), "seed {seed}");
+    assert!(r.resolved_on_chain >= 1, "seed {seed}: the force-closed channel resolved on chain");
+    assert!(r.payments.iter().all(|p| p.status != PaymentStatus::Pending), "seed {seed}: every payment is final");
+}
+
+#[test]
+fn crash_loses_pending_writes_and_keeps_durable_ones() {
+    let mut world = World::new(7, WorldConfig::default(), false);
+    let a = world.add_node("A", &[1_000_000]);
+    let b = world.add_node("B", &[]);
+    world.mine_blocks(1);
+    world.connect(a, b);
+    world.run_until(world.now_ms() + 2_000);
+    let b_key = world.node_key(b);
+    world.act(a, |n| n.open_channel(b_key, 1_000_000, 1)).unwrap().unwrap();
+    world.run_until(world.now_ms() + 3_000);
+    world.mine_blocks(6);
+    world.run_until(world.now_ms() + 3_000);
+    assert!(world.node(a).unwrap().channels()[0].is_usable, "channel ready with every write durable");
+    let manager_before = world.disk(a).read("manager").expect("durable manager");
+    let monitors_before: Vec<_> = world.disk(a).list("monitors/");
+    assert_eq!(monitors_before.len(), 1, "the channel's monitor is on disk");
+
+    // From now on manager writes stay pending (far longer than the test runs).
+    world.set_fault_rates(FaultRates { write_delay_ms_max: 100_000_000, ..FaultRates::none() });
+    world.act(a, |n| n.timer_tick());
+    world.disconnect(a, b);
+    world.run_until(world.now_ms() + 5_000);
+    assert!(world.disk(a).pending_count() > 0, "the node issued manager writes that are pending");
+    let monitor_bytes_before = world.disk(a).read(&monitors_before[0]);
+
+    assert!(world.crash(a, 1_000));
+    let rec = world.restarts().last().unwrap().clone();
+    assert!(rec.lost_writes > 0 && rec.stale_manager, "{rec:?}");
+    assert_eq!(world.disk(a).pending_count(), 0, "nothing pending survives the crash");
+    assert_eq!(world.disk(a).read("manager").unwrap(), manager_before, "the pending manager writes were lost");
+    assert_eq!(world.disk(a).read(&monitors_before[0]), monitor_bytes_before, "durable monitor kept");
+
+    world.run_until(world.now_ms() + 2_000);
+    let rec = world.restarts().last().unwrap();
+    let loaded = rec.loaded.clone().expect("restarted").expect("node reads back from durable state");
+    assert_eq!(loaded.monitors.len(), 1);
+    assert!(world.node(a).is_some());
+}
