@@ -6,12 +6,14 @@
 //! disk, persistence-mode and event faults at these rates; the scenario schedules the
 //! network faults, crashes and blocks at times drawn from its `faults` stream.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sim::rng::SimRng;
 use sim::world::FaultRates;
 
-/// The faults one run injects.
-#[derive(Clone, Debug, Serialize)]
+/// The faults one run injects. In a fixture (`[faults]`), every field is optional and
+/// defaults to [`FaultPlan::crashes_only`]'s value.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FaultPlan {
     /// Largest delay before a pending write (manager, asynchronous monitor) lands, ms;
     /// 0 means at the end of its step (no stale managers from delays).
@@ -32,6 +34,8 @@ pub struct FaultPlan {
     pub random_crashes: u64,
     /// Chance that a payment is followed closely by a crash of a node on its way.
     pub crash_after_payment_chance: f64,
+    /// Chance that a node crashes again right after a restart (within half a second).
+    pub crash_after_restart_chance: f64,
     /// Largest downtime of a crashed node, ms.
     pub downtime_ms_max: u64,
     /// Single-link disconnects during the workload.
@@ -40,6 +44,71 @@ pub struct FaultPlan {
     pub partitions: u64,
     /// Mean interval between blocks mined during the workload, ms (0: none).
     pub block_interval_ms: u64,
+}
+
+impl Default for FaultPlan {
+    fn default() -> Self {
+        FaultPlan::crashes_only()
+    }
+}
+
+/// A fault pinned to a simulated time (from a fixture's `[[at]]` entries).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ScheduledFault {
+    /// Crash `node` at `at_ms` for `downtime_ms`.
+    Crash {
+        /// Simulated ms since the run started.
+        at_ms: u64,
+        /// Node name, e.g. `"B1"`.
+        node: String,
+        /// How long it stays down, ms.
+        downtime_ms: u64,
+    },
+    /// Drop the link between `node` and `peer`.
+    Disconnect {
+        /// Simulated ms since the run started.
+        at_ms: u64,
+        /// One end.
+        node: String,
+        /// The other end.
+        peer: String,
+    },
+    /// Cut `node` off from all peers for `duration_ms`.
+    Partition {
+        /// Simulated ms since the run started.
+        at_ms: u64,
+        /// The node.
+        node: String,
+        /// How long, ms.
+        duration_ms: u64,
+    },
+    /// Mine a block.
+    Mine {
+        /// Simulated ms since the run started.
+        at_ms: u64,
+    },
+}
+
+impl ScheduledFault {
+    /// When it happens, simulated ms since the run started.
+    pub fn at_ms(&self) -> u64 {
+        match self {
+            ScheduledFault::Crash { at_ms, .. }
+            | ScheduledFault::Disconnect { at_ms, .. }
+            | ScheduledFault::Partition { at_ms, .. }
+            | ScheduledFault::Mine { at_ms } => *at_ms,
+        }
+    }
+
+    /// The node names it refers to.
+    pub fn nodes(&self) -> Vec<&str> {
+        match self {
+            ScheduledFault::Crash { node, .. } | ScheduledFault::Partition { node, .. } => vec![node],
+            ScheduledFault::Disconnect { node, peer, .. } => vec![node, peer],
+            ScheduledFault::Mine { .. } => vec![],
+        }
+    }
 }
 
 impl FaultPlan {
@@ -56,6 +125,7 @@ impl FaultPlan {
             replay_event_rate: 0.0,
             random_crashes: 2,
             crash_after_payment_chance: 0.7,
+            crash_after_restart_chance: 0.0,
             downtime_ms_max: 10_000,
             link_disconnects: 0,
             partitions: 0,
@@ -75,6 +145,7 @@ impl FaultPlan {
             replay_event_rate: 0.15,
             random_crashes: 3,
             crash_after_payment_chance: 0.5,
+            crash_after_restart_chance: 0.2,
             downtime_ms_max: 8_000,
             link_disconnects: 3,
             partitions: 1,
@@ -109,6 +180,9 @@ impl FaultPlan {
         p.random_crashes = r.range(1, 4);
         p.crash_after_payment_chance = r.range(2, 7) as f64 / 10.0;
         if on(&mut r) {
+            p.crash_after_restart_chance = r.range(1, 4) as f64 / 10.0;
+        }
+        if on(&mut r) {
             p.link_disconnects = r.range(1, 4);
         }
         if on(&mut r) {
@@ -130,6 +204,7 @@ impl FaultPlan {
             updating_persister_chance: self.updating_persister_chance,
             replay_event_chance: self.replay_event_chance,
             replay_event_rate: self.replay_event_rate,
+            crash_after_restart_chance: self.crash_after_restart_chance,
         }
     }
 }

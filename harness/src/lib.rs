@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod faults;
+pub mod fixture;
 pub mod oracle;
 pub mod report;
 pub mod scenario;

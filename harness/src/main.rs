@@ -22,9 +22,12 @@ enum Command {
         /// Scenario name: trampoline-receive.
         #[arg(long, default_value = "trampoline-receive")]
         scenario: String,
-        /// The run's seed (an unsigned 64-bit integer).
-        #[arg(long, allow_hyphen_values = true)]
-        seed: String,
+        /// The run's seed (an unsigned 64-bit integer); with --fixture, overrides its seed.
+        #[arg(long, allow_hyphen_values = true, required_unless_present = "fixture")]
+        seed: Option<String>,
+        /// A fixture file (fixtures/*.toml) pinning scenario, seed, fault plan and faults.
+        #[arg(long)]
+        fixture: Option<std::path::PathBuf>,
         /// Print the report as one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -67,11 +70,25 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Run { scenario, seed, json } => {
-            let Ok(seed) = seed.trim().parse::<u64>() else {
-                return usage_error(&format!("malformed seed '{seed}': expected an unsigned 64-bit integer"));
+        Command::Run { scenario, seed, fixture, json } => {
+            let seed = match seed.map(|s| s.trim().parse::<u64>().map_err(|_| s)) {
+                None => None,
+                Some(Ok(seed)) => Some(seed),
+                Some(Err(bad)) => {
+                    return usage_error(&format!("malformed seed '{bad}': expected an unsigned 64-bit integer"))
+                }
             };
-            let run = match harness::scenario::run(&scenario, seed, &Default::default()) {
+            let run = match &fixture {
+                Some(path) => {
+                    let fx = match harness::fixture::load(path) {
+                        Ok(fx) => fx,
+                        Err(e) => return usage_error(&e.to_string()),
+                    };
+                    harness::scenario::run_fixture(path, &fx, seed, false)
+                }
+                None => harness::scenario::run(&scenario, seed.expect("clap requires --seed"), &Default::default()),
+            };
+            let run = match run {
                 Ok(run) => run,
                 Err(e) => return usage_error(&e.to_string()),
             };

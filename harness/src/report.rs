@@ -336,7 +336,7 @@ pub fn build(run: &RunResult) -> Report {
         healed: run.healed,
         end_ms: w.now_ms(),
         trace_digest: w.trace_digest(),
-        replay: replay_command(&run.scenario, run.seed),
+        replay: replay_command(&run.scenario, run.seed, run.fixture.as_deref()),
     }
 }
 
@@ -352,9 +352,14 @@ pub fn profile_name(p: &sim::node::NodeProfile) -> String {
     parts.join("+")
 }
 
-/// The one-line command that replays a run exactly.
-pub fn replay_command(scenario: &str, seed: u64) -> String {
-    format!("cargo run -q -p harness --bin ldk-dst -- run --scenario {scenario} --seed {seed}")
+/// The one-line command that replays a run exactly (with its fixture, if it had one).
+pub fn replay_command(scenario: &str, seed: u64, fixture: Option<&std::path::Path>) -> String {
+    match fixture {
+        Some(path) => {
+            format!("cargo run -q -p harness --bin ldk-dst -- run --fixture {} --seed {seed}", path.display())
+        }
+        None => format!("cargo run -q -p harness --bin ldk-dst -- run --scenario {scenario} --seed {seed}"),
+    }
 }
 
 fn msat(v: u64) -> String {

@@ -7,7 +7,7 @@
 //! the oracle is only what LDK reported ([`sim::world::Observation`]s, `list_channels`) plus
 //! the list of payments the payer asked LDK to make.
 
-use crate::faults::FaultPlan;
+use crate::faults::{FaultPlan, ScheduledFault};
 use sim::net::NodeIdx;
 use sim::node::{Bytes32, ChannelInfo, HopPlan, TrampolineReceive};
 use sim::rng::SimRng;
@@ -57,6 +57,8 @@ pub struct RunOptions {
     pub extra_ticks: u32,
     /// The faults to inject; `None` means the seed's swarm plan ([`FaultPlan::swarm`]).
     pub plan: Option<FaultPlan>,
+    /// Faults at fixed simulated times (from a fixture), on top of the plan's.
+    pub scheduled: Vec<ScheduledFault>,
 }
 
 /// What a scenario run leaves for the oracle and the report.
@@ -75,6 +77,8 @@ pub struct RunResult {
     pub healed: bool,
     /// The faults this run was planned with.
     pub plan: FaultPlan,
+    /// The fixture it came from, if any (for the replay line).
+    pub fixture: Option<std::path::PathBuf>,
 }
 
 /// Channel capacity of every channel, sat.
@@ -84,6 +88,14 @@ pub const CHANNEL_CAPACITY_SAT: u64 = 1_000_000;
 pub const HEAL_BOUND_MS: u64 = 40 * 60_000;
 /// Interval between blocks in the heal phase, simulated ms.
 pub const HEAL_BLOCK_INTERVAL_MS: u64 = 2_000;
+
+/// The node names of scenario `name`, in index order.
+pub fn node_names(name: &str) -> Result<Vec<&'static str>, UnknownScenario> {
+    match name {
+        "trampoline-receive" => Ok(vec!["A", "B1", "B2", "C"]),
+        other => Err(UnknownScenario(other.to_string())),
+    }
+}
 
 /// Runs scenario `name` with `seed`.
 pub fn run(name: &str, seed: u64, opts: &RunOptions) -> Result<RunResult, UnknownScenario> {
@@ -99,6 +111,19 @@ enum Step {
     Disconnect(NodeIdx, NodeIdx),
     Partition { node: NodeIdx, duration_ms: u64 },
     Mine,
+}
+
+/// Runs a fixture: its scenario, seed (unless `seed` overrides it), plan and pinned faults.
+pub fn run_fixture(
+    path: &std::path::Path,
+    fixture: &crate::fixture::Fixture,
+    seed: Option<u64>,
+    keep_trace: bool,
+) -> Result<RunResult, UnknownScenario> {
+    let opts = RunOptions { keep_trace, extra_ticks: 0, plan: fixture.faults.clone(), scheduled: fixture.at.clone() };
+    let mut r = run(&fixture.scenario, seed.unwrap_or(fixture.seed), &opts)?;
+    r.fixture = Some(path.to_path_buf());
+    Ok(r)
 }
 
 /// Opens a channel from `from` to `to` of [`CHANNEL_CAPACITY_SAT`] (they must be connected).
@@ -229,6 +254,22 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
             steps.push((at, Step::Mine));
         }
     }
+    let idx =
+        |name: &str| (0..world.node_count()).find(|&i| world.name(i) == name).expect("fixture names were checked");
+    for f in &opts.scheduled {
+        let step = match f {
+            ScheduledFault::Crash { node, downtime_ms, .. } => {
+                Step::Crash { node: idx(node), downtime_ms: *downtime_ms }
+            }
+            ScheduledFault::Disconnect { node, peer, .. } => Step::Disconnect(idx(node), idx(peer)),
+            ScheduledFault::Partition { node, duration_ms, .. } => {
+                Step::Partition { node: idx(node), duration_ms: *duration_ms }
+            }
+            ScheduledFault::Mine { .. } => Step::Mine,
+        };
+        steps.push((f.at_ms(), step));
+    }
+    // Stable: at equal times, planned steps keep their order and fixture steps come last.
     steps.sort_by_key(|(t, _)| *t);
 
     let mut pending_sends: Vec<usize> = Vec::new();
@@ -274,7 +315,16 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
         }
         world.mine_blocks(1);
     }
-    RunResult { scenario: "trampoline-receive".into(), seed, world, payments, heal_started_ms, healed, plan }
+    RunResult {
+        scenario: "trampoline-receive".into(),
+        seed,
+        world,
+        payments,
+        heal_started_ms,
+        healed,
+        plan,
+        fixture: None,
+    }
 }
 
 /// Sends payment `p` if its payer is up and every first-hop channel has a short channel id.

@@ -36,6 +36,30 @@ fn crash() {
 }
 
 #[test]
+fn crash_right_after_restart() {
+    let mut plan = FaultPlan::crashes_only();
+    plan.crash_after_restart_chance = 0.6;
+    plan.write_delay_ms_max = 1_000;
+    let mut quick = 0;
+    for seed in SEEDS {
+        let r = report(seed, &plan);
+        assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
+        // A crash within half a second of the same node's restart.
+        let log = &r.restart_log;
+        quick += log
+            .iter()
+            .filter(|x| {
+                log.iter().any(|y| {
+                    y.node == x.node
+                        && y.restarted_at_ms.map_or(false, |t| x.crashed_at_ms >= t && x.crashed_at_ms - t <= 500)
+                })
+            })
+            .count();
+    }
+    assert!(quick > 0, "no crash right after a restart on seeds {SEEDS:?}");
+}
+
+#[test]
 fn delayed_write() {
     do_test_fault("DelayedWrite", |p| p.write_delay_ms_max = 2_000);
 }

@@ -136,6 +136,8 @@ pub struct FaultRates {
     pub replay_event_chance: f64,
     /// Per event, the chance of a `ReplayEvent` answer in such an incarnation.
     pub replay_event_rate: f64,
+    /// Chance that a node crashes again shortly (within half a second) after a restart.
+    pub crash_after_restart_chance: f64,
 }
 
 impl FaultRates {
@@ -149,6 +151,7 @@ impl FaultRates {
             updating_persister_chance: 0.0,
             replay_event_chance: 0.0,
             replay_event_rate: 0.0,
+            crash_after_restart_chance: 0.0,
         }
     }
 }
@@ -187,6 +190,7 @@ enum Action {
     Restart(NodeIdx),
     Land(NodeIdx, WriteId),
     Reconnect(NodeIdx),
+    Crash(NodeIdx, u64),
 }
 
 struct Slot {
@@ -595,6 +599,11 @@ impl World {
                 self.slots[idx].node = Some(node);
                 self.drain_node(idx);
                 self.reconnect(idx);
+                if self.disk_rng.chance(self.config.faults.crash_after_restart_chance) {
+                    let at = now + self.disk_rng.range(1, 500);
+                    let downtime_ms = self.disk_rng.range(100, 3_000);
+                    self.schedule(at, Action::Crash(idx, downtime_ms));
+                }
             }
             Err(e) => {
                 rec.loaded = Some(Err(e.clone()));
@@ -737,6 +746,11 @@ impl World {
             }
             Action::Restart(idx) => self.restart(idx),
             Action::Reconnect(idx) => self.reconnect(idx),
+            Action::Crash(idx, downtime_ms) => {
+                // Scheduled right after a restart; the heal phase turns new ones off, but one
+                // already scheduled still happens (it is part of the restart it follows).
+                self.crash(idx, downtime_ms);
+            }
             Action::Land(idx, id) => {
                 let landed = self.slots[idx].env.disk.complete(id);
                 self.notice_landed(idx, &landed);

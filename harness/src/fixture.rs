@@ -1,0 +1,185 @@
+//! Fixtures: scenario files under `fixtures/` that pin a run (scenario, seed, fault plan,
+//! faults at given simulated times), and the regression corpus of seeds that once failed.
+//!
+//! ```toml
+//! scenario = "trampoline-receive"
+//! seed = 4
+//! note = "why this fixture exists"
+//!
+//! [faults]                  # any field of FaultPlan; the rest as in crashes_only()
+//! write_delay_ms_max = 3000
+//!
+//! [[at]]                    # faults at fixed simulated times (ms since the run started)
+//! fault = "crash"
+//! at_ms = 25000
+//! node = "B1"
+//! downtime_ms = 2000
+//! ```
+//! A malformed fixture is an error naming the file, the line and the field.
+
+use crate::faults::{FaultPlan, ScheduledFault};
+use crate::scenario::{node_names, UnknownScenario};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// A parsed fixture.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fixture {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed.
+    pub seed: u64,
+    /// Why the fixture exists (a finding, a regression), in words.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The fault plan; absent means the seed's swarm plan.
+    #[serde(default)]
+    pub faults: Option<FaultPlan>,
+    /// Faults at fixed simulated times.
+    #[serde(default)]
+    pub at: Vec<ScheduledFault>,
+}
+
+/// Why a fixture could not be used. `Display` is one line naming the file (and line and
+/// field where they are known).
+#[derive(Debug)]
+pub enum FixtureError {
+    /// The file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        error: std::io::Error,
+    },
+    /// The TOML is malformed or a field is unknown or of the wrong type.
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line, if known.
+        line: Option<usize>,
+        /// The key on that line, if one.
+        field: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// The scenario does not exist.
+    Scenario {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        error: UnknownScenario,
+    },
+    /// An `[[at]]` entry names a node the scenario does not have.
+    UnknownNode {
+        /// The file.
+        path: PathBuf,
+        /// 1-based index of the `[[at]]` entry.
+        entry: usize,
+        /// The name given.
+        node: String,
+        /// The scenario's nodes.
+        known: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for FixtureError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FixtureError::Io { path, error } => write!(f, "fixture {}: cannot read: {error}", path.display()),
+            FixtureError::Parse { path, line, field, message } => {
+                write!(f, "fixture {}", path.display())?;
+                if let Some(l) = line {
+                    write!(f, ":{l}")?;
+                }
+                if let Some(k) = field {
+                    write!(f, ": field `{k}`")?;
+                }
+                write!(f, ": {message}")
+            }
+            FixtureError::Scenario { path, error } => write!(f, "fixture {}: {error}", path.display()),
+            FixtureError::UnknownNode { path, entry, node, known } => write!(
+                f,
+                "fixture {}: [[at]] entry {entry}: unknown node '{node}' (known: {})",
+                path.display(),
+                known.join(", ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FixtureError {}
+
+/// Parses fixture text; `path` is only used in errors.
+pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
+    let fixture: Fixture = toml::from_str(text).map_err(|e| {
+        let (line, field) = match e.span() {
+            Some(span) => {
+                let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                let line_text = text.lines().nth(line_no - 1).unwrap_or("");
+                let field = line_text.split_once('=').map(|(k, _)| k.trim().to_string()).filter(|k| !k.is_empty());
+                (Some(line_no), field)
+            }
+            None => (None, None),
+        };
+        FixtureError::Parse { path: path.to_path_buf(), line, field, message: e.message().trim().to_string() }
+    })?;
+    let known =
+        node_names(&fixture.scenario).map_err(|error| FixtureError::Scenario { path: path.to_path_buf(), error })?;
+    for (i, entry) in fixture.at.iter().enumerate() {
+        for node in entry.nodes() {
+            if !known.contains(&node) {
+                return Err(FixtureError::UnknownNode {
+                    path: path.to_path_buf(),
+                    entry: i + 1,
+                    node: node.to_string(),
+                    known: known.iter().map(|s| s.to_string()).collect(),
+                });
+            }
+        }
+    }
+    Ok(fixture)
+}
+
+/// Reads and parses the fixture at `path`.
+pub fn load(path: &Path) -> Result<Fixture, FixtureError> {
+    let text = std::fs::read_to_string(path).map_err(|error| FixtureError::Io { path: path.to_path_buf(), error })?;
+    parse(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        parse(Path::new("fixtures/bad.toml"), text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn good_fixture_parses_with_defaults() {
+        let f = parse(
+            Path::new("x.toml"),
+            "scenario = \"trampoline-receive\"\nseed = 4\n[faults]\nwrite_delay_ms_max = 3000\n[[at]]\nfault = \"crash\"\nat_ms = 5\nnode = \"B1\"\ndowntime_ms = 7\n",
+        )
+        .unwrap();
+        let plan = f.faults.unwrap();
+        assert_eq!(plan.write_delay_ms_max, 3000);
+        assert_eq!(plan.random_crashes, FaultPlan::crashes_only().random_crashes);
+        assert_eq!(f.at, vec![ScheduledFault::Crash { at_ms: 5, node: "B1".into(), downtime_ms: 7 }]);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let e = err("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\nwrite_delay_ms_max = \"soon\"\n");
+        assert!(e.starts_with("fixture fixtures/bad.toml:4: field `write_delay_ms_max`: "), "{e}");
+        let e = err("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\nwrite_delay = 3\n");
+        assert!(e.starts_with("fixture fixtures/bad.toml:4: field `write_delay`: ") && e.contains("unknown field"), "{e}");
+        let e = err("scenario = \"trampoline-receive\"\n");
+        assert!(e.contains("fixtures/bad.toml") && e.contains("seed"), "{e}");
+        let e = err("scenario = \"nope\"\nseed = 1\n");
+        assert!(e.contains("unknown scenario 'nope'"), "{e}");
+        let e = err("scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"crash\"\nat_ms = 1\nnode = \"Z\"\ndowntime_ms = 1\n");
+        assert!(e.contains("[[at]] entry 1: unknown node 'Z'"), "{e}");
+        assert_eq!(e.lines().count(), 1);
+    }
+}
