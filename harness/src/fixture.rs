@@ -173,7 +173,10 @@ mod tests {
         let e = err("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\nwrite_delay_ms_max = \"soon\"\n");
         assert!(e.starts_with("fixture fixtures/bad.toml:4: field `write_delay_ms_max`: "), "{e}");
         let e = err("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\nwrite_delay = 3\n");
-        assert!(e.starts_with("fixture fixtures/bad.toml:4: field `write_delay`: ") && e.contains("unknown field"), "{e}");
+        assert!(
+            e.starts_with("fixture fixtures/bad.toml:4: field `write_delay`: ") && e.contains("unknown field"),
+            "{e}"
+        );
         let e = err("scenario = \"trampoline-receive\"\n");
         assert!(e.contains("fixtures/bad.toml") && e.contains("seed"), "{e}");
         let e = err("scenario = \"nope\"\nseed = 1\n");

@@ -122,6 +122,8 @@ pub struct PaymentVerdict {
     pub events: Vec<String>,
     /// `PaymentFailed` seen after `PaymentSent` (LDK says to ignore it; counted).
     pub failed_after_sent: usize,
+    /// LDK's reason in the first `PaymentFailed`, if any.
+    pub failure_reason: Option<String>,
 }
 
 /// The oracle's verdict on a run.
@@ -164,6 +166,7 @@ pub fn judge(ev: &Evidence) -> Verdict {
             fee_paid_msat: None,
             events: Vec::new(),
             failed_after_sent: 0,
+            failure_reason: None,
         };
         let mut first_failed_at: Option<u64> = None;
         let mut sent_at: Option<u64> = None;
@@ -204,8 +207,9 @@ pub fn judge(ev: &Evidence) -> Verdict {
                     sent_at.get_or_insert(o.at_ms);
                     v.fee_paid_msat = v.fee_paid_msat.or(*fee_paid_msat);
                 }
-                NodeEvent::PaymentFailed { payment_id, .. } if payer_event && *payment_id == p.payment_id => {
+                NodeEvent::PaymentFailed { payment_id, reason, .. } if payer_event && *payment_id == p.payment_id => {
                     v.events.push(format!("{}:PaymentFailed", name(o.node)));
+                    v.failure_reason.get_or_insert_with(|| reason.clone());
                     if sent_at.is_some() {
                         // LDK's `PaymentFailed` docs: may follow `PaymentSent`; ignore it.
                         v.failed_after_sent += 1;

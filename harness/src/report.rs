@@ -34,6 +34,8 @@ pub struct PaymentReport {
     pub fee_paid_msat: Option<u64>,
     /// The payer's and payee's events for it, in order (`node:Event`).
     pub events: Vec<String>,
+    /// LDK's `PaymentFailureReason` from the payer's first `PaymentFailed`, if any.
+    pub failure_reason: Option<String>,
 }
 
 /// One crash and restart in the report.
@@ -235,6 +237,7 @@ pub fn build(run: &RunResult) -> Report {
             claimed_msat: v.claimed_msat,
             fee_paid_msat: v.fee_paid_msat,
             events: v.events.clone(),
+            failure_reason: v.failure_reason.clone(),
         })
         .collect();
     let restart_log = w
@@ -362,6 +365,11 @@ pub fn replay_command(scenario: &str, seed: u64, fixture: Option<&std::path::Pat
     }
 }
 
+/// A short channel id in BOLT 7's `block x tx x output` form.
+fn scid_text(scid: u64) -> String {
+    format!("{}x{}x{}", scid >> 40, (scid >> 16) & 0xff_ffff, scid & 0xffff)
+}
+
 fn msat(v: u64) -> String {
     // Thousands separators make amounts readable: 12_345_000 msat.
     let s = v.to_string();
@@ -405,7 +413,7 @@ impl Report {
         for p in &self.payments {
             let _ = writeln!(
                 o,
-                "  {} {:<6} via {:<7} {:>13} msat  sent@{:>6} ms  {:<9} claimed {:>13}  fee {:>7}",
+                "  {} {:<6} via {:<7} {:>13} msat  sent@{:>6} ms  {:<9} claimed {:>13}  fee {:>7} msat",
                 &p.payment_hash[..16],
                 p.kind,
                 p.via.join("+"),
@@ -415,6 +423,9 @@ impl Report {
                 p.claimed_msat.map(msat).unwrap_or_else(|| "-".into()),
                 p.fee_paid_msat.map(msat).unwrap_or_else(|| "-".into()),
             );
+            if let Some(r) = &p.failure_reason {
+                let _ = writeln!(o, "      PaymentFailed reason: {r}");
+            }
             if let Some(e) = &p.send_error {
                 let _ = writeln!(o, "      send refused by LDK: {e}");
             }
@@ -482,10 +493,10 @@ impl Report {
             for c in &n.channels {
                 let _ = writeln!(
                     o,
-                    "    -> {:<3} scid {:<16} cap {:>9} sat  out {:>15} msat  in {:>15} msat  {}  pending HTLCs {}",
+                    "    -> {:<3} scid {:<9} cap {:>9} sat  out {:>15} msat  in {:>15} msat  {}  pending HTLCs {}",
                     c.peer,
-                    c.short_channel_id.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-                    c.capacity_sat,
+                    c.short_channel_id.map(scid_text).unwrap_or_else(|| "-".into()),
+                    msat(c.capacity_sat),
                     msat(c.outbound_capacity_msat),
                     msat(c.inbound_capacity_msat),
                     if c.usable { "usable" } else { "not usable" },
