@@ -26,6 +26,8 @@ pub struct FaultPlan {
     pub deferred_chance: f64,
     /// Chance, per node, of LDK's `MonitorUpdatingPersister`.
     pub updating_persister_chance: f64,
+    /// Chance, per node, of LDK's async `KVStore` path (`ChainMonitor::new_async_beta`).
+    pub async_kv_store_chance: f64,
     /// Chance, per incarnation, that its event handler sometimes answers `ReplayEvent`.
     pub replay_event_chance: f64,
     /// Per event, the chance of `ReplayEvent` in such an incarnation.
@@ -121,6 +123,7 @@ impl FaultPlan {
             async_monitor_chance: 0.0,
             deferred_chance: 0.0,
             updating_persister_chance: 0.0,
+            async_kv_store_chance: 0.0,
             replay_event_chance: 0.0,
             replay_event_rate: 0.0,
             random_crashes: 2,
@@ -141,6 +144,7 @@ impl FaultPlan {
             async_monitor_chance: 0.5,
             deferred_chance: 0.5,
             updating_persister_chance: 0.5,
+            async_kv_store_chance: 0.3,
             replay_event_chance: 0.7,
             replay_event_rate: 0.15,
             random_crashes: 3,
@@ -174,6 +178,9 @@ impl FaultPlan {
             p.updating_persister_chance = r.range(3, 10) as f64 / 10.0;
         }
         if on(&mut r) {
+            p.async_kv_store_chance = r.range(3, 10) as f64 / 10.0;
+        }
+        if on(&mut r) {
             p.replay_event_chance = r.range(5, 10) as f64 / 10.0;
             p.replay_event_rate = r.range(5, 30) as f64 / 100.0;
         }
@@ -202,6 +209,7 @@ impl FaultPlan {
             async_monitor_chance: self.async_monitor_chance,
             deferred_chance: self.deferred_chance,
             updating_persister_chance: self.updating_persister_chance,
+            async_kv_store_chance: self.async_kv_store_chance,
             replay_event_chance: self.replay_event_chance,
             replay_event_rate: self.replay_event_rate,
             crash_after_restart_chance: self.crash_after_restart_chance,

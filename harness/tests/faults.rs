@@ -112,6 +112,14 @@ fn updating_persister() {
 }
 
 #[test]
+fn async_kv_store() {
+    do_test_fault("AsyncKvStore", |p| {
+        p.write_delay_ms_max = 1_000;
+        p.async_kv_store_chance = 1.0;
+    });
+}
+
+#[test]
 fn replay_event() {
     do_test_fault("ReplayEvent", |p| {
         p.replay_event_chance = 1.0;

@@ -47,6 +47,9 @@ struct Inner {
     durable: BTreeMap<String, Vec<u8>>,
     pending: Vec<Pending>,
     next_id: u64,
+    /// Ids of pending writes that are durable now (landed, or replaced by a later durable
+    /// write or removal of their key) and ids lost in a crash.
+    settled: BTreeMap<WriteId, bool>,
     journal: Vec<DiskOp>,
 }
 
@@ -72,7 +75,7 @@ impl FakeDisk {
     /// and overwrite this one).
     pub fn write_durable(&self, key: &str, bytes: Vec<u8>) {
         let mut inner = self.inner.lock().unwrap();
-        inner.pending.retain(|p| p.key != key);
+        Self::supersede(&mut inner, key);
         let op = DiskOp::WroteDurable { key: key.to_string(), len: bytes.len(), digest: digest(&bytes) };
         inner.journal.push(op);
         inner.durable.insert(key.to_string(), bytes);
@@ -88,6 +91,23 @@ impl FakeDisk {
         inner.journal.push(op);
         inner.pending.push(Pending { id, key: key.to_string(), bytes });
         id
+    }
+
+    /// Pending writes to `key` are overtaken by a durable write or removal: their content
+    /// can never land, and the key's durable state is at least as new as theirs.
+    fn supersede(inner: &mut Inner, key: &str) {
+        let (gone, keep): (Vec<Pending>, Vec<Pending>) =
+            std::mem::take(&mut inner.pending).into_iter().partition(|p| p.key == key);
+        inner.pending = keep;
+        for p in gone {
+            inner.settled.insert(p.id, true);
+        }
+    }
+
+    /// What became of write `id`: `None` while pending (or never issued), `Some(true)` once
+    /// durable (or overtaken by a later durable write to its key), `Some(false)` if lost.
+    pub fn write_status(&self, id: WriteId) -> Option<bool> {
+        self.inner.lock().unwrap().settled.get(&id).copied()
     }
 
     /// Makes pending write `id` durable, together with every earlier pending write to the
@@ -106,6 +126,7 @@ impl FakeDisk {
                 let p = inner.pending.remove(i);
                 inner.journal.push(DiskOp::Landed { id: p.id, key: p.key.clone() });
                 landed.push(p.id);
+                inner.settled.insert(p.id, true);
                 inner.durable.insert(p.key, p.bytes);
             } else {
                 i += 1;
@@ -155,6 +176,7 @@ impl FakeDisk {
         for p in &lost {
             inner.journal.push(DiskOp::Lost { id: p.id, key: p.key.clone() });
             lost_ids.push(p.id);
+            inner.settled.insert(p.id, false);
         }
         (landed, lost_ids)
     }
@@ -178,7 +200,7 @@ impl FakeDisk {
     /// Removes `key` durably (and any pending write to it).
     pub fn remove(&self, key: &str) {
         let mut inner = self.inner.lock().unwrap();
-        inner.pending.retain(|p| p.key != key);
+        Self::supersede(&mut inner, key);
         inner.durable.remove(key);
         inner.journal.push(DiskOp::Removed { key: key.to_string() });
     }

@@ -34,12 +34,13 @@ use lightning::blinded_path::payment::{
     BlindedPaymentPath, Bolt12RefundContext, PaymentConstraints, PaymentContext, ReceiveTlvs,
 };
 use lightning::chain::chaininterface::{BroadcasterInterface, ConfirmationTarget, FeeEstimator, TransactionType};
-use lightning::chain::chainmonitor::{ChainMonitor, Persist};
+use lightning::chain::chainmonitor::{AsyncPersister, ChainMonitor, Persist};
 use lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
 use lightning::chain::{BlockLocator, ChannelMonitorUpdateStatus, Filter, Listen};
 use lightning::events::{ClosureReason, Event, EventsProvider, ReplayEvent};
 use lightning::ln::channel_state::{InboundHTLCStateDetails, OutboundHTLCStateDetails};
 use lightning::ln::channelmanager::{ChainParameters, ChannelManager, ChannelManagerReadArgs, PaymentId};
+use lightning::ln::msgs::{BaseMessageHandler, SendOnlyMessageHandler};
 use lightning::ln::outbound_payment::RecipientOnionFields;
 use lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler, PeerManager, SocketDescriptor};
 use lightning::ln::types::ChannelId;
@@ -52,12 +53,18 @@ use lightning::types::features::{ChannelFeatures, Features, NodeFeatures};
 use lightning::types::payment::{PaymentHash, PaymentPreimage};
 use lightning::util::config::UserConfig;
 use lightning::util::logger::{Level, Logger, Record};
-use lightning::util::persist::{KVStoreSync, MonitorName, MonitorUpdatingPersister};
+use lightning::util::native_async::FutureSpawner;
+use lightning::util::persist::{
+    KVStore, KVStoreSync, MonitorName, MonitorUpdatingPersister, MonitorUpdatingPersisterAsync,
+};
 use lightning::util::ser::{ReadableArgs, Writeable};
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 /// The LDK version this adapter is written against (the report's header shows it).
 pub const LDK_VERSION: &str = "0.3.0-rc3";
@@ -461,6 +468,14 @@ pub enum MonitorStorage {
         /// Updates stored before a full monitor is written again.
         maximum_pending_updates: u64,
     },
+    /// LDK's async `KVStore` path: `ChainMonitor::new_async_beta` with
+    /// `MonitorUpdatingPersisterAsync` over [`AsyncDiskKv`]; writes are pending until the
+    /// simulator lands them, futures run on the deterministic [`SimSpawner`]. LDK calls this
+    /// path beta.
+    AsyncKvStore {
+        /// Updates stored before a full monitor is written again.
+        maximum_pending_updates: u64,
+    },
 }
 
 /// How one incarnation of a node persists and handles events: fixed for the incarnation
@@ -680,7 +695,7 @@ impl SocketDescriptor for SimSocket {
 }
 
 type Signer = InMemorySigner;
-type ChainMon = ChainMonitor<
+type PlainChainMon = ChainMonitor<
     Signer,
     Arc<dyn Filter + Send + Sync>,
     Arc<SimBroadcaster>,
@@ -689,6 +704,271 @@ type ChainMon = ChainMonitor<
     Arc<MonitorPersister>,
     Arc<KeysManager>,
 >;
+type KvPersister = MonitorUpdatingPersisterAsync<
+    Arc<AsyncDiskKv>,
+    SimSpawner,
+    Arc<SimLogger>,
+    Arc<KeysManager>,
+    Arc<KeysManager>,
+    Arc<SimBroadcaster>,
+    Arc<FixedFees>,
+>;
+type KvChainMon = ChainMonitor<
+    Signer,
+    Arc<dyn Filter + Send + Sync>,
+    Arc<SimBroadcaster>,
+    Arc<FixedFees>,
+    Arc<SimLogger>,
+    AsyncPersister<
+        Arc<AsyncDiskKv>,
+        SimSpawner,
+        Arc<SimLogger>,
+        Arc<KeysManager>,
+        Arc<KeysManager>,
+        Arc<SimBroadcaster>,
+        Arc<FixedFees>,
+    >,
+    Arc<KeysManager>,
+>;
+
+/// LDK's async `KVStore` over the node's fake disk. A write is a pending disk write; its
+/// future completes when the simulator lands it (or fails if a crash loses it). Reads,
+/// lists and removals complete at once.
+pub struct AsyncDiskKv {
+    disk: FakeDisk,
+}
+
+struct DiskWriteFuture {
+    disk: FakeDisk,
+    id: WriteId,
+}
+
+impl Future for DiskWriteFuture {
+    type Output = Result<(), lightning::io::Error>;
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // No waker is kept: the simulator polls every spawned task after each step.
+        match self.disk.write_status(self.id) {
+            Some(true) => Poll::Ready(Ok(())),
+            Some(false) => {
+                Poll::Ready(Err(lightning::io::Error::new(lightning::io::ErrorKind::Other, "write lost in a crash")))
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl KVStore for AsyncDiskKv {
+    fn read(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, lightning::io::Error>> + 'static + Send {
+        let r = self
+            .disk
+            .read(&DiskKv::path(primary, secondary, key))
+            .ok_or_else(|| lightning::io::Error::new(lightning::io::ErrorKind::NotFound, "no such key"));
+        std::future::ready(r)
+    }
+    fn write(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        buf: Vec<u8>,
+    ) -> impl Future<Output = Result<(), lightning::io::Error>> + 'static + Send {
+        let id = self.disk.write_pending(&DiskKv::path(primary, secondary, key), buf);
+        DiskWriteFuture { disk: self.disk.clone(), id }
+    }
+    fn remove(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        _lazy: bool,
+    ) -> impl Future<Output = Result<(), lightning::io::Error>> + 'static + Send {
+        self.disk.remove(&DiskKv::path(primary, secondary, key));
+        std::future::ready(Ok(()))
+    }
+    fn list(
+        &self,
+        primary: &str,
+        secondary: &str,
+    ) -> impl Future<Output = Result<Vec<String>, lightning::io::Error>> + 'static + Send {
+        std::future::ready(KVStoreSync::list(&DiskKv { disk: self.disk.clone() }, primary, secondary))
+    }
+}
+
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A deterministic FIFO `FutureSpawner`: spawned futures wait in a queue that the
+/// simulator polls ([`Node::poll_tasks`]), in spawn order, after every step. They keep
+/// being polled after their handle is dropped, as LDK requires. Tokio's scheduler is not
+/// used inside a simulation: its polling order is not reproducible.
+#[derive(Clone, Default)]
+pub struct SimSpawner {
+    tasks: Arc<Mutex<std::collections::VecDeque<Task>>>,
+}
+
+/// The handle [`SimSpawner::spawn`] returns: completes with the spawned future's output.
+pub struct SpawnedTask<O> {
+    slot: Arc<Mutex<Option<O>>>,
+}
+
+impl<O> Future for SpawnedTask<O> {
+    type Output = Result<O, ()>;
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.slot.lock().unwrap().take() {
+            Some(o) => Poll::Ready(Ok(o)),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl FutureSpawner for SimSpawner {
+    type E = ();
+    type SpawnedFutureResult<O> = SpawnedTask<O>;
+    fn spawn<O: Send + 'static, T: Future<Output = O> + Send + 'static>(&self, future: T) -> SpawnedTask<O> {
+        let slot = Arc::new(Mutex::new(None));
+        let out = slot.clone();
+        self.tasks.lock().unwrap().push_back(Box::pin(async move {
+            let o = future.await;
+            *out.lock().unwrap() = Some(o);
+        }));
+        SpawnedTask { slot }
+    }
+}
+
+impl SimSpawner {
+    /// Polls every queued task once, in FIFO order; keeps the pending ones. Returns how many
+    /// completed.
+    fn poll_once(&self) -> usize {
+        let batch: Vec<Task> = self.tasks.lock().unwrap().drain(..).collect();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut done = 0;
+        let mut keep = Vec::new();
+        for mut t in batch {
+            match t.as_mut().poll(&mut cx) {
+                Poll::Ready(()) => done += 1,
+                Poll::Pending => keep.push(t),
+            }
+        }
+        // Tasks spawned while polling were queued behind; ours go first, in their order.
+        let mut q = self.tasks.lock().unwrap();
+        for t in keep.into_iter().rev() {
+            q.push_front(t);
+        }
+        done
+    }
+}
+
+/// Polls a future that can complete without the simulator (reads from the fake store),
+/// together with the tasks it spawns on `spawner`.
+fn poll_ready<F: Future>(f: F, spawner: &SimSpawner) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    for _ in 0..1000 {
+        if let Poll::Ready(o) = f.as_mut().poll(&mut cx) {
+            return o;
+        }
+        spawner.poll_once();
+    }
+    panic!("a read from the fake store did not complete");
+}
+
+/// The node's `ChainMonitor`: over our `Persist` ([`MonitorPersister`]) or over LDK's async
+/// `KVStore` path (`ChainMonitor::new_async_beta`).
+pub enum ChainMon {
+    /// `ChainMonitor::new` with [`MonitorPersister`].
+    Plain(PlainChainMon),
+    /// `ChainMonitor::new_async_beta` with `MonitorUpdatingPersisterAsync` over [`AsyncDiskKv`].
+    Kv(KvChainMon),
+}
+
+macro_rules! cm {
+    ($self:expr, $cm:ident => $e:expr) => {
+        match $self {
+            ChainMon::Plain($cm) => $e,
+            ChainMon::Kv($cm) => $e,
+        }
+    };
+}
+
+impl lightning::chain::Watch<Signer> for ChainMon {
+    fn watch_channel(
+        &self,
+        channel_id: ChannelId,
+        monitor: ChannelMonitor<Signer>,
+    ) -> Result<ChannelMonitorUpdateStatus, ()> {
+        cm!(self, c => c.watch_channel(channel_id, monitor))
+    }
+    fn update_channel(&self, channel_id: ChannelId, update: &ChannelMonitorUpdate) -> ChannelMonitorUpdateStatus {
+        cm!(self, c => c.update_channel(channel_id, update))
+    }
+    fn release_pending_monitor_events(
+        &self,
+    ) -> Vec<(
+        lightning::chain::transaction::OutPoint,
+        ChannelId,
+        Vec<lightning::chain::channelmonitor::MonitorEvent>,
+        PublicKey,
+    )> {
+        cm!(self, c => c.release_pending_monitor_events())
+    }
+}
+
+impl BaseMessageHandler for ChainMon {
+    fn get_and_clear_pending_msg_events(&self) -> Vec<lightning::ln::msgs::MessageSendEvent> {
+        cm!(self, c => c.get_and_clear_pending_msg_events())
+    }
+    fn peer_disconnected(&self, their_node_id: PublicKey) {
+        cm!(self, c => c.peer_disconnected(their_node_id))
+    }
+    fn provided_node_features(&self) -> NodeFeatures {
+        cm!(self, c => c.provided_node_features())
+    }
+    fn provided_init_features(&self, their_node_id: PublicKey) -> lightning::types::features::InitFeatures {
+        cm!(self, c => c.provided_init_features(their_node_id))
+    }
+    fn peer_connected(
+        &self,
+        their_node_id: PublicKey,
+        msg: &lightning::ln::msgs::Init,
+        inbound: bool,
+    ) -> Result<(), ()> {
+        cm!(self, c => c.peer_connected(their_node_id, msg, inbound))
+    }
+}
+
+impl SendOnlyMessageHandler for ChainMon {}
+
+impl ChainMon {
+    fn process_pending_events<H: lightning::events::EventHandler>(&self, handler: &H) {
+        cm!(self, c => c.process_pending_events(handler))
+    }
+    fn block_connected(&self, block: &bitcoin::Block, height: u32) {
+        cm!(self, c => c.block_connected(block, height))
+    }
+    fn pending_operation_count(&self) -> usize {
+        cm!(self, c => c.pending_operation_count())
+    }
+    fn channel_monitor_updated(&self, channel_id: ChannelId, update_id: u64) -> bool {
+        cm!(self, c => c.channel_monitor_updated(channel_id, update_id).is_ok())
+    }
+    fn flush(&self, count: usize, logger: &Arc<SimLogger>) {
+        cm!(self, c => c.flush(count, logger))
+    }
+    fn list_monitors(&self) -> Vec<ChannelId> {
+        cm!(self, c => c.list_monitors())
+    }
+    fn claimable_balances(&self, channel_id: ChannelId) -> Vec<lightning::chain::channelmonitor::Balance> {
+        cm!(self, c => c.get_monitor(channel_id).map(|m| m.get_claimable_balances()).unwrap_or_default())
+    }
+    fn load_existing_monitor(&self, channel_id: ChannelId, monitor: ChannelMonitor<Signer>) -> Result<(), ()> {
+        cm!(self, c => c.load_existing_monitor(channel_id, monitor).map(|_| ()))
+    }
+}
+
 type ChanMan = ChannelManager<
     Arc<ChainMon>,
     Arc<SimBroadcaster>,
@@ -744,7 +1024,8 @@ pub struct Node {
     sockets: BTreeMap<ConnId, SimSocket>,
     wallet: Vec<bitcoin::OutPoint>,
     profile: NodeProfile,
-    persister: Arc<MonitorPersister>,
+    persister: Option<Arc<MonitorPersister>>,
+    spawner: SimSpawner,
     logger: Arc<SimLogger>,
     replay_rng: Mutex<SimRng>,
     /// Deferred mode: manager writes in flight → absolute count of monitor operations
@@ -790,9 +1071,11 @@ struct Parts {
     logger: Arc<SimLogger>,
     broadcaster: Arc<SimBroadcaster>,
     fees: Arc<FixedFees>,
-    persister: Arc<MonitorPersister>,
+    persister: Option<Arc<MonitorPersister>>,
     chain_monitor: Arc<ChainMon>,
     trace: Arc<Mutex<Vec<NodeTrace>>>,
+    spawner: SimSpawner,
+    kv_reader: Option<KvPersister>,
 }
 
 impl Node {
@@ -807,14 +1090,27 @@ impl Node {
         let trace = Arc::new(Mutex::new(Vec::new()));
         let broadcaster = Arc::new(SimBroadcaster { chain: env.chain.clone(), trace: trace.clone() });
         let fees = Arc::new(FixedFees);
-        let persister = Arc::new(match env.storage {
-            MonitorStorage::FullMonitor => MonitorPersister::Full {
+        let spawner = SimSpawner::default();
+        let kv_persister = |max: u64| -> KvPersister {
+            MonitorUpdatingPersisterAsync::new(
+                Arc::new(AsyncDiskKv { disk: env.disk.clone() }),
+                spawner.clone(),
+                logger.clone(),
+                max,
+                keys.clone(),
+                keys.clone(),
+                broadcaster.clone(),
+                fees.clone(),
+            )
+        };
+        let persister = match env.storage {
+            MonitorStorage::FullMonitor => Some(MonitorPersister::Full {
                 disk: env.disk.clone(),
                 asynchronous: profile.async_monitor_writes,
                 in_flight: Mutex::new(BTreeMap::new()),
-            },
+            }),
             MonitorStorage::UpdatingPersister { maximum_pending_updates } => {
-                MonitorPersister::Updating(MonitorUpdatingPersister::new(
+                Some(MonitorPersister::Updating(MonitorUpdatingPersister::new(
                     Arc::new(DiskKv { disk: env.disk.clone() }),
                     logger.clone(),
                     maximum_pending_updates,
@@ -822,20 +1118,41 @@ impl Node {
                     keys.clone(),
                     broadcaster.clone(),
                     fees.clone(),
+                )))
+            }
+            MonitorStorage::AsyncKvStore { .. } => None,
+        }
+        .map(Arc::new);
+        let chain_monitor = Arc::new(match (&persister, env.storage) {
+            (Some(p), _) => ChainMon::Plain(ChainMonitor::new(
+                None,
+                broadcaster.clone(),
+                logger.clone(),
+                fees.clone(),
+                p.clone(),
+                keys.clone(),
+                keys.get_peer_storage_key(),
+                profile.deferred,
+            )),
+            (None, MonitorStorage::AsyncKvStore { maximum_pending_updates }) => {
+                ChainMon::Kv(ChainMonitor::new_async_beta(
+                    None,
+                    broadcaster.clone(),
+                    logger.clone(),
+                    fees.clone(),
+                    kv_persister(maximum_pending_updates),
+                    keys.clone(),
+                    keys.get_peer_storage_key(),
+                    profile.deferred,
                 ))
             }
+            (None, _) => unreachable!("only the async KV store has no MonitorPersister"),
         });
-        let chain_monitor = Arc::new(ChainMonitor::new(
-            None,
-            broadcaster.clone(),
-            logger.clone(),
-            fees.clone(),
-            persister.clone(),
-            keys.clone(),
-            keys.get_peer_storage_key(),
-            profile.deferred,
-        ));
-        Parts { keys, logger, broadcaster, fees, persister, chain_monitor, trace }
+        let kv_reader = match env.storage {
+            MonitorStorage::AsyncKvStore { maximum_pending_updates } => Some(kv_persister(maximum_pending_updates)),
+            _ => None,
+        };
+        Parts { keys, logger, broadcaster, fees, persister, chain_monitor, trace, spawner, kv_reader }
     }
 
     fn assemble(
@@ -863,6 +1180,7 @@ impl Node {
             wallet,
             profile,
             persister: parts.persister,
+            spawner: parts.spawner,
             logger: parts.logger,
             replay_rng,
             deferred_cover: BTreeMap::new(),
@@ -926,8 +1244,14 @@ impl Node {
             (keys.clone(), logger.clone(), broadcaster.clone(), fees.clone(), chain_monitor.clone());
         // 1. Read every monitor.
         let mut monitors = Vec::new();
-        match &*p.persister {
-            MonitorPersister::Full { .. } => {
+        match p.persister.as_deref() {
+            None => {
+                let reader = p.kv_reader.as_ref().expect("async KV store mode");
+                let all = poll_ready(reader.read_all_channel_monitors_with_updates(), &p.spawner)
+                    .map_err(|e| LoadError::Monitor { key: format!("{KV_PREFIX}monitors"), error: format!("{e}") })?;
+                monitors.extend(all.into_iter().map(|(_, m)| m));
+            }
+            Some(MonitorPersister::Full { .. }) => {
                 for key in env.disk.list(MONITOR_PREFIX) {
                     let bytes = env.disk.read(&key).expect("listed key exists");
                     let (_, monitor) =
@@ -936,7 +1260,7 @@ impl Node {
                     monitors.push(monitor);
                 }
             }
-            MonitorPersister::Updating(mup) => {
+            Some(MonitorPersister::Updating(mup)) => {
                 let all = mup
                     .read_all_channel_monitors_with_updates()
                     .map_err(|e| LoadError::Monitor { key: format!("{KV_PREFIX}monitors"), error: format!("{e}") })?;
@@ -1075,6 +1399,7 @@ impl Node {
     /// left. Events are translated into [`NodeEvent`]s in [`Self::drain_trace`].
     pub fn drive(&mut self) {
         for _ in 0..100 {
+            self.poll_tasks();
             self.peers.process_events();
             let handled = self.handle_events();
             self.peers.process_events();
@@ -1231,6 +1556,19 @@ impl Node {
         tx
     }
 
+    /// Polls the futures LDK spawned (async `KVStore` mode) until none makes progress.
+    /// Returns how many completed.
+    pub fn poll_tasks(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let done = self.spawner.poll_once();
+            total += done;
+            if done == 0 {
+                return total;
+            }
+        }
+    }
+
     /// Whether LDK has HTLCs waiting for `process_pending_htlc_forwards`.
     pub fn needs_forward_processing(&self) -> bool {
         self.manager.needs_pending_htlc_processing()
@@ -1296,13 +1634,15 @@ impl Node {
     /// (`channel_monitor_updated`, only now that they are durable) and, in deferred mode,
     /// flush the monitor operations a landed manager write covers.
     pub fn writes_landed(&mut self, landed: &[WriteId]) {
+        // Async `KVStore` mode: the futures waiting on these writes can now complete.
+        self.poll_tasks();
         for id in landed {
-            let done = match &*self.persister {
-                MonitorPersister::Full { in_flight, .. } => in_flight.lock().unwrap().remove(id),
-                MonitorPersister::Updating(_) => None,
+            let done = match self.persister.as_deref() {
+                Some(MonitorPersister::Full { in_flight, .. }) => in_flight.lock().unwrap().remove(id),
+                _ => None,
             };
             if let Some((channel_id, update_id)) = done {
-                if self.chain_monitor.channel_monitor_updated(channel_id, update_id).is_ok() {
+                if self.chain_monitor.channel_monitor_updated(channel_id, update_id) {
                     self.trace
                         .lock()
                         .unwrap()
@@ -1334,8 +1674,7 @@ impl Node {
             if open.iter().any(|c| c.channel_id == id) {
                 continue;
             }
-            let Ok(monitor) = self.chain_monitor.get_monitor(id) else { continue };
-            for b in monitor.get_claimable_balances() {
+            for b in self.chain_monitor.claimable_balances(id) {
                 let kind = format!("{b:?}").split([' ', '{', '(']).next().unwrap_or("?").to_string();
                 out.push((chan_id(&id), kind, b.claimable_amount_satoshis()));
             }

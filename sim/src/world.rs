@@ -98,6 +98,8 @@ pub enum FaultKind {
     DeferredMode,
     /// A node ran with LDK's `MonitorUpdatingPersister`.
     UpdatingPersister,
+    /// A node ran LDK's async `KVStore` path (`ChainMonitor::new_async_beta`).
+    AsyncKvStore,
     /// The event handler answered `Err(ReplayEvent())`.
     ReplayEvent,
     /// One link was disconnected.
@@ -132,6 +134,8 @@ pub struct FaultRates {
     pub deferred_chance: f64,
     /// Chance, per node and run, of LDK's `MonitorUpdatingPersister`.
     pub updating_persister_chance: f64,
+    /// Chance, per node and run, of LDK's async `KVStore` path (tried before the above).
+    pub async_kv_store_chance: f64,
     /// Chance, per incarnation, that its handler answers some events `ReplayEvent`.
     pub replay_event_chance: f64,
     /// Per event, the chance of a `ReplayEvent` answer in such an incarnation.
@@ -149,6 +153,7 @@ impl FaultRates {
             async_monitor_chance: 0.0,
             deferred_chance: 0.0,
             updating_persister_chance: 0.0,
+            async_kv_store_chance: 0.0,
             replay_event_chance: 0.0,
             replay_event_rate: 0.0,
             crash_after_restart_chance: 0.0,
@@ -277,7 +282,9 @@ impl World {
         h.update(b"ldk-dst/node-key/v1");
         h.update(self.seed.to_be_bytes());
         h.update((idx as u64).to_be_bytes());
-        let storage = if self.profile_rng.chance(self.config.faults.updating_persister_chance) {
+        let storage = if self.profile_rng.chance(self.config.faults.async_kv_store_chance) {
+            MonitorStorage::AsyncKvStore { maximum_pending_updates: self.profile_rng.range(1, 8) }
+        } else if self.profile_rng.chance(self.config.faults.updating_persister_chance) {
             MonitorStorage::UpdatingPersister { maximum_pending_updates: self.profile_rng.range(1, 8) }
         } else {
             MonitorStorage::FullMonitor
@@ -292,8 +299,14 @@ impl World {
             disk: FakeDisk::new(),
             storage,
         };
-        if storage != MonitorStorage::FullMonitor {
-            self.fault(Some(idx), FaultKind::UpdatingPersister, format!("{storage:?}"));
+        match storage {
+            MonitorStorage::FullMonitor => {}
+            MonitorStorage::UpdatingPersister { .. } => {
+                self.fault(Some(idx), FaultKind::UpdatingPersister, format!("{storage:?}"))
+            }
+            MonitorStorage::AsyncKvStore { .. } => {
+                self.fault(Some(idx), FaultKind::AsyncKvStore, format!("{storage:?}"))
+            }
         }
         let profile = self.choose_profile(idx);
         let mut node = Node::create(env.clone(), profile);
@@ -850,7 +863,7 @@ impl World {
         let mut land_now = Vec::new();
         for op in ops {
             if let DiskOp::WrotePending { id, key, .. } = &op {
-                if key.starts_with("monitors/") {
+                if key.starts_with("monitors/") || key.starts_with("kv/monitor") {
                     self.slots[idx].issued_monitor_writes.push(*id);
                 }
                 let max = self.config.faults.write_delay_ms_max;
