@@ -18,6 +18,7 @@
 //! A malformed fixture is an error naming the file, the line and the field.
 
 use crate::faults::{FaultPlan, ScheduledFault};
+use crate::oracle::Invariant;
 use crate::scenario::{node_names, UnknownScenario};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,24 @@ pub struct Fixture {
     /// Faults at fixed simulated times.
     #[serde(default)]
     pub at: Vec<ScheduledFault>,
+    /// Invariants the run is known to violate (a kept finding); empty means it must pass.
+    #[serde(default)]
+    pub expect: Vec<Invariant>,
+    /// For a kept finding, what it is.
+    #[serde(default)]
+    pub class: Option<FindingClass>,
+}
+
+/// What a finding is, once someone has looked (`../shared/DESIGN.md`, decision 7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingClass {
+    /// LDK does something its docs do not allow.
+    LdkBug,
+    /// LDK does what it documents as a limitation (e.g. a stale manager force-closes).
+    DocumentedLdkLimitation,
+    /// The harness broke a contract of LDK's; to be fixed here.
+    HarnessBug,
 }
 
 /// Why a fixture could not be used. `Display` is one line naming the file (and line and

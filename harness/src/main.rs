@@ -78,12 +78,22 @@ fn main() -> ExitCode {
                     return usage_error(&format!("malformed seed '{bad}': expected an unsigned 64-bit integer"))
                 }
             };
+            let mut header = String::new();
             let run = match &fixture {
                 Some(path) => {
                     let fx = match harness::fixture::load(path) {
                         Ok(fx) => fx,
                         Err(e) => return usage_error(&e.to_string()),
                     };
+                    header = format!(
+                        "fixture {}: {}{}\n",
+                        path.display(),
+                        fx.note.as_deref().unwrap_or("-"),
+                        match &fx.class {
+                            Some(c) => format!(" (kept finding: {c:?}; expected violations: {:?})", fx.expect),
+                            None => String::new(),
+                        }
+                    );
                     harness::scenario::run_fixture(path, &fx, seed, false)
                 }
                 None => harness::scenario::run(&scenario, seed.expect("clap requires --seed"), &Default::default()),
@@ -96,7 +106,7 @@ fn main() -> ExitCode {
             let text = if json {
                 serde_json::to_string_pretty(&report).expect("report serializes") + "\n"
             } else {
-                report.to_text()
+                header + &report.to_text()
             };
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());

@@ -61,7 +61,7 @@ pub struct Evidence {
 }
 
 /// The invariant a violation breaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Invariant {
     /// 1. The payee claimed iff the payer ends with `PaymentSent` and the preimage.

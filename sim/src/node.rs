@@ -343,6 +343,11 @@ pub enum LoadError {
     },
     /// The manager was never written.
     NoManager,
+    /// LDK panicked while the node was read back (caught by the world).
+    Panicked {
+        /// The panic message.
+        message: String,
+    },
     /// `load_existing_monitor` refused a monitor.
     LoadMonitor {
         /// The channel.
@@ -356,6 +361,7 @@ impl fmt::Display for LoadError {
             LoadError::Monitor { key, error } => write!(f, "monitor {key} does not decode: {error}"),
             LoadError::Manager { error } => write!(f, "manager does not decode: {error}"),
             LoadError::NoManager => write!(f, "no manager on disk"),
+            LoadError::Panicked { message } => write!(f, "LDK panicked while reading the node back: {message}"),
             LoadError::LoadMonitor { channel_id } => write!(f, "load_existing_monitor refused channel {channel_id}"),
         }
     }

@@ -584,7 +584,17 @@ impl World {
         slot.incarnations += 1;
         let wallet = std::mem::take(&mut slot.wallet);
         let profile = self.choose_profile(idx);
-        let result = Node::load(env, inc, wallet, profile);
+        // A panic inside LDK while reading the node back is a finding, not the end of the run
+        // (`../shared/DESIGN.md`, decision 7): the node stays down and the oracle flags it.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Node::load(env, inc, wallet, profile)))
+            .unwrap_or_else(|payload| {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-text panic payload".into());
+                Err(LoadError::Panicked { message })
+            });
         let now = self.now_ms();
         let stale = self.restarts.iter().rev().find(|r| r.node == idx).map_or(false, |r| r.stale_manager);
         if stale {
