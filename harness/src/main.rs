@@ -78,29 +78,48 @@ fn main() -> ExitCode {
                     return usage_error(&format!("malformed seed '{bad}': expected an unsigned 64-bit integer"))
                 }
             };
-            let mut header = String::new();
-            let run = match &fixture {
-                Some(path) => {
-                    let fx = match harness::fixture::load(path) {
-                        Ok(fx) => fx,
-                        Err(e) => return usage_error(&e.to_string()),
-                    };
-                    header = format!(
-                        "fixture {}: {}{}\n",
-                        path.display(),
-                        fx.note.as_deref().unwrap_or("-"),
-                        match &fx.class {
-                            Some(c) => format!(" (kept finding: {c:?}; expected violations: {:?})", fx.expect),
-                            None => String::new(),
-                        }
-                    );
-                    harness::scenario::run_fixture(path, &fx, seed, false)
-                }
-                None => harness::scenario::run(&scenario, seed.expect("clap requires --seed"), &Default::default()),
-            };
-            let run = match run {
-                Ok(run) => run,
+            let fx = match fixture.as_deref().map(harness::fixture::load).transpose() {
+                Ok(fx) => fx,
                 Err(e) => return usage_error(&e.to_string()),
+            };
+            let header = match (&fixture, &fx) {
+                (Some(path), Some(fx)) => format!(
+                    "fixture {}: {}{}\n",
+                    path.display(),
+                    fx.note.as_deref().unwrap_or("-"),
+                    match &fx.class {
+                        Some(c) => format!(" (kept finding: {c:?}; expected violations: {:?})", fx.expect),
+                        None => String::new(),
+                    }
+                ),
+                _ => String::new(),
+            };
+            let replay = match &fixture {
+                Some(path) => format!(
+                    "cargo run -q -p harness --bin ldk-dst -- run --fixture {}{}",
+                    path.display(),
+                    seed.map(|s| format!(" --seed {s}")).unwrap_or_default()
+                ),
+                None => harness::report::replay_command(&scenario, seed.unwrap_or(0), None),
+            };
+            // A panic in LDK or the harness is a finding: report it with its replay line.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match (&fixture, &fx) {
+                (Some(path), Some(fx)) => harness::scenario::run_fixture(path, fx, seed, false),
+                _ => harness::scenario::run(&scenario, seed.expect("clap requires --seed"), &Default::default()),
+            }));
+            let run = match outcome {
+                Ok(Ok(run)) => run,
+                Ok(Err(e)) => return usage_error(&e.to_string()),
+                Err(payload) => {
+                    let message = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "non-text panic payload".into());
+                    println!("PANIC (a finding): {message}");
+                    println!("replay: {replay}");
+                    return ExitCode::from(1);
+                }
             };
             let report = harness::report::build(&run);
             let text = if json {
