@@ -10,11 +10,11 @@ BENCH_SEEDS ?= 50
 
 ## One seeded simulation with a readable report (SEED=, SCENARIO= override).
 run:
-	@cargo run -q -p harness --bin ldk-dst -- run --scenario $(SCENARIO) --seed $(SEED)
+	@cargo run -p harness --bin ldk-dst -- run --scenario $(SCENARIO) --seed $(SEED)
 
 ## The same run as one JSON object.
 json:
-	@cargo run -q -p harness --bin ldk-dst -- run --scenario $(SCENARIO) --seed $(SEED) --json
+	@cargo run -p harness --bin ldk-dst -- run --scenario $(SCENARIO) --seed $(SEED) --json
 
 ## The test suite.
 test:
@@ -28,7 +28,7 @@ check-public-api:
 ## Seeds per minute in release mode over BENCH_SEEDS seeds, one process per seed, run one
 ## after another (wall clock of the whole batch, swarm fault plans).
 bench:
-	cargo build -q --release -p harness --bin ldk-dst
+	cargo build --release -p harness --bin ldk-dst
 	@start=$$(date +%s%N); failed=0; \
 	for s in $$(seq 1 $(BENCH_SEEDS)); do \
 	  ./target/release/ldk-dst run --scenario $(SCENARIO) --seed $$s --json > /dev/null || { echo "seed $$s failed"; failed=$$((failed+1)); }; \

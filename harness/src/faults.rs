@@ -54,6 +54,9 @@ impl Default for FaultPlan {
     }
 }
 
+/// Upper bound on any duration or time in a plan or fixture, simulated ms (one hour).
+pub const MAX_DURATION_MS: u64 = 3_600_000;
+
 /// A fault pinned to a simulated time (from a fixture's `[[at]]` entries).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "fault", rename_all = "kebab-case", deny_unknown_fields)]
@@ -199,6 +202,43 @@ impl FaultPlan {
             p.block_interval_ms = r.range(3_000, 20_000);
         }
         p
+    }
+
+    /// Checks every field is in range. Errors with the field's name and what is wrong.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let chances = [
+            ("crash_prefix_chance", self.crash_prefix_chance),
+            ("async_monitor_chance", self.async_monitor_chance),
+            ("deferred_chance", self.deferred_chance),
+            ("updating_persister_chance", self.updating_persister_chance),
+            ("async_kv_store_chance", self.async_kv_store_chance),
+            ("replay_event_chance", self.replay_event_chance),
+            ("crash_after_payment_chance", self.crash_after_payment_chance),
+            ("crash_after_restart_chance", self.crash_after_restart_chance),
+        ];
+        for (field, v) in chances {
+            if !(0.0..=1.0).contains(&v) {
+                return Err((field, format!("must be a probability between 0 and 1 (got {v})")));
+            }
+        }
+        // An event handler that always refuses never lets LDK make progress.
+        if !(0.0..=0.9).contains(&self.replay_event_rate) {
+            return Err(("replay_event_rate", format!("must be between 0 and 0.9 (got {})", self.replay_event_rate)));
+        }
+        let bounded = [
+            ("write_delay_ms_max", self.write_delay_ms_max, MAX_DURATION_MS),
+            ("downtime_ms_max", self.downtime_ms_max, MAX_DURATION_MS),
+            ("block_interval_ms", self.block_interval_ms, MAX_DURATION_MS),
+            ("random_crashes", self.random_crashes, 100),
+            ("link_disconnects", self.link_disconnects, 100),
+            ("partitions", self.partitions, 100),
+        ];
+        for (field, v, max) in bounded {
+            if v > max {
+                return Err((field, format!("must be at most {max} (got {v})")));
+            }
+        }
+        Ok(())
     }
 
     /// The rates the world injects on its own.

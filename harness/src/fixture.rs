@@ -15,9 +15,11 @@
 //! node = "B1"
 //! downtime_ms = 2000
 //! ```
-//! A malformed fixture is an error naming the file, the line and the field.
+//! A malformed fixture is an error naming the file, the line and the field. Times and
+//! durations are at most an hour; a fault pinned before the workload starts (channel
+//! opening takes the first 10 to 20 simulated seconds) happens when the workload starts.
 
-use crate::faults::{FaultPlan, ScheduledFault};
+use crate::faults::{FaultPlan, ScheduledFault, MAX_DURATION_MS};
 use crate::oracle::Invariant;
 use crate::scenario::{node_names, UnknownScenario};
 use serde::Deserialize;
@@ -89,6 +91,15 @@ pub enum FixtureError {
         /// The error.
         error: UnknownScenario,
     },
+    /// An `[[at]]` entry is out of range or contradicts itself.
+    Entry {
+        /// The file.
+        path: PathBuf,
+        /// 1-based index of the `[[at]]` entry.
+        entry: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// An `[[at]]` entry names a node the scenario does not have.
     UnknownNode {
         /// The file.
@@ -117,6 +128,9 @@ impl std::fmt::Display for FixtureError {
                 write!(f, ": {message}")
             }
             FixtureError::Scenario { path, error } => write!(f, "fixture {}: {error}", path.display()),
+            FixtureError::Entry { path, entry, message } => {
+                write!(f, "fixture {}: [[at]] entry {entry}: {message}", path.display())
+            }
             FixtureError::UnknownNode { path, entry, node, known } => write!(
                 f,
                 "fixture {}: [[at]] entry {entry}: unknown node '{node}' (known: {})",
@@ -143,6 +157,37 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
         };
         FixtureError::Parse { path: path.to_path_buf(), line, field, message: e.message().trim().to_string() }
     })?;
+    let field_line =
+        |field: &str| text.lines().position(|l| l.trim_start().starts_with(field) && l.contains('=')).map(|i| i + 1);
+    if let Some(plan) = &fixture.faults {
+        plan.validate().map_err(|(field, message)| FixtureError::Parse {
+            path: path.to_path_buf(),
+            line: field_line(field),
+            field: Some(field.to_string()),
+            message,
+        })?;
+    }
+    for (i, entry) in fixture.at.iter().enumerate() {
+        let (at_ms, span_ms) = match entry {
+            ScheduledFault::Crash { at_ms, downtime_ms, .. } => (*at_ms, *downtime_ms),
+            ScheduledFault::Partition { at_ms, duration_ms, .. } => (*at_ms, *duration_ms),
+            ScheduledFault::Disconnect { at_ms, node, peer } => {
+                if node == peer {
+                    let message = format!("disconnect of {node} from itself");
+                    return Err(FixtureError::Entry { path: path.to_path_buf(), entry: i + 1, message });
+                }
+                (*at_ms, 0)
+            }
+            ScheduledFault::Mine { at_ms } => (*at_ms, 0),
+        };
+        if at_ms > MAX_DURATION_MS || span_ms > MAX_DURATION_MS {
+            return Err(FixtureError::Entry {
+                path: path.to_path_buf(),
+                entry: i + 1,
+                message: format!("times and durations must be at most {MAX_DURATION_MS} ms"),
+            });
+        }
+    }
     let known =
         node_names(&fixture.scenario).map_err(|error| FixtureError::Scenario { path: path.to_path_buf(), error })?;
     for (i, entry) in fixture.at.iter().enumerate() {
@@ -198,6 +243,19 @@ mod tests {
         );
         let e = err("scenario = \"trampoline-receive\"\n");
         assert!(e.contains("fixtures/bad.toml") && e.contains("seed"), "{e}");
+        let e = err("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\nasync_monitor_chance = 2.0\n");
+        assert!(
+            e.starts_with("fixture fixtures/bad.toml:4: field `async_monitor_chance`: must be a probability"),
+            "{e}"
+        );
+        let e = err("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\nreplay_event_rate = 1.0\n");
+        assert!(e.contains(":4: field `replay_event_rate`"), "{e}");
+        let e = err("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\nblock_interval_ms = 9223372036854775807\n");
+        assert!(e.contains("field `block_interval_ms`: must be at most"), "{e}");
+        let e = err("scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"mine\"\nat_ms = 100000000000\n");
+        assert!(e.contains("[[at]] entry 1: times and durations must be at most"), "{e}");
+        let e = err("scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"disconnect\"\nat_ms = 1\nnode = \"A\"\npeer = \"A\"\n");
+        assert!(e.contains("disconnect of A from itself"), "{e}");
         let e = err("scenario = \"nope\"\nseed = 1\n");
         assert!(e.contains("unknown scenario 'nope'"), "{e}");
         let e = err("scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"crash\"\nat_ms = 1\nnode = \"Z\"\ndowntime_ms = 1\n");

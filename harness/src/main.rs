@@ -20,7 +20,7 @@ enum Command {
     /// Run one seeded simulation and print its outcome report.
     Run {
         /// Scenario name: trampoline-receive.
-        #[arg(long, default_value = "trampoline-receive")]
+        #[arg(long, default_value = "trampoline-receive", conflicts_with = "fixture")]
         scenario: String,
         /// The run's seed (an unsigned 64-bit integer); with --fixture, overrides its seed.
         #[arg(long, allow_hyphen_values = true, required_unless_present = "fixture")]

@@ -58,6 +58,8 @@ pub struct Evidence {
     pub inbound_htlcs_seen: Vec<(Bytes32, NodeIdx, u64)>,
     /// Node names, by index (for messages).
     pub names: Vec<String>,
+    /// Channels of the topology LDK never listed as ready during opening.
+    pub setup_problems: Vec<String>,
 }
 
 /// The invariant a violation breaks.
@@ -353,6 +355,15 @@ pub fn judge(ev: &Evidence) -> Verdict {
             message: format!(
                 "restart closed channel {channel:?} while loading, though every incarnation since the manager on disk was written ran deferred mode"
             ),
+        });
+    }
+    for problem in &ev.setup_problems {
+        verdict.violations.push(Violation {
+            invariant: Invariant::Liveness,
+            payment_hash: None,
+            node: None,
+            at_ms: None,
+            message: problem.clone(),
         });
     }
     for node in &ev.down_nodes {

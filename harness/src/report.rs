@@ -95,6 +95,8 @@ pub struct ClosureReport {
 /// One channel of one node in the report (LDK's `list_channels` after the run).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChannelReport {
+    /// The channel id (first 8 bytes, hex), as restarts and closures name it.
+    pub channel_id: String,
     /// The peer's name.
     pub peer: String,
     /// Short channel id.
@@ -185,6 +187,7 @@ pub fn evidence(run: &RunResult) -> Evidence {
         down_nodes: w.down_nodes(),
         inbound_htlcs_seen: w.inbound_htlcs_seen().iter().map(|(&(h, n), &t)| (h, n, t)).collect(),
         healed: run.healed,
+        setup_problems: run.setup_problems.clone(),
         names: (0..w.node_count()).map(|i| w.name(i).to_string()).collect(),
         ..Evidence::default()
     };
@@ -271,6 +274,7 @@ pub fn build(run: &RunResult) -> Report {
                     n.channels()
                         .into_iter()
                         .map(|c| ChannelReport {
+                            channel_id: format!("{:?}", c.channel_id),
                             peer: (0..w.node_count())
                                 .find(|&j| w.node_key(j) == c.counterparty)
                                 .map(|j| w.name(j).to_string())
@@ -429,7 +433,8 @@ impl Report {
             if let Some(e) = &p.send_error {
                 let _ = writeln!(o, "      send refused by LDK: {e}");
             }
-            let _ = writeln!(o, "      events: {}", p.events.join(" "));
+            let events = if p.events.is_empty() { "(none)".to_string() } else { p.events.join(" ") };
+            let _ = writeln!(o, "      events: {events}");
         }
         let _ = writeln!(o, "\nrestarts: {}", self.restarts);
         for r in &self.restart_log {
@@ -470,10 +475,15 @@ impl Report {
             );
         }
         let _ = writeln!(o, "  (DelayedWrite faults are listed in --json)");
+        let channels: std::collections::BTreeSet<&String> = self.closures.iter().map(|c| &c.channel_id).collect();
+        let forced: std::collections::BTreeSet<&String> =
+            self.closures.iter().filter(|c| c.force_close).map(|c| &c.channel_id).collect();
         let _ = writeln!(
             o,
-            "\nclosures: {} (force-closed channels resolved on chain: {})",
+            "\nclosures: {} ChannelClosed events for {} channel(s); {} force-closed channel(s), {} fully resolved on chain",
             self.closures.len(),
+            channels.len(),
+            forced.len(),
             self.resolved_on_chain
         );
         for c in &self.closures {
@@ -493,8 +503,9 @@ impl Report {
             for c in &n.channels {
                 let _ = writeln!(
                     o,
-                    "    -> {:<3} scid {:<9} cap {:>9} sat  out {:>15} msat  in {:>15} msat  {}  pending HTLCs {}",
+                    "    -> {:<3} {} scid {:<9} cap {:>9} sat  out {:>15} msat  in {:>15} msat  {}  pending HTLCs {}",
                     c.peer,
+                    c.channel_id,
                     c.short_channel_id.map(scid_text).unwrap_or_else(|| "-".into()),
                     msat(c.capacity_sat),
                     msat(c.outbound_capacity_msat),

@@ -1493,7 +1493,7 @@ impl Node {
             Event::PaymentFailed { payment_id, payment_hash, reason } => NodeEvent::PaymentFailed {
                 payment_id: Bytes32(payment_id.0),
                 payment_hash: payment_hash.map(|h| Bytes32(h.0)),
-                reason: format!("{reason:?}"),
+                reason: reason.map_or_else(|| "unknown".to_string(), |r| format!("{r:?}")),
             },
             Event::PaymentPathFailed { payment_id, payment_hash, payment_failed_permanently, .. } => {
                 NodeEvent::PaymentPathFailed {
@@ -1613,7 +1613,7 @@ impl Node {
     /// Returns whether it wrote.
     pub fn persist_manager_if_needed(&mut self) -> bool {
         let uncovered = self.profile.deferred && {
-            let covered = self.deferred_cover.values().max().copied().unwrap_or(self.deferred_flushed);
+            let covered = self.deferred_cover.values().max().copied().unwrap_or(0).max(self.deferred_flushed);
             self.deferred_flushed + self.chain_monitor.pending_operation_count() > covered
         };
         if !self.manager.get_and_clear_needs_persistence() && !uncovered {
@@ -1666,6 +1666,11 @@ impl Node {
         }
     }
 
+    /// Stops answering events with `ReplayEvent` (the heal phase turns faults off).
+    pub fn stop_replaying_events(&mut self) {
+        self.profile.replay_event_rate = 0.0;
+    }
+
     /// The profile this incarnation runs with.
     pub fn profile(&self) -> NodeProfile {
         self.profile
@@ -1711,8 +1716,7 @@ impl Node {
             .list_channels()
             .into_iter()
             .map(|c| {
-                let mut htlcs = Vec::new();
-                for h in &c.pending_inbound_htlcs {
+                let inbound = c.pending_inbound_htlcs.iter().map(|h| {
                     let state = match h.state {
                         Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToAdd) => HtlcState::AwaitingAdd,
                         Some(InboundHTLCStateDetails::Committed) => HtlcState::Committed,
@@ -1724,16 +1728,9 @@ impl Node {
                         }
                         None => HtlcState::Unknown,
                     };
-                    htlcs.push(HtlcInfo {
-                        direction: HtlcDirection::Inbound,
-                        htlc_id: h.htlc_id,
-                        amount_msat: h.amount_msat,
-                        payment_hash: Bytes32(h.payment_hash.0),
-                        cltv_expiry: h.cltv_expiry,
-                        state,
-                    });
-                }
-                for h in &c.pending_outbound_htlcs {
+                    (HtlcDirection::Inbound, h.htlc_id, h.amount_msat, h.payment_hash, h.cltv_expiry, state)
+                });
+                let outbound = c.pending_outbound_htlcs.iter().map(|h| {
                     let state = match h.state {
                         Some(OutboundHTLCStateDetails::AwaitingRemoteRevokeToAdd) => HtlcState::AwaitingAdd,
                         Some(OutboundHTLCStateDetails::Committed) => HtlcState::Committed,
@@ -1745,16 +1742,21 @@ impl Node {
                         }
                         None => HtlcState::Unknown,
                     };
-                    let htlc_id = h.htlc_id.unwrap_or(u64::MAX);
-                    htlcs.push(HtlcInfo {
-                        direction: HtlcDirection::Outbound,
+                    // Outbound HTLCs still in the holding cell have no id yet.
+                    let id = h.htlc_id.unwrap_or(u64::MAX);
+                    (HtlcDirection::Outbound, id, h.amount_msat, h.payment_hash, h.cltv_expiry, state)
+                });
+                let htlcs = inbound
+                    .chain(outbound)
+                    .map(|(direction, htlc_id, amount_msat, hash, cltv_expiry, state)| HtlcInfo {
+                        direction,
                         htlc_id,
-                        amount_msat: h.amount_msat,
-                        payment_hash: Bytes32(h.payment_hash.0),
-                        cltv_expiry: h.cltv_expiry,
+                        amount_msat,
+                        payment_hash: Bytes32(hash.0),
+                        cltv_expiry,
                         state,
-                    });
-                }
+                    })
+                    .collect();
                 ChannelInfo {
                     channel_id: chan_id(&c.channel_id),
                     counterparty: NodeKey::from_pk(&c.counterparty.node_id),

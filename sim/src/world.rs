@@ -195,7 +195,8 @@ enum Action {
     Restart(NodeIdx),
     Land(NodeIdx, WriteId),
     Reconnect(NodeIdx),
-    Crash(NodeIdx, u64),
+    /// Crash node, for ms, if it is still in incarnation (a crash right after a restart).
+    Crash(NodeIdx, u64, u32),
 }
 
 struct Slot {
@@ -271,6 +272,13 @@ impl World {
     /// them off). Writes already pending keep their landing times.
     pub fn set_fault_rates(&mut self, rates: FaultRates) {
         self.record(format!("fault rates {rates:?}"));
+        if rates.replay_event_chance == 0.0 {
+            for slot in &mut self.slots {
+                if let Some(node) = slot.node.as_mut() {
+                    node.stop_replaying_events();
+                }
+            }
+        }
         self.config.faults = rates;
     }
 
@@ -331,7 +339,8 @@ impl World {
         // durable, so every later restart has a manager to read.
         self.slots[idx].node.as_mut().expect("just created").persist_manager();
         let disk = self.slots[idx].env.disk.clone();
-        let _ = disk.complete_all();
+        let landed = disk.complete_all();
+        self.slots[idx].node.as_mut().expect("just created").writes_landed(&landed);
         for op in disk.drain_journal() {
             self.record_disk_op(idx, op);
         }
@@ -625,7 +634,7 @@ impl World {
                 if self.disk_rng.chance(self.config.faults.crash_after_restart_chance) {
                     let at = now + self.disk_rng.range(1, 500);
                     let downtime_ms = self.disk_rng.range(100, 3_000);
-                    self.schedule(at, Action::Crash(idx, downtime_ms));
+                    self.schedule(at, Action::Crash(idx, downtime_ms, inc));
                 }
             }
             Err(e) => {
@@ -769,10 +778,13 @@ impl World {
             }
             Action::Restart(idx) => self.restart(idx),
             Action::Reconnect(idx) => self.reconnect(idx),
-            Action::Crash(idx, downtime_ms) => {
+            Action::Crash(idx, downtime_ms, incarnation) => {
                 // Scheduled right after a restart; the heal phase turns new ones off, but one
-                // already scheduled still happens (it is part of the restart it follows).
-                self.crash(idx, downtime_ms);
+                // already scheduled still happens (it is part of the restart it follows),
+                // unless the node went down and came back in between.
+                if self.slots[idx].node.as_ref().map(|n| n.incarnation()) == Some(incarnation) {
+                    self.crash(idx, downtime_ms);
+                }
             }
             Action::Land(idx, id) => {
                 let landed = self.slots[idx].env.disk.complete(id);
