@@ -51,6 +51,8 @@ pub struct Evidence {
     /// Balances of closed channels not resolved on chain after the heal phase:
     /// (node, channel, balance kind, sat), from `get_claimable_balances`.
     pub unresolved_balances: Vec<(NodeIdx, Bytes32, String, u64)>,
+    /// Per node, spendable outputs the `OutputSweeper` still tracks after the heal phase.
+    pub unswept_outputs: Vec<(NodeIdx, usize)>,
     /// Channels a restart closed while loading although every incarnation since the
     /// manager on disk was written ran deferred mode: (node, restart ms, channel).
     pub deferred_load_closes: Vec<(NodeIdx, u64, Bytes32)>,
@@ -356,6 +358,17 @@ pub fn judge(ev: &Evidence) -> Verdict {
                 "restart closed channel {channel:?} while loading, though every incarnation since the manager on disk was written ran deferred mode"
             ),
         });
+    }
+    for (node, n) in &ev.unswept_outputs {
+        if *n > 0 {
+            verdict.violations.push(Violation {
+                invariant: Invariant::Liveness,
+                payment_hash: None,
+                node: Some(name(*node)),
+                at_ms: None,
+                message: format!("{n} spendable output(s) not swept after the heal phase"),
+            });
+        }
     }
     for problem in &ev.setup_problems {
         verdict.violations.push(Violation {

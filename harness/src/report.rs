@@ -122,6 +122,8 @@ pub struct NodeReport {
     pub up: bool,
     /// Its channels (empty if down).
     pub channels: Vec<ChannelReport>,
+    /// Funds LDK's `OutputSweeper` swept to the node and the chain confirmed, sat.
+    pub swept_on_chain_sat: u64,
 }
 
 /// The outcome report.
@@ -197,6 +199,7 @@ pub fn evidence(run: &RunResult) -> Evidence {
                 ev.final_htlcs.extend(c.htlcs.into_iter().map(|h| (i, h)));
             }
             ev.pending_outbound.push((i, node.pending_outbound_payments()));
+            ev.unswept_outputs.push((i, node.unswept_outputs()));
         }
     }
     for i in 0..w.node_count() {
@@ -289,7 +292,8 @@ pub fn build(run: &RunResult) -> Report {
                         .collect()
                 })
                 .unwrap_or_default();
-            NodeReport { node: w.name(i).to_string(), up: w.node(i).is_some(), channels }
+            let swept_on_chain_sat = w.node(i).map(|n| n.swept_sat()).unwrap_or(0);
+            NodeReport { node: w.name(i).to_string(), up: w.node(i).is_some(), channels, swept_on_chain_sat }
         })
         .collect();
     let faults: Vec<FaultReport> = w
@@ -499,7 +503,13 @@ impl Report {
         }
         let _ = writeln!(o, "\nchannels:");
         for n in &self.nodes {
-            let _ = writeln!(o, "  {}{}", n.node, if n.up { "" } else { " (down)" });
+            let _ = writeln!(
+                o,
+                "  {}{}  swept on chain {} sat",
+                n.node,
+                if n.up { "" } else { " (down)" },
+                msat(n.swept_on_chain_sat)
+            );
             for c in &n.channels {
                 let _ = writeln!(
                     o,

@@ -365,7 +365,8 @@ fn scid_to_payee(world: &World, via: NodeIdx, payee: NodeIdx) -> Option<u64> {
 
 /// Whether the run has come to rest: every node up, nothing in flight on the network or
 /// pending on a disk, no HTLC pending in any channel, no outbound payment pending at its
-/// payer, and every closed channel fully resolved on chain (no claimable balance left).
+/// payer, every closed channel fully resolved on chain (no claimable balance left), and
+/// every spendable output swept by LDK's `OutputSweeper` and buried.
 fn quiet(world: &World) -> bool {
     if !world.down_nodes().is_empty() || world.busy() {
         return false;
@@ -375,5 +376,6 @@ fn quiet(world: &World) -> bool {
         node.channels().iter().all(|c| c.htlcs.is_empty())
             && node.pending_outbound_payments() == 0
             && node.unresolved_closed_balances().is_empty()
+            && node.unswept_outputs() == 0
     })
 }

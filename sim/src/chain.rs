@@ -233,6 +233,12 @@ impl FakeChain {
         self.inner.lock().unwrap().utxos.get(op).map(|u| u.out.clone())
     }
 
+    /// Sum of the confirmed unspent outputs paying `script_pubkey`, sat.
+    pub fn balance_sat(&self, script_pubkey: &ScriptBuf) -> u64 {
+        let inner = self.inner.lock().unwrap();
+        inner.utxos.values().filter(|u| &u.out.script_pubkey == script_pubkey).map(|u| u.out.value.to_sat()).sum()
+    }
+
     /// Number of transactions waiting in the mempool.
     pub fn mempool_len(&self) -> usize {
         self.inner.lock().unwrap().mempool.len()

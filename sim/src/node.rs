@@ -48,6 +48,7 @@ use lightning::onion_message::messenger::NullMessageRouter;
 use lightning::routing::router::{
     BlindedTail, InFlightHtlcs, Path, Route, RouteHop, RouteParameters, Router, TrampolineHop,
 };
+use lightning::sign::ChangeDestinationSourceSync;
 use lightning::sign::{EntropySource, InMemorySigner, KeysManager, NodeSigner, ReceiveAuthKey};
 use lightning::types::features::{ChannelFeatures, Features, NodeFeatures};
 use lightning::types::payment::{PaymentHash, PaymentPreimage};
@@ -56,8 +57,11 @@ use lightning::util::logger::{Level, Logger, Record};
 use lightning::util::native_async::FutureSpawner;
 use lightning::util::persist::{
     KVStore, KVStoreSync, MonitorName, MonitorUpdatingPersister, MonitorUpdatingPersisterAsync,
+    OUTPUT_SWEEPER_PERSISTENCE_KEY, OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
+    OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
 };
 use lightning::util::ser::{ReadableArgs, Writeable};
+use lightning::util::sweep::OutputSweeperSync;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -201,6 +205,11 @@ pub enum NodeEvent {
         /// LDK's failure type, as text.
         failure: String,
     },
+    /// `Event::SpendableOutputs`, handed to the `OutputSweeper`.
+    SpendableOutputs {
+        /// Number of outputs.
+        outputs: usize,
+    },
     /// `Event::ChannelPending`.
     ChannelPending {
         /// The channel.
@@ -343,6 +352,11 @@ pub enum LoadError {
     },
     /// The manager was never written.
     NoManager,
+    /// The `OutputSweeper`'s persisted state failed to decode.
+    Sweeper {
+        /// LDK's `DecodeError`, as text.
+        error: String,
+    },
     /// LDK panicked while the node was read back (caught by the world).
     Panicked {
         /// The panic message.
@@ -361,6 +375,7 @@ impl fmt::Display for LoadError {
             LoadError::Monitor { key, error } => write!(f, "monitor {key} does not decode: {error}"),
             LoadError::Manager { error } => write!(f, "manager does not decode: {error}"),
             LoadError::NoManager => write!(f, "no manager on disk"),
+            LoadError::Sweeper { error } => write!(f, "output sweeper state does not decode: {error}"),
             LoadError::Panicked { message } => write!(f, "LDK panicked while reading the node back: {message}"),
             LoadError::LoadMonitor { channel_id } => write!(f, "load_existing_monitor refused channel {channel_id}"),
         }
@@ -997,6 +1012,28 @@ type PeerMan = PeerManager<
     Arc<ChainMon>,
 >;
 
+/// Where swept on-chain funds go: a P2WPKH script per node (the fake chain checks no
+/// signatures, so the key hash only has to be unique).
+pub struct SweepDestination {
+    script: ScriptBuf,
+}
+
+impl ChangeDestinationSourceSync for SweepDestination {
+    fn get_change_destination_script(&self) -> Result<ScriptBuf, ()> {
+        Ok(self.script.clone())
+    }
+}
+
+type Sweeper = OutputSweeperSync<
+    Arc<SimBroadcaster>,
+    Arc<SweepDestination>,
+    Arc<FixedFees>,
+    Arc<dyn Filter + Send + Sync>,
+    Arc<DiskKv>,
+    Arc<SimLogger>,
+    Arc<KeysManager>,
+>;
+
 /// The world outside a node that the node needs: identity, clock, chain, network, disk.
 #[derive(Clone)]
 pub struct NodeEnv {
@@ -1038,6 +1075,8 @@ pub struct Node {
     /// they cover; and how many this incarnation flushed so far.
     deferred_cover: BTreeMap<WriteId, usize>,
     deferred_flushed: usize,
+    /// LDK's `OutputSweeper`, persisted on the fake disk through [`DiskKv`].
+    sweeper: Sweeper,
 }
 
 fn user_config() -> UserConfig {
@@ -1168,13 +1207,54 @@ impl Node {
         parts: Parts,
         manager: Arc<ChanMan>,
         wallet: Vec<bitcoin::OutPoint>,
-    ) -> Node {
+    ) -> Result<Node, LoadError> {
         let peers = Self::peer_manager(&env, &parts.keys, &parts.logger, &manager, &parts.chain_monitor);
         let replay_rng = Mutex::new(SimRng::fork(
             u64::from_be_bytes(env.key_seed[..8].try_into().expect("8 bytes")),
             &format!("replay-events/{incarnation}"),
         ));
-        Node {
+        // The sweeper is application state: read back what it persisted, or start at the tip.
+        let kv = Arc::new(DiskKv { disk: env.disk.clone() });
+        let destination = Arc::new(SweepDestination { script: Self::sweep_script(&env) });
+        let sweeper = match KVStoreSync::read(
+            &*kv,
+            OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
+            OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
+            OUTPUT_SWEEPER_PERSISTENCE_KEY,
+        ) {
+            Ok(bytes) => {
+                let args = (
+                    parts.broadcaster.clone(),
+                    parts.fees.clone(),
+                    None::<Arc<dyn Filter + Send + Sync>>,
+                    parts.keys.clone(),
+                    destination,
+                    kv,
+                    parts.logger.clone(),
+                );
+                let (_, sweeper) = <(BlockLocator, Sweeper)>::read(&mut &bytes[..], args)
+                    .map_err(|e| LoadError::Sweeper { error: format!("{e:?}") })?;
+                sweeper
+            }
+            Err(_) => {
+                let tip = env.chain.tip_height();
+                let best = BlockLocator::new(env.chain.block_hash(tip).expect("tip exists"), tip);
+                Sweeper::new(
+                    best,
+                    parts.broadcaster.clone(),
+                    parts.fees.clone(),
+                    None,
+                    parts.keys.clone(),
+                    destination,
+                    kv,
+                    parts.logger.clone(),
+                )
+            }
+        };
+        for h in sweeper.current_best_block().height + 1..=env.chain.tip_height() {
+            sweeper.block_connected(&env.chain.block(h).expect("mined"), h);
+        }
+        Ok(Node {
             env,
             incarnation,
             keys: parts.keys,
@@ -1191,7 +1271,14 @@ impl Node {
             replay_rng,
             deferred_cover: BTreeMap::new(),
             deferred_flushed: 0,
-        }
+            sweeper,
+        })
+    }
+
+    /// The script the node's swept funds are paid to.
+    pub fn sweep_script(env: &NodeEnv) -> ScriptBuf {
+        let hash = bitcoin::hashes::hash160::Hash::hash(&env.key_seed);
+        ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_raw_hash(hash))
     }
 
     fn peer_manager(
@@ -1232,7 +1319,7 @@ impl Node {
             params,
             env.clock.unix_secs() as u32,
         ));
-        Self::assemble(env, 0, profile, p, manager, Vec::new())
+        Self::assemble(env, 0, profile, p, manager, Vec::new()).expect("a fresh disk has no sweeper state to misread")
     }
 
     /// Builds incarnation `incarnation` of the node from what its disk durably holds,
@@ -1320,7 +1407,7 @@ impl Node {
                 .load_existing_monitor(id, monitor)
                 .map_err(|_| LoadError::LoadMonitor { channel_id: chan_id(&id) })?;
         }
-        let node = Self::assemble(env, incarnation, profile, p, manager, wallet);
+        let node = Self::assemble(env, incarnation, profile, p, manager, wallet)?;
         Ok((node, loaded))
     }
 
@@ -1515,6 +1602,15 @@ impl Node {
                 prev_channels: prev_channel_ids.iter().map(chan_id).collect(),
                 failure: format!("{failure_type:?}"),
             },
+            Event::SpendableOutputs { outputs, channel_id, counterparty_node_id } => {
+                let n = outputs.len();
+                // The sweeper persists what it tracks before this returns.
+                if self.sweeper.track_spendable_outputs(outputs, channel_id, counterparty_node_id, false, None).is_err()
+                {
+                    tracing::warn!(node = %self.env.name, "OutputSweeper refused {n} spendable output(s)");
+                }
+                NodeEvent::SpendableOutputs { outputs: n }
+            }
             Event::ChannelPending { channel_id, .. } => NodeEvent::ChannelPending { channel_id: chan_id(&channel_id) },
             Event::ChannelReady { channel_id, counterparty_node_id, .. } => NodeEvent::ChannelReady {
                 channel_id: chan_id(&channel_id),
@@ -1600,7 +1696,27 @@ impl Node {
             let block = self.env.chain.block(h).expect("mined");
             self.manager.block_connected(&block, h);
             self.chain_monitor.block_connected(&block, h);
+            self.sweeper.block_connected(&block, h);
         }
+        // LDK's background processor asks the sweeper to (re)broadcast its spends regularly;
+        // the simulation does it after every batch of blocks.
+        let _ = self.sweeper.regenerate_and_broadcast_spend_if_necessary();
+    }
+
+    /// What the `OutputSweeper` has swept to this node's script and the chain confirmed, sat.
+    pub fn swept_sat(&self) -> u64 {
+        self.env.chain.balance_sat(&Self::sweep_script(&self.env))
+    }
+
+    /// Outputs the `OutputSweeper` tracks whose spend has not confirmed yet. (Confirmed ones
+    /// stay tracked for `PRUNE_DELAY_BLOCKS`, over 4000 blocks, in case events replay.)
+    pub fn unswept_outputs(&self) -> usize {
+        use lightning::util::sweep::OutputSpendStatus;
+        self.sweeper
+            .tracked_spendable_outputs()
+            .iter()
+            .filter(|o| !matches!(o.status, OutputSpendStatus::PendingThresholdConfirmations { .. }))
+            .count()
     }
 
     /// Height of the node's best block.
