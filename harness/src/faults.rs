@@ -46,6 +46,10 @@ pub struct FaultPlan {
     pub partitions: u64,
     /// Mean interval between blocks mined during the workload, ms (0: none).
     pub block_interval_ms: u64,
+    /// Largest one-way base latency a link may draw, ms (each link draws from 5 to this).
+    pub latency_ms_max: u64,
+    /// Largest extra delay per chunk on top of its link's latency, ms.
+    pub jitter_ms_max: u64,
 }
 
 impl Default for FaultPlan {
@@ -136,6 +140,8 @@ impl FaultPlan {
             link_disconnects: 0,
             partitions: 0,
             block_interval_ms: 0,
+            latency_ms_max: 60,
+            jitter_ms_max: 30,
         }
     }
 
@@ -157,6 +163,8 @@ impl FaultPlan {
             link_disconnects: 3,
             partitions: 1,
             block_interval_ms: 8_000,
+            latency_ms_max: 200,
+            jitter_ms_max: 150,
         }
     }
 
@@ -201,6 +209,12 @@ impl FaultPlan {
         if on(&mut r) {
             p.block_interval_ms = r.range(3_000, 20_000);
         }
+        if on(&mut r) {
+            // A slow, jittery network: long round trips widen the windows in which HTLCs
+            // are in flight when a node crashes.
+            p.latency_ms_max = r.range(60, 800);
+            p.jitter_ms_max = r.range(0, 500);
+        }
         p
     }
 
@@ -221,6 +235,9 @@ impl FaultPlan {
                 return Err((field, format!("must be a probability between 0 and 1 (got {v})")));
             }
         }
+        if self.latency_ms_max < 5 {
+            return Err(("latency_ms_max", format!("must be at least 5 (got {})", self.latency_ms_max)));
+        }
         // An event handler that always refuses never lets LDK make progress.
         if !(0.0..=0.9).contains(&self.replay_event_rate) {
             return Err(("replay_event_rate", format!("must be between 0 and 0.9 (got {})", self.replay_event_rate)));
@@ -229,6 +246,8 @@ impl FaultPlan {
             ("write_delay_ms_max", self.write_delay_ms_max, MAX_DURATION_MS),
             ("downtime_ms_max", self.downtime_ms_max, MAX_DURATION_MS),
             ("block_interval_ms", self.block_interval_ms, MAX_DURATION_MS),
+            ("latency_ms_max", self.latency_ms_max, 60_000),
+            ("jitter_ms_max", self.jitter_ms_max, 60_000),
             ("random_crashes", self.random_crashes, 100),
             ("link_disconnects", self.link_disconnects, 100),
             ("partitions", self.partitions, 100),
@@ -239,6 +258,11 @@ impl FaultPlan {
             }
         }
         Ok(())
+    }
+
+    /// The network's latency settings.
+    pub fn latency(&self) -> sim::net::LatencyConfig {
+        sim::net::LatencyConfig { base_ms_min: 5, base_ms_max: self.latency_ms_max, jitter_ms_max: self.jitter_ms_max }
     }
 
     /// The rates the world injects on its own.

@@ -1,7 +1,8 @@
 //! `ldk-dst`: run a seeded simulation of real LDK nodes and judge it.
 //!
 //! ```text
-//! ldk-dst run --scenario trampoline-receive --seed 7 [--json]
+//! ldk-dst run --scenario trampoline-receive --seed 7 [--json] [--fixture F]
+//! ldk-dst repro --scenario trampoline-receive --seed 7 [--fixture F]
 //! ```
 //! Exit codes: 0 when no invariant is violated, 1 when one is, 2 for bad usage.
 
@@ -15,8 +16,29 @@ struct Cli {
     command: Command,
 }
 
+/// What to run: a scenario and seed, or a fixture.
+#[derive(clap::Args)]
+struct Target {
+    /// Scenario name: trampoline-receive.
+    #[arg(long, default_value = "trampoline-receive", conflicts_with = "fixture")]
+    scenario: String,
+    /// The run's seed (an unsigned 64-bit integer); with --fixture, overrides its seed.
+    #[arg(long, allow_hyphen_values = true, required_unless_present = "fixture")]
+    seed: Option<String>,
+    /// A fixture file (fixtures/*.toml) pinning scenario, seed, fault plan and faults.
+    #[arg(long)]
+    fixture: Option<std::path::PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Replay one run exactly, printing its full trace (per step, in simulated time: bytes
+    /// delivered, disk writes issued/landed/lost, LDK events, faults, restarts and what
+    /// they loaded, blocks), then its report. LDK's own log lines: RUST_LOG=ldk=trace.
+    Repro {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Run one seeded simulation and print its outcome report.
     Run {
         /// Scenario name: trampoline-receive.
@@ -70,7 +92,22 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Run { scenario, seed, fixture, json } => {
+        Command::Repro { target } => execute(target.scenario, target.seed, target.fixture, false, true),
+        Command::Run { scenario, seed, fixture, json } => execute(scenario, seed, fixture, json, false),
+    }
+}
+
+/// Runs one simulation, prints its report (and with `repro`, its trace first), and maps the
+/// verdict to the exit code.
+fn execute(
+    scenario: String,
+    seed: Option<String>,
+    fixture: Option<std::path::PathBuf>,
+    json: bool,
+    repro: bool,
+) -> ExitCode {
+    {
+        {
             let seed = match seed.map(|s| s.trim().parse::<u64>().map_err(|_| s)) {
                 None => None,
                 Some(Ok(seed)) => Some(seed),
@@ -96,7 +133,7 @@ fn main() -> ExitCode {
             };
             let replay = match &fixture {
                 Some(path) => format!(
-                    "cargo run -q -p harness --bin ldk-dst -- run --fixture {}{}",
+                    "cargo run -q -p harness --bin ldk-dst -- repro --fixture {}{}",
                     path.display(),
                     seed.map(|s| format!(" --seed {s}")).unwrap_or_default()
                 ),
@@ -104,8 +141,11 @@ fn main() -> ExitCode {
             };
             // A panic in LDK or the harness is a finding: report it with its replay line.
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match (&fixture, &fx) {
-                (Some(path), Some(fx)) => harness::scenario::run_fixture(path, fx, seed, false),
-                _ => harness::scenario::run(&scenario, seed.expect("clap requires --seed"), &Default::default()),
+                (Some(path), Some(fx)) => harness::scenario::run_fixture(path, fx, seed, repro),
+                _ => {
+                    let opts = harness::scenario::RunOptions { keep_trace: repro, ..Default::default() };
+                    harness::scenario::run(&scenario, seed.expect("clap requires --seed"), &opts)
+                }
             }));
             let run = match outcome {
                 Ok(Ok(run)) => run,
@@ -124,6 +164,13 @@ fn main() -> ExitCode {
             let report = harness::report::build(&run);
             let text = if json {
                 serde_json::to_string_pretty(&report).expect("report serializes") + "\n"
+            } else if repro {
+                let mut out = String::new();
+                for line in run.world.trace_lines() {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+                out + "\n" + &header + &report.to_text()
             } else {
                 header + &report.to_text()
             };

@@ -363,7 +363,8 @@ pub fn profile_name(p: &sim::node::NodeProfile) -> String {
     parts.join("+")
 }
 
-/// The one-line command that replays a run exactly (with its fixture, if it had one).
+/// The one-line command that replays a run exactly, with its full trace (`repro`), and its
+/// fixture if it had one.
 pub fn replay_command(scenario: &str, seed: u64, fixture: Option<&std::path::Path>) -> String {
     match fixture {
         Some(path) => {

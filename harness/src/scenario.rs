@@ -129,10 +129,10 @@ pub fn run_fixture(
 }
 
 /// Opens a channel from `from` to `to` of [`CHANNEL_CAPACITY_SAT`] (they must be connected).
-fn open(world: &mut World, from: NodeIdx, to: NodeIdx) {
+fn open(world: &mut World, from: NodeIdx, to: NodeIdx) -> Result<(), String> {
     let key = world.node_key(to);
     let uid = (from as u128) << 32 | to as u128;
-    world.act(from, |n| n.open_channel(key, CHANNEL_CAPACITY_SAT, uid)).expect("up").expect("create_channel");
+    world.act(from, |n| n.open_channel(key, CHANNEL_CAPACITY_SAT, uid)).expect("no crash during opening").map(|_| ())
 }
 
 /// The short channel id of the ready channel between `a` and `b`, as `a` (if up) lists it.
@@ -151,7 +151,7 @@ fn scid_between(world: &World, a: NodeIdx, b: NodeIdx) -> Option<u64> {
 /// during the run, some right after a payment was sent so that HTLCs are in flight.
 fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
     let plan = opts.plan.clone().unwrap_or_else(|| FaultPlan::swarm(seed));
-    let config = WorldConfig { faults: plan.world_rates(), ..WorldConfig::default() };
+    let config = WorldConfig { faults: plan.world_rates(), latency: plan.latency(), ..WorldConfig::default() };
     let mut world = World::new(seed, config, opts.keep_trace);
     let mut workload = SimRng::fork(seed, "workload");
     let mut faults = SimRng::fork(seed, "faults");
@@ -165,9 +165,20 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
     for (x, y) in links {
         world.connect(x, y);
     }
-    world.run_until(world.now_ms() + 2_000);
+    // Wait for LDK's handshakes (a slow network can take seconds), then open the channels.
+    let connected =
+        |w: &World, x: NodeIdx, y: NodeIdx| w.node(x).map_or(false, |n| n.connected_peers().contains(&w.node_key(y)));
+    for _ in 0..60 {
+        world.run_until(world.now_ms() + 1_000);
+        if links.iter().all(|&(x, y)| connected(&world, x, y)) {
+            break;
+        }
+    }
+    let mut open_errors = Vec::new();
     for (x, y) in links {
-        open(&mut world, x, y);
+        if let Err(e) = open(&mut world, x, y) {
+            open_errors.push(format!("create_channel {}-{} refused by LDK: {e}", world.name(x), world.name(y)));
+        }
     }
     // Mine until every channel is ready (writes may be delayed, so this can take a while).
     for i in 1..=120 {
@@ -181,11 +192,12 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
     }
     // A channel that never became ready is reported (LDK's `list_channels` says so); its
     // payments then fail to send.
-    let setup_problems: Vec<String> = links
+    let mut setup_problems: Vec<String> = links
         .iter()
         .filter(|&&(x, y)| scid_between(&world, x, y).is_none())
         .map(|&(x, y)| format!("channel {}-{} never became ready during opening", world.name(x), world.name(y)))
         .collect();
+    setup_problems.extend(open_errors);
 
     for _ in 0..opts.extra_ticks {
         world.act(a, |n| n.timer_tick());

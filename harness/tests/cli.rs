@@ -63,3 +63,19 @@ fn text_report_ends_with_the_trace_digest() {
         assert!(text.contains(section), "missing {section}");
     }
 }
+
+#[test]
+fn repro_prints_the_trace_then_the_same_report() {
+    let run = ldk_dst(&["run", "--seed", "2"]);
+    let repro = ldk_dst(&["repro", "--seed", "2"]);
+    assert_eq!(repro.status.code(), run.status.code());
+    let run = String::from_utf8(run.stdout).unwrap();
+    let repro = String::from_utf8(repro.stdout).unwrap();
+    assert!(repro.ends_with(&run), "repro ends with the run's report, digest included");
+    let trace = &repro[..repro.len() - run.len()];
+    for kind in [" deliver ", " event ", " disk ", " crash ", " restart ", " block "] {
+        assert!(trace.contains(kind), "trace shows{kind}lines");
+    }
+    let times: Vec<u64> = trace.lines().filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
+    assert!(times.len() > 100 && times.windows(2).all(|w| w[0] <= w[1]), "trace is in simulated time order");
+}

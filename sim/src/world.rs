@@ -234,6 +234,8 @@ pub struct World {
     restarts: Vec<RestartRecord>,
     faults: Vec<FaultRecord>,
     inbound_seen: BTreeMap<(Bytes32, NodeIdx), u64>,
+    /// Node names by index (known before a node's slot is complete).
+    names: Vec<String>,
     profile_rng: SimRng,
     disk_rng: SimRng,
 }
@@ -263,6 +265,7 @@ impl World {
             restarts: Vec::new(),
             faults: Vec::new(),
             inbound_seen: BTreeMap::new(),
+            names: Vec::new(),
             profile_rng: SimRng::fork(seed, "profiles"),
             disk_rng: SimRng::fork(seed, "disk"),
         }
@@ -286,6 +289,7 @@ impl World {
     /// `coins_sat` (confirmed by the next block). Returns its index.
     pub fn add_node(&mut self, name: &str, coins_sat: &[u64]) -> NodeIdx {
         let idx = self.slots.len();
+        self.names.push(name.to_string());
         let mut h = Sha256::new();
         h.update(b"ldk-dst/node-key/v1");
         h.update(self.seed.to_be_bytes());
@@ -425,7 +429,7 @@ impl World {
     }
 
     fn fault(&mut self, node: Option<NodeIdx>, kind: FaultKind, detail: String) {
-        let who = node.map(|n| self.slots.get(n).map_or(format!("#{n}"), |s| s.env.name.clone())).unwrap_or_default();
+        let who = node.map(|n| self.names.get(n).cloned().unwrap_or_else(|| format!("#{n}"))).unwrap_or_default();
         self.record(format!("fault {kind:?} {who} {detail}"));
         self.faults.push(FaultRecord { at_ms: self.now_ms(), node, kind, detail });
     }
