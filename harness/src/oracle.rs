@@ -176,6 +176,7 @@ pub fn judge(ev: &Evidence) -> Verdict {
         let mut sent_at: Option<u64> = None;
         let mut preimage: Option<Bytes32> = None;
         let mut claimed_at: Option<u64> = None;
+        let mut first_claim_id: Option<Bytes32> = None;
         for o in &ev.observations {
             let payer_event = o.node == p.payer;
             let payee_event = o.node == p.payee;
@@ -227,17 +228,24 @@ pub fn judge(ev: &Evidence) -> Verdict {
                 NodeEvent::PaymentPathSuccessful { payment_id } if payer_event && *payment_id == p.payment_id => {
                     v.events.push(format!("{}:{}", name(o.node), event_name(&o.event)));
                 }
-                NodeEvent::PaymentClaimed { payment_hash, amount_msat, .. }
+                NodeEvent::PaymentClaimed { payment_hash, amount_msat, htlcs, payment_id }
                     if payee_event && *payment_hash == p.payment_hash =>
                 {
                     v.events.push(format!("{}:PaymentClaimed", name(o.node)));
                     claimed_at.get_or_insert(o.at_ms);
+                    if v.claimed_msat.is_none() {
+                        first_claim_id = *payment_id;
+                    }
                     match v.claimed_msat {
                         Some(prev) if prev != *amount_msat => verdict.violations.push(violation(
                             Invariant::EventContract,
                             Some(o.at_ms),
                             Some(name(o.node)),
-                            format!("PaymentClaimed replayed with a different amount ({prev} then {amount_msat} msat)"),
+                            format!(
+                                "PaymentClaimed replayed with a different amount ({prev} then {amount_msat} msat, {htlcs} HTLC(s), payment_id {}{}): an application tracking receipts by payment_id, as LDK's docs advise, counts it twice",
+                                payment_id.map_or("none".to_string(), |p| format!("{p:?}")),
+                                first_claim_id.map_or(String::new(), |f| format!(" vs first {f:?}"))
+                            ),
                         )),
                         Some(_) => {}
                         None if *amount_msat != p.amount_msat => verdict.violations.push(violation(
@@ -459,7 +467,7 @@ mod tests {
         }
     }
     fn claimed(amount_msat: u64) -> NodeEvent {
-        NodeEvent::PaymentClaimed { payment_hash: preimage().sha256(), amount_msat, htlcs: 2 }
+        NodeEvent::PaymentClaimed { payment_hash: preimage().sha256(), amount_msat, htlcs: 2, payment_id: None }
     }
 
     fn invariants(v: &Verdict) -> Vec<Invariant> {

@@ -368,9 +368,9 @@ pub fn profile_name(p: &sim::node::NodeProfile) -> String {
 pub fn replay_command(scenario: &str, seed: u64, fixture: Option<&std::path::Path>) -> String {
     match fixture {
         Some(path) => {
-            format!("cargo run -q -p harness --bin ldk-dst -- run --fixture {} --seed {seed}", path.display())
+            format!("cargo run -q -p harness --bin ldk-dst -- repro --fixture {} --seed {seed}", path.display())
         }
-        None => format!("cargo run -q -p harness --bin ldk-dst -- run --scenario {scenario} --seed {seed}"),
+        None => format!("cargo run -q -p harness --bin ldk-dst -- repro --scenario {scenario} --seed {seed}"),
     }
 }
 

@@ -156,6 +156,9 @@ pub enum NodeEvent {
         amount_msat: u64,
         /// Number of HTLCs (MPP parts) claimed.
         htlcs: usize,
+        /// LDK's id of the claimed payment, derived from its HTLCs (the docs say to track
+        /// receipts by it).
+        payment_id: Option<Bytes32>,
     },
     /// `Event::PaymentSent`: the payer learned the preimage.
     PaymentSent {
@@ -1566,9 +1569,12 @@ impl Node {
                     receiving_channels: receiving_channel_ids.len(),
                 }
             }
-            Event::PaymentClaimed { payment_hash, amount_msat, htlcs, .. } => {
-                NodeEvent::PaymentClaimed { payment_hash: Bytes32(payment_hash.0), amount_msat, htlcs: htlcs.len() }
-            }
+            Event::PaymentClaimed { payment_hash, amount_msat, htlcs, payment_id, .. } => NodeEvent::PaymentClaimed {
+                payment_hash: Bytes32(payment_hash.0),
+                amount_msat,
+                htlcs: htlcs.len(),
+                payment_id: payment_id.map(|p| Bytes32(p.0)),
+            },
             Event::PaymentSent { payment_id, payment_preimage, payment_hash, fee_paid_msat, .. } => {
                 NodeEvent::PaymentSent {
                     payment_id: payment_id.map(|p| Bytes32(p.0)),
