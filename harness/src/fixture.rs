@@ -188,6 +188,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
             });
         }
     }
+    if fixture.class.is_some() != !fixture.expect.is_empty() {
+        return Err(FixtureError::Parse {
+            path: path.to_path_buf(),
+            line: field_line(if fixture.class.is_some() { "class" } else { "expect" }),
+            field: Some(if fixture.class.is_some() { "class" } else { "expect" }.to_string()),
+            message: "a kept finding needs both `class` and `expect` (the invariants it violates)".into(),
+        });
+    }
     let known =
         node_names(&fixture.scenario).map_err(|error| FixtureError::Scenario { path: path.to_path_buf(), error })?;
     for (i, entry) in fixture.at.iter().enumerate() {

@@ -41,15 +41,8 @@ enum Command {
     },
     /// Run one seeded simulation and print its outcome report.
     Run {
-        /// Scenario name: trampoline-receive.
-        #[arg(long, default_value = "trampoline-receive", conflicts_with = "fixture")]
-        scenario: String,
-        /// The run's seed (an unsigned 64-bit integer); with --fixture, overrides its seed.
-        #[arg(long, allow_hyphen_values = true, required_unless_present = "fixture")]
-        seed: Option<String>,
-        /// A fixture file (fixtures/*.toml) pinning scenario, seed, fault plan and faults.
-        #[arg(long)]
-        fixture: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        target: Target,
         /// Print the report as one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -93,7 +86,7 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Repro { target } => execute(target.scenario, target.seed, target.fixture, false, true),
-        Command::Run { scenario, seed, fixture, json } => execute(scenario, seed, fixture, json, false),
+        Command::Run { target, json } => execute(target.scenario, target.seed, target.fixture, json, false),
     }
 }
 
@@ -106,84 +99,79 @@ fn execute(
     json: bool,
     repro: bool,
 ) -> ExitCode {
-    {
-        {
-            let seed = match seed.map(|s| s.trim().parse::<u64>().map_err(|_| s)) {
-                None => None,
-                Some(Ok(seed)) => Some(seed),
-                Some(Err(bad)) => {
-                    return usage_error(&format!("malformed seed '{bad}': expected an unsigned 64-bit integer"))
-                }
-            };
-            let fx = match fixture.as_deref().map(harness::fixture::load).transpose() {
-                Ok(fx) => fx,
-                Err(e) => return usage_error(&e.to_string()),
-            };
-            let header = match (&fixture, &fx) {
-                (Some(path), Some(fx)) => format!(
-                    "fixture {}: {}{}\n",
-                    path.display(),
-                    fx.note.as_deref().unwrap_or("-"),
-                    match &fx.class {
-                        Some(c) => format!(" (kept finding: {c:?}; expected violations: {:?})", fx.expect),
-                        None => String::new(),
-                    }
-                ),
-                _ => String::new(),
-            };
-            let replay = match &fixture {
-                Some(path) => format!(
-                    "cargo run -q -p harness --bin ldk-dst -- repro --fixture {}{}",
-                    path.display(),
-                    seed.map(|s| format!(" --seed {s}")).unwrap_or_default()
-                ),
-                None => harness::report::replay_command(&scenario, seed.unwrap_or(0), None),
-            };
-            // A panic in LDK or the harness is a finding: report it with its replay line.
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match (&fixture, &fx) {
-                (Some(path), Some(fx)) => harness::scenario::run_fixture(path, fx, seed, repro),
-                _ => {
-                    let opts = harness::scenario::RunOptions { keep_trace: repro, ..Default::default() };
-                    harness::scenario::run(&scenario, seed.expect("clap requires --seed"), &opts)
-                }
-            }));
-            let run = match outcome {
-                Ok(Ok(run)) => run,
-                Ok(Err(e)) => return usage_error(&e.to_string()),
-                Err(payload) => {
-                    let message = payload
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "non-text panic payload".into());
-                    println!("PANIC (a finding): {message}");
-                    println!("replay: {replay}");
-                    return ExitCode::from(1);
-                }
-            };
-            let report = harness::report::build(&run);
-            let text = if json {
-                serde_json::to_string_pretty(&report).expect("report serializes") + "\n"
-            } else if repro {
-                let mut out = String::new();
-                for line in run.world.trace_lines() {
-                    out.push_str(line);
-                    out.push('\n');
-                }
-                out + "\n" + &header + &report.to_text()
-            } else {
-                header + &report.to_text()
-            };
-            // A closed pipe (`| head`) is not an error worth a panic.
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
-            if report.violations.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                if json {
-                    eprintln!("replay: {}", report.replay);
-                }
-                ExitCode::from(1)
+    let seed = match seed.map(|s| s.trim().parse::<u64>().map_err(|_| s)) {
+        None => None,
+        Some(Ok(seed)) => Some(seed),
+        Some(Err(bad)) => return usage_error(&format!("malformed seed '{bad}': expected an unsigned 64-bit integer")),
+    };
+    let fx = match fixture.as_deref().map(harness::fixture::load).transpose() {
+        Ok(fx) => fx,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let header = match (&fixture, &fx) {
+        (Some(path), Some(fx)) => format!(
+            "fixture {}: {}{}\n",
+            path.display(),
+            fx.note.as_deref().unwrap_or("-"),
+            match &fx.class {
+                Some(c) => format!(" (kept finding: {c:?}; expected violations: {:?})", fx.expect),
+                None => String::new(),
             }
+        ),
+        _ => String::new(),
+    };
+    let replay = match &fixture {
+        Some(path) => format!(
+            "cargo run -q -p harness --bin ldk-dst -- repro --fixture {}{}",
+            path.display(),
+            seed.map(|s| format!(" --seed {s}")).unwrap_or_default()
+        ),
+        None => harness::report::replay_command(&scenario, seed.unwrap_or(0), None),
+    };
+    // A panic in LDK or the harness is a finding: report it with its replay line.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match (&fixture, &fx) {
+        (Some(path), Some(fx)) => harness::scenario::run_fixture(path, fx, seed, repro),
+        _ => {
+            let opts = harness::scenario::RunOptions { keep_trace: repro, ..Default::default() };
+            harness::scenario::run(&scenario, seed.expect("clap requires --seed"), &opts)
         }
+    }));
+    let run = match outcome {
+        Ok(Ok(run)) => run,
+        Ok(Err(e)) => return usage_error(&e.to_string()),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-text panic payload".into());
+            println!("PANIC (a finding): {message}");
+            println!("replay: {replay}");
+            println!("(the trace up to the panic: RUST_LOG=sim=debug on that command)");
+            return ExitCode::from(1);
+        }
+    };
+    let report = harness::report::build(&run);
+    let text = if json {
+        serde_json::to_string_pretty(&report).expect("report serializes") + "\n"
+    } else if repro {
+        let mut out = String::new();
+        for line in run.world.trace_lines() {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out + "\n" + &header + &report.to_text()
+    } else {
+        header + &report.to_text()
+    };
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    if report.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        if json {
+            eprintln!("replay: {}", report.replay);
+        }
+        ExitCode::from(1)
     }
 }

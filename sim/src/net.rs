@@ -169,20 +169,6 @@ impl Network {
         self.inner.lock().unwrap().conns.contains_key(&conn)
     }
 
-    /// Open connections touching `node`, with the end `node` is at.
-    pub fn conns_of(&self, node: NodeIdx) -> Vec<(ConnId, End)> {
-        let inner = self.inner.lock().unwrap();
-        let mut out = Vec::new();
-        for (id, c) in &inner.conns {
-            if c.initiator == node {
-                out.push((*id, End::Initiator));
-            } else if c.acceptor == node {
-                out.push((*id, End::Acceptor));
-            }
-        }
-        out
-    }
-
     /// The simulated time of the earliest chunk in flight, if any.
     pub fn next_delivery_ms(&self) -> Option<u64> {
         let inner = self.inner.lock().unwrap();

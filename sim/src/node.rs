@@ -51,7 +51,7 @@ use lightning::routing::router::{
 use lightning::sign::ChangeDestinationSourceSync;
 use lightning::sign::{EntropySource, InMemorySigner, KeysManager, NodeSigner, ReceiveAuthKey};
 use lightning::types::features::{ChannelFeatures, Features, NodeFeatures};
-use lightning::types::payment::{PaymentHash, PaymentPreimage};
+use lightning::types::payment::PaymentHash;
 use lightning::util::config::UserConfig;
 use lightning::util::logger::{Level, Logger, Record};
 use lightning::util::native_async::FutureSpawner;
@@ -154,8 +154,8 @@ pub enum NodeEvent {
         payment_hash: Bytes32,
         /// Total claimed, msat.
         amount_msat: u64,
-        /// Number of HTLCs (MPP parts) claimed.
-        htlcs: usize,
+        /// The claimed HTLCs (MPP parts), each as (channel, CLTV expiry, msat), sorted.
+        htlcs: Vec<(Bytes32, u32, u64)>,
         /// LDK's id of the claimed payment, derived from its HTLCs (the docs say to track
         /// receipts by it).
         payment_id: Option<Bytes32>,
@@ -1508,7 +1508,9 @@ impl Node {
 
     fn handle_events(&mut self) -> bool {
         // Events are collected first and handled after LDK returns, in the order LDK gave
-        // them. At seeded moments the handler refuses one with `ReplayEvent`, and LDK must
+        // them. Acknowledging before handling is safe here only because the simulation is
+        // single-threaded and never crashes a node in the middle of a step; a handling
+        // failure (e.g. the sweeper refusing outputs) is logged, not replayed. At seeded moments the handler refuses one with `ReplayEvent`, and LDK must
         // hand it again later (`EventHandler` docs).
         let events = std::cell::RefCell::new(Vec::new());
         let rate = self.profile.replay_event_rate;
@@ -1572,7 +1574,12 @@ impl Node {
             Event::PaymentClaimed { payment_hash, amount_msat, htlcs, payment_id, .. } => NodeEvent::PaymentClaimed {
                 payment_hash: Bytes32(payment_hash.0),
                 amount_msat,
-                htlcs: htlcs.len(),
+                htlcs: {
+                    let mut v: Vec<(Bytes32, u32, u64)> =
+                        htlcs.iter().map(|h| (chan_id(&h.channel_id), h.cltv_expiry, h.value_msat)).collect();
+                    v.sort();
+                    v
+                },
                 payment_id: payment_id.map(|p| Bytes32(p.0)),
             },
             Event::PaymentSent { payment_id, payment_preimage, payment_hash, fee_paid_msat, .. } => {
@@ -1723,11 +1730,6 @@ impl Node {
             .iter()
             .filter(|o| !matches!(o.status, OutputSpendStatus::PendingThresholdConfirmations { .. }))
             .count()
-    }
-
-    /// Height of the node's best block.
-    pub fn best_height(&self) -> u32 {
-        self.manager.current_best_block().height
     }
 
     /// Writes the manager to disk as a pending write if LDK says it needs persisting (or,
@@ -2001,10 +2003,5 @@ impl Node {
                 PaymentId(payment_id.0),
             )
             .map_err(|e| format!("{e:?}"))
-    }
-
-    /// Whether `preimage` hashes to `hash` (helper for checks on LDK's reports).
-    pub fn preimage_matches(preimage: &Bytes32, hash: &Bytes32) -> bool {
-        PaymentHash(Sha256::hash(&PaymentPreimage(preimage.0).0).to_byte_array()).0 == hash.0
     }
 }
