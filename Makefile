@@ -6,7 +6,7 @@ SEED ?= 1
 SCENARIO ?= trampoline-receive
 BENCH_SEEDS ?= 50
 
-.PHONY: run json test check-public-api bench fmt
+.PHONY: run json repro test check-public-api bench fmt
 
 ## One seeded simulation with a readable report (SEED=, SCENARIO= override).
 run:
@@ -15,6 +15,11 @@ run:
 ## The same run as one JSON object.
 json:
 	@cargo run -p harness --bin ldk-dst -- run --scenario $(SCENARIO) --seed $(SEED) --json
+
+## The same run again with its full trace (FIXTURE=path replays a fixture instead).
+repro:
+	@if [ -n "$(FIXTURE)" ]; then cargo run -p harness --bin ldk-dst -- repro --fixture $(FIXTURE); \
+	else cargo run -p harness --bin ldk-dst -- repro --scenario $(SCENARIO) --seed $(SEED); fi
 
 ## The test suite.
 test:
