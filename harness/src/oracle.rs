@@ -97,6 +97,13 @@ pub struct Violation {
     pub message: String,
 }
 
+impl Violation {
+    /// A violation about a node (not one payment), at a time if one is to blame.
+    fn at_node(invariant: Invariant, node: Option<String>, at_ms: Option<u64>, message: String) -> Self {
+        Violation { invariant, payment_hash: None, node, at_ms, message }
+    }
+}
+
 /// How a payment ended, from the payer's events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -343,87 +350,74 @@ pub fn judge(ev: &Evidence) -> Verdict {
     }
     for (node, n) in &ev.pending_outbound {
         if *n > 0 {
-            verdict.violations.push(Violation {
-                invariant: Invariant::Liveness,
-                payment_hash: None,
-                node: Some(name(*node)),
-                at_ms: None,
-                message: format!("{n} outbound payment(s) still pending in LDK after the heal phase"),
-            });
+            verdict.violations.push(Violation::at_node(
+                Invariant::Liveness,
+                Some(name(*node)),
+                None,
+                format!("{n} outbound payment(s) still pending in LDK after the heal phase"),
+            ));
         }
     }
     for (node, channel, kind, sat) in &ev.unresolved_balances {
-        verdict.violations.push(Violation {
-            invariant: Invariant::Liveness,
-            payment_hash: None,
-            node: Some(name(*node)),
-            at_ms: None,
-            message: format!(
+        verdict.violations.push(Violation::at_node(
+            Invariant::Liveness,
+            Some(name(*node)),
+            None,
+            format!(
                 "closed channel {channel:?} still has an unresolved {kind} balance of {sat} sat after the heal phase"
             ),
-        });
+        ));
     }
     // Deferred mode holds monitor writes until the manager that covers them is durable,
     // LDK's answer to stale managers (`ChainMonitor::new`'s `deferred` docs): when every
     // incarnation since the manager on disk was written ran deferred, no monitor can be ahead
     // of it, so a load that closes a channel contradicts the mode.
     for (node, at_ms, channel) in &ev.deferred_load_closes {
-        verdict.violations.push(Violation {
-            invariant: Invariant::ExplainedForceClose,
-            payment_hash: None,
-            node: Some(name(*node)),
-            at_ms: Some(*at_ms),
-            message: format!(
+        verdict.violations.push(Violation::at_node(
+                Invariant::ExplainedForceClose,
+                Some(name(*node)),
+                Some(*at_ms),
+                format!(
                 "restart closed channel {channel:?} while loading, though every incarnation since the manager on disk was written ran deferred mode"
             ),
-        });
+        ));
     }
     for (node, n) in &ev.unswept_outputs {
         if *n > 0 {
-            verdict.violations.push(Violation {
-                invariant: Invariant::Liveness,
-                payment_hash: None,
-                node: Some(name(*node)),
-                at_ms: None,
-                message: format!("{n} spendable output(s) not swept after the heal phase"),
-            });
+            verdict.violations.push(Violation::at_node(
+                Invariant::Liveness,
+                Some(name(*node)),
+                None,
+                format!("{n} spendable output(s) not swept after the heal phase"),
+            ));
         }
     }
     for problem in &ev.setup_problems {
-        verdict.violations.push(Violation {
-            invariant: Invariant::Liveness,
-            payment_hash: None,
-            node: None,
-            at_ms: None,
-            message: problem.clone(),
-        });
+        verdict.violations.push(Violation::at_node(Invariant::Liveness, None, None, problem.clone()));
     }
     for node in &ev.down_nodes {
-        verdict.violations.push(Violation {
-            invariant: Invariant::Liveness,
-            payment_hash: None,
-            node: Some(name(*node)),
-            at_ms: None,
-            message: "node still down after the heal phase".into(),
-        });
+        verdict.violations.push(Violation::at_node(
+            Invariant::Liveness,
+            Some(name(*node)),
+            None,
+            "node still down after the heal phase".into(),
+        ));
     }
     for (node, at, err) in &ev.load_failures {
-        verdict.violations.push(Violation {
-            invariant: Invariant::Readback,
-            payment_hash: None,
-            node: Some(name(*node)),
-            at_ms: Some(*at),
-            message: format!("restart could not read the node back from its disk: {err}"),
-        });
+        verdict.violations.push(Violation::at_node(
+            Invariant::Readback,
+            Some(name(*node)),
+            Some(*at),
+            format!("restart could not read the node back from its disk: {err}"),
+        ));
     }
     if !ev.healed && verdict.violations.iter().all(|v| v.invariant != Invariant::Liveness) {
-        verdict.violations.push(Violation {
-            invariant: Invariant::Liveness,
-            payment_hash: None,
-            node: None,
-            at_ms: None,
-            message: "heal phase hit its time bound".into(),
-        });
+        verdict.violations.push(Violation::at_node(
+            Invariant::Liveness,
+            None,
+            None,
+            "heal phase hit its time bound".into(),
+        ));
     }
     verdict
 }
