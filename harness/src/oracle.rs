@@ -48,6 +48,8 @@ pub struct Evidence {
     pub load_failures: Vec<(NodeIdx, u64, LoadError)>,
     /// Whether the heal phase ended with nothing pending before its bound.
     pub healed: bool,
+    /// If not: what was still pending when it hit the bound.
+    pub heal_blocker: Option<String>,
     /// Balances of closed channels not resolved on chain after the heal phase:
     /// (node, channel, balance kind, sat), from `get_claimable_balances`.
     pub unresolved_balances: Vec<(NodeIdx, Bytes32, String, u64)>,
@@ -416,7 +418,10 @@ pub fn judge(ev: &Evidence) -> Verdict {
             Invariant::Liveness,
             None,
             None,
-            "heal phase hit its time bound".into(),
+            format!(
+                "heal phase hit its time bound; still pending: {}",
+                ev.heal_blocker.as_deref().unwrap_or("unknown")
+            ),
         ));
     }
     verdict

@@ -189,6 +189,7 @@ pub fn evidence(run: &RunResult) -> Evidence {
         down_nodes: w.down_nodes(),
         inbound_htlcs_seen: w.inbound_htlcs_seen().iter().map(|(&(h, n), &t)| (h, n, t)).collect(),
         healed: run.healed,
+        heal_blocker: run.heal_blocker.clone(),
         setup_problems: run.setup_problems.clone(),
         names: (0..w.node_count()).map(|i| w.name(i).to_string()).collect(),
         ..Evidence::default()

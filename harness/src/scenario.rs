@@ -75,6 +75,8 @@ pub struct RunResult {
     pub heal_started_ms: u64,
     /// Whether the heal phase ended with nothing pending (otherwise it hit its bound).
     pub healed: bool,
+    /// If it hit its bound: what was still pending then.
+    pub heal_blocker: Option<String>,
     /// The faults this run was planned with.
     pub plan: FaultPlan,
     /// The fixture it came from, if any (for the replay line).
@@ -328,6 +330,7 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
         }
         world.mine_blocks(1);
     }
+    let heal_blocker = if healed { None } else { unrest(&world) };
     RunResult {
         scenario: "trampoline-receive".into(),
         seed,
@@ -335,6 +338,7 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
         payments,
         heal_started_ms,
         healed,
+        heal_blocker,
         plan,
         fixture: None,
         setup_problems,
@@ -380,14 +384,36 @@ fn scid_to_payee(world: &World, via: NodeIdx, payee: NodeIdx) -> Option<u64> {
 /// payer, every closed channel fully resolved on chain (no claimable balance left), and
 /// every spendable output swept by LDK's `OutputSweeper` and buried.
 fn quiet(world: &World) -> bool {
-    if !world.down_nodes().is_empty() || world.busy() {
-        return false;
+    unrest(world).is_none()
+}
+
+/// What keeps the run from being at rest (see [`quiet`]), in words; `None` when at rest.
+fn unrest(world: &World) -> Option<String> {
+    if let Some(&n) = world.down_nodes().first() {
+        return Some(format!("{} is down", world.name(n)));
     }
-    (0..world.node_count()).all(|i| {
+    if world.net().in_flight() > 0 {
+        return Some(format!("{} chunk(s) in flight on the network", world.net().in_flight()));
+    }
+    for i in 0..world.node_count() {
         let node = world.node(i).expect("all up");
-        node.channels().iter().all(|c| c.htlcs.is_empty())
-            && node.pending_outbound_payments() == 0
-            && node.unresolved_closed_balances().is_empty()
-            && node.unswept_outputs() == 0
-    })
+        let name = world.name(i);
+        let pending_writes = world.disk(i).pending_count();
+        let htlcs: usize = node.channels().iter().map(|c| c.htlcs.len()).sum();
+        let reason = if pending_writes > 0 {
+            format!("{name} has {pending_writes} write(s) pending")
+        } else if htlcs > 0 {
+            format!("{name} lists {htlcs} pending HTLC(s)")
+        } else if node.pending_outbound_payments() > 0 {
+            format!("{name} tracks {} pending outbound payment(s)", node.pending_outbound_payments())
+        } else if !node.unresolved_closed_balances().is_empty() {
+            format!("{name} has unresolved balances {:?}", node.unresolved_closed_balances())
+        } else if node.unswept_outputs() > 0 {
+            format!("{name} has {} unswept output(s)", node.unswept_outputs())
+        } else {
+            continue;
+        };
+        return Some(reason);
+    }
+    None
 }
