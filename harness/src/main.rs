@@ -120,12 +120,8 @@ fn execute(
         ),
         _ => String::new(),
     };
-    let replay = match &fixture {
-        Some(path) => format!(
-            "cargo run -q -p harness --bin ldk-dst -- repro --fixture {}{}",
-            path.display(),
-            seed.map(|s| format!(" --seed {s}")).unwrap_or_default()
-        ),
+    let replay = match &fx {
+        Some(fx) => harness::report::replay_command(&fx.scenario, seed.unwrap_or(fx.seed), fixture.as_deref()),
         None => harness::report::replay_command(&scenario, seed.unwrap_or(0), None),
     };
     // A panic in LDK or the harness is a finding: report it with its replay line.
@@ -140,12 +136,7 @@ fn execute(
         Ok(Ok(run)) => run,
         Ok(Err(e)) => return usage_error(&e.to_string()),
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-text panic payload".into());
-            println!("PANIC (a finding): {message}");
+            println!("PANIC (a finding): {}", sim::panic_message(&*payload));
             println!("replay: {replay}");
             println!("(the trace up to the panic: RUST_LOG=sim=debug on that command)");
             return ExitCode::from(1);

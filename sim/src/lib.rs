@@ -13,3 +13,12 @@ pub mod net;
 pub mod node;
 pub mod rng;
 pub mod world;
+
+/// The text of a caught panic (`std::panic::catch_unwind`'s payload), for reports.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-text panic payload".into())
+}

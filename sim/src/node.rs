@@ -1414,11 +1414,6 @@ impl Node {
         Ok((node, loaded))
     }
 
-    /// The node's environment (identity, disk, ...).
-    pub fn env(&self) -> &NodeEnv {
-        &self.env
-    }
-
     /// Which incarnation this is (0 for the first).
     pub fn incarnation(&self) -> u32 {
         self.incarnation
@@ -1793,11 +1788,6 @@ impl Node {
     /// Stops answering events with `ReplayEvent` (the heal phase turns faults off).
     pub fn stop_replaying_events(&mut self) {
         self.profile.replay_event_rate = 0.0;
-    }
-
-    /// The profile this incarnation runs with.
-    pub fn profile(&self) -> NodeProfile {
-        self.profile
     }
 
     /// Balances of closed channels not yet fully resolved on chain, sat (LDK's

@@ -355,17 +355,9 @@ impl World {
 
     // -- accessors ------------------------------------------------------------------------
 
-    /// The simulated clock.
-    pub fn clock(&self) -> &SimClock {
-        &self.clock
-    }
     /// Current simulated time, ms.
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()
-    }
-    /// The fake chain.
-    pub fn chain(&self) -> &FakeChain {
-        &self.chain
     }
     /// The fake network.
     pub fn net(&self) -> &Network {
@@ -600,14 +592,7 @@ impl World {
         // A panic inside LDK while reading the node back is a finding, not the end of the run
         // (`../shared/DESIGN.md`, decision 7): the node stays down and the oracle flags it.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Node::load(env, inc, wallet, profile)))
-            .unwrap_or_else(|payload| {
-                let message = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-text panic payload".into());
-                Err(LoadError::Panicked { message })
-            });
+            .unwrap_or_else(|payload| Err(LoadError::Panicked { message: crate::panic_message(&*payload) }));
         let now = self.now_ms();
         let stale = self.restarts.iter().rev().find(|r| r.node == idx).map_or(false, |r| r.stale_manager);
         if stale {
