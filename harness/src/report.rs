@@ -14,12 +14,21 @@ use std::fmt::Write as _;
 pub struct PaymentReport {
     /// Payment hash, hex.
     pub payment_hash: String,
-    /// `"single"` or `"mpp"`.
+    /// The flow it belongs to: `trampoline-receive`, `trampoline-forward` or `forward-mpp`.
+    pub flow: &'static str,
+    /// `"single"` or `"mpp"` on hand-built routes; `"routed"` when the payer's router chose
+    /// the paths (and how many).
     pub kind: &'static str,
-    /// Number of MPP parts (1 for single-path).
+    /// Number of MPP parts on a hand-built route (1 for single-path, 0 when routed).
     pub parts: usize,
-    /// Forwarding node of each part.
+    /// Router of each part on a hand-built route.
     pub via: Vec<String>,
+    /// The intermediate trampoline node, for a two-trampoline-hop payment.
+    pub trampoline: Option<String>,
+    /// The payer.
+    pub payer: String,
+    /// The payee.
+    pub payee: String,
     /// Amount the payee is to receive, msat.
     pub amount_msat: u64,
     /// When the payer handed it to LDK, simulated ms.
@@ -234,9 +243,17 @@ pub fn build(run: &RunResult) -> Report {
         .zip(&verdict.payments)
         .map(|(p, v)| PaymentReport {
             payment_hash: p.payment_hash.to_string(),
-            kind: if p.parts_via.len() > 1 { "mpp" } else { "single" },
+            flow: p.flow.name(),
+            kind: match p.parts_via.len() {
+                0 => "routed",
+                1 => "single",
+                _ => "mpp",
+            },
             parts: p.parts_via.len(),
             via: p.parts_via.iter().map(|&i| w.name(i).to_string()).collect(),
+            trampoline: p.trampoline.map(|i| w.name(i).to_string()),
+            payer: w.name(p.payer).to_string(),
+            payee: w.name(p.payee).to_string(),
             amount_msat: p.amount_msat,
             sent_at_ms: p.sent_at_ms,
             send_error: p.send_error.clone(),
@@ -423,10 +440,13 @@ impl Report {
         for p in &self.payments {
             let _ = writeln!(
                 o,
-                "  {} {:<6} via {:<7} {:>13} msat  sent@{:>6} ms  {:<9} claimed {:>13}  fee {:>7} msat",
+                "  {} {:<18} {:>2}->{:<2} {:<6} via {:<8} {:>13} msat  sent@{:>6} ms  {:<9} claimed {:>13}  fee {:>7} msat",
                 &p.payment_hash[..16],
+                p.flow,
+                p.payer,
+                p.payee,
                 p.kind,
-                p.via.join("+"),
+                p.via.iter().cloned().chain(p.trampoline.clone()).collect::<Vec<_>>().join("+"),
                 msat(p.amount_msat),
                 p.sent_at_ms.unwrap_or(0),
                 format!("{:?}", p.status).to_lowercase(),

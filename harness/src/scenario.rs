@@ -9,12 +9,12 @@
 
 use crate::faults::{FaultPlan, ScheduledFault};
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, ChannelInfo, HopPlan, TrampolineReceive};
+use sim::node::{Bytes32, ChannelInfo, HopPlan, Invoice, TrampolineReceive};
 use sim::rng::SimRng;
 use sim::world::{FaultRates, World, WorldConfig};
 
 /// Names of the scenarios `ldk-dst run --scenario` accepts.
-pub const SCENARIOS: &[&str] = &["trampoline-receive"];
+pub const SCENARIOS: &[&str] = &["trampoline-receive", "trampoline-forward", "forward-mpp", "mixed"];
 
 /// Error for a scenario name that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,10 +37,15 @@ pub struct PaymentPlan {
     pub amount_msat: u64,
     /// The payer.
     pub payer: NodeIdx,
-    /// The payee (the trampoline hop).
+    /// The payee.
     pub payee: NodeIdx,
-    /// Forwarding node of each MPP part (one entry for a single-path payment).
+    /// What kind of payment it is.
+    pub flow: Flow,
+    /// Router of each MPP part (one entry for a single-path payment) on hand-built
+    /// trampoline routes; empty when the payer's `DefaultRouter` chose the paths.
     pub parts_via: Vec<NodeIdx>,
+    /// The intermediate trampoline node, for a two-trampoline-hop payment.
+    pub trampoline: Option<NodeIdx>,
     /// When the payer asked LDK to send, simulated ms (`None` if it never could).
     pub sent_at_ms: Option<u64>,
     /// LDK's refusal at send time, if it refused.
@@ -93,20 +98,120 @@ pub const HEAL_BOUND_MS: u64 = 40 * 60_000;
 /// Interval between blocks in the heal phase, simulated ms.
 pub const HEAL_BLOCK_INTERVAL_MS: u64 = 2_000;
 
+/// What kind of payment a scenario makes between which nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// `payer` pays `payee` through `routers` (one MPP part through each, or a single path
+    /// through one); each path ends in a one-hop blinded path to `payee`, which is also the
+    /// payment's only trampoline hop. Routes are built by hand.
+    TrampolineReceive {
+        /// The payer.
+        payer: NodeIdx,
+        /// The routers between payer and payee.
+        routers: [NodeIdx; 2],
+        /// The payee (trampoline hop).
+        payee: NodeIdx,
+    },
+    /// `payer` pays `payee` with two trampoline hops, `trampoline` then `payee`: each MPP
+    /// part enters `trampoline` from a different router, and `trampoline` is to find its
+    /// own route to `payee` (LDK 0.3.0-rc3 refuses such forwards: `InvalidTrampolineForward`).
+    TrampolineForward {
+        /// The payer.
+        payer: NodeIdx,
+        /// The routers between payer and trampoline.
+        routers: [NodeIdx; 2],
+        /// The intermediate trampoline node.
+        trampoline: NodeIdx,
+        /// The payee (last trampoline hop, behind a blinded path).
+        payee: NodeIdx,
+    },
+    /// A plain (non-trampoline, non-blinded) payment from `payer` to `payee`, routed and
+    /// split into MPP parts by the payer's `DefaultRouter`: the baseline the trampoline
+    /// flows are compared with.
+    ForwardMpp {
+        /// The payer.
+        payer: NodeIdx,
+        /// The payee.
+        payee: NodeIdx,
+    },
+}
+
+impl Flow {
+    /// The flow's name, as in [`SCENARIOS`].
+    pub fn name(&self) -> &'static str {
+        match self {
+            Flow::TrampolineReceive { .. } => "trampoline-receive",
+            Flow::TrampolineForward { .. } => "trampoline-forward",
+            Flow::ForwardMpp { .. } => "forward-mpp",
+        }
+    }
+}
+
+/// A scenario's topology and what it pays.
+struct Spec {
+    name: &'static str,
+    nodes: &'static [&'static str],
+    /// Channels, each opened by the first node to the second (who then holds no balance).
+    links: &'static [(NodeIdx, NodeIdx)],
+    flows: Vec<Flow>,
+}
+
+const A: NodeIdx = 0;
+const B1: NodeIdx = 1;
+const B2: NodeIdx = 2;
+const T: NodeIdx = 3;
+const D: NodeIdx = 4;
+
+fn spec(name: &str) -> Result<Spec, UnknownScenario> {
+    // trampoline-receive and forward-mpp share the diamond A -> {B1, B2} -> C (C is index 3).
+    const DIAMOND: &[&str] = &["A", "B1", "B2", "C"];
+    const DIAMOND_LINKS: &[(NodeIdx, NodeIdx)] = &[(A, B1), (A, B2), (B1, 3), (B2, 3)];
+    // trampoline-forward and mixed: A -> {B1, B2} -> T -> D.
+    const KITE: &[&str] = &["A", "B1", "B2", "T", "D"];
+    const KITE_LINKS: &[(NodeIdx, NodeIdx)] = &[(A, B1), (A, B2), (B1, T), (B2, T), (T, D)];
+    let s = match name {
+        "trampoline-receive" => Spec {
+            name: "trampoline-receive",
+            nodes: DIAMOND,
+            links: DIAMOND_LINKS,
+            flows: vec![Flow::TrampolineReceive { payer: A, routers: [B1, B2], payee: 3 }],
+        },
+        "forward-mpp" => Spec {
+            name: "forward-mpp",
+            nodes: DIAMOND,
+            links: DIAMOND_LINKS,
+            flows: vec![Flow::ForwardMpp { payer: A, payee: 3 }],
+        },
+        "trampoline-forward" => Spec {
+            name: "trampoline-forward",
+            nodes: KITE,
+            links: KITE_LINKS,
+            flows: vec![Flow::TrampolineForward { payer: A, routers: [B1, B2], trampoline: T, payee: D }],
+        },
+        "mixed" => Spec {
+            name: "mixed",
+            nodes: KITE,
+            links: KITE_LINKS,
+            flows: vec![
+                Flow::TrampolineReceive { payer: A, routers: [B1, B2], payee: T },
+                Flow::TrampolineForward { payer: A, routers: [B1, B2], trampoline: T, payee: D },
+                Flow::ForwardMpp { payer: A, payee: D },
+                Flow::ForwardMpp { payer: B1, payee: D },
+            ],
+        },
+        other => return Err(UnknownScenario(other.to_string())),
+    };
+    Ok(s)
+}
+
 /// The node names of scenario `name`, in index order.
 pub fn node_names(name: &str) -> Result<Vec<&'static str>, UnknownScenario> {
-    match name {
-        "trampoline-receive" => Ok(vec!["A", "B1", "B2", "C"]),
-        other => Err(UnknownScenario(other.to_string())),
-    }
+    Ok(spec(name)?.nodes.to_vec())
 }
 
 /// Runs scenario `name` with `seed`.
 pub fn run(name: &str, seed: u64, opts: &RunOptions) -> Result<RunResult, UnknownScenario> {
-    match name {
-        "trampoline-receive" => Ok(trampoline_receive(seed, opts)),
-        other => Err(UnknownScenario(other.to_string())),
-    }
+    Ok(run_spec(&spec(name)?, seed, opts))
 }
 
 enum Step {
@@ -115,6 +220,12 @@ enum Step {
     Disconnect(NodeIdx, NodeIdx),
     Partition { node: NodeIdx, duration_ms: u64 },
     Mine,
+}
+
+/// What the payee handed the payer.
+enum Receive {
+    Trampoline(TrampolineReceive),
+    Invoice(Invoice),
 }
 
 /// Runs a fixture: its scenario, seed (unless `seed` overrides it), plan and pinned faults.
@@ -148,23 +259,24 @@ fn scid_between(world: &World, a: NodeIdx, b: NodeIdx) -> Option<u64> {
         .and_then(|c| c.short_channel_id)
 }
 
-/// A pays C through B1 and B2: single-path and 2-part MPP payments, each path ending in a
-/// one-hop blinded path to C with C as the trampoline hop; random nodes crash and restart
-/// during the run, some right after a payment was sent so that HTLCs are in flight.
-fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
+/// Runs `spec`: opens its channels fault-free, fills the shared network graph, then pays
+/// 6 to 9 payments of its flows while random nodes crash and restart (some right after a
+/// payment was sent, so that HTLCs are in flight), links drop and blocks are mined as the
+/// seed's fault plan says; then heals.
+fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     let plan = opts.plan.clone().unwrap_or_else(|| FaultPlan::swarm(seed));
     let config = WorldConfig { faults: plan.world_rates(), latency: plan.latency(), ..WorldConfig::default() };
     let mut world = World::new(seed, config, opts.keep_trace);
     let mut workload = SimRng::fork(seed, "workload");
     let mut faults = SimRng::fork(seed, "faults");
-    let a = world.add_node("A", &[CHANNEL_CAPACITY_SAT; 2]);
-    let b1 = world.add_node("B1", &[CHANNEL_CAPACITY_SAT]);
-    let b2 = world.add_node("B2", &[CHANNEL_CAPACITY_SAT]);
-    let c = world.add_node("C", &[]);
+    for (i, name) in spec.nodes.iter().enumerate() {
+        let opened = spec.links.iter().filter(|&&(x, _)| x == i).count();
+        world.add_node(name, &vec![CHANNEL_CAPACITY_SAT; opened]);
+    }
     world.mine_blocks(1);
 
-    let links = [(a, b1), (a, b2), (b1, c), (b2, c)];
-    for (x, y) in links {
+    let links = spec.links;
+    for &(x, y) in links {
         world.connect(x, y);
     }
     // Wait for LDK's handshakes (a slow network can take seconds), then open the channels.
@@ -177,7 +289,7 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
         }
     }
     let mut open_errors = Vec::new();
-    for (x, y) in links {
+    for &(x, y) in links {
         if let Err(e) = open(&mut world, x, y) {
             open_errors.push(format!("create_channel {}-{} refused by LDK: {e}", world.name(x), world.name(y)));
         }
@@ -200,34 +312,68 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
         .map(|&(x, y)| format!("channel {}-{} never became ready during opening", world.name(x), world.name(y)))
         .collect();
     setup_problems.extend(open_errors);
+    // Every node's router learns the topology (the channels are unannounced).
+    for &(x, y) in links {
+        if let Some(scid) = scid_between(&world, x, y) {
+            let (kx, ky) = (world.node_key(x), world.node_key(y));
+            let now = (sim::clock::EPOCH_UNIX_SECS + world.now_ms() / 1000) as u32;
+            if let Err(e) = world.graph().add_channel(scid, kx, ky, CHANNEL_CAPACITY_SAT, now) {
+                setup_problems.push(format!("network graph refused {}-{}: {e}", world.name(x), world.name(y)));
+            }
+        }
+    }
 
     for _ in 0..opts.extra_ticks {
-        world.act(a, |n| n.timer_tick());
+        world.act(A, |n| n.timer_tick());
     }
 
     // Plan payments: invoices are created up front (LDK derives their preimages from its
     // keys, so they survive the payee's restarts).
     let n_payments = workload.range(6, 10) as usize;
     let mut payments = Vec::new();
-    let mut receives: Vec<TrampolineReceive> = Vec::new();
+    let mut receives: Vec<Receive> = Vec::new();
     let mut steps: Vec<(u64, Step)> = Vec::new();
     let mut t = world.now_ms();
     for i in 0..n_payments {
+        // Only scenarios with several flows draw one (so single-flow runs keep their streams).
+        let flow = if spec.flows.len() > 1 { spec.flows[workload.index(spec.flows.len())] } else { spec.flows[0] };
         t += workload.range(300, 6_000);
-        let amount_msat = workload.range(10_000, 200_000) * 1_000;
-        let parts_via =
-            if workload.chance(0.5) { vec![b1, b2] } else { vec![if workload.chance(0.5) { b1 } else { b2 }] };
-        let receive = world.act(c, |n| n.create_trampoline_receive(amount_msat)).expect("C is up before the workload");
+        let (payer, payee, amount_msat, parts_via, trampoline, receive) = match flow {
+            Flow::TrampolineReceive { payer, routers: [r1, r2], payee }
+            | Flow::TrampolineForward { payer, routers: [r1, r2], payee, .. } => {
+                let amount_msat = workload.range(10_000, 200_000) * 1_000;
+                let parts_via =
+                    if workload.chance(0.5) { vec![r1, r2] } else { vec![if workload.chance(0.5) { r1 } else { r2 }] };
+                let receive =
+                    world.act(payee, |n| n.create_trampoline_receive(amount_msat)).expect("up before the workload");
+                let trampoline = match flow {
+                    Flow::TrampolineForward { trampoline, .. } => Some(trampoline),
+                    _ => None,
+                };
+                (payer, payee, amount_msat, parts_via, trampoline, Receive::Trampoline(receive))
+            }
+            Flow::ForwardMpp { payer, payee } => {
+                let amount_msat = workload.range(20_000, 300_000) * 1_000;
+                let invoice = world.act(payee, |n| n.create_invoice(amount_msat)).expect("up before the workload");
+                (payer, payee, amount_msat, Vec::new(), None, Receive::Invoice(invoice))
+            }
+        };
+        let payment_hash = match &receive {
+            Receive::Trampoline(r) => r.payment_hash,
+            Receive::Invoice(inv) => inv.payment_hash,
+        };
         let mut id = [0u8; 32];
         id[..8].copy_from_slice(&seed.to_be_bytes());
         id[8..16].copy_from_slice(&(i as u64).to_be_bytes());
         payments.push(PaymentPlan {
             payment_id: Bytes32(id),
-            payment_hash: receive.payment_hash,
+            payment_hash,
             amount_msat,
-            payer: a,
-            payee: c,
+            payer,
+            payee,
+            flow,
             parts_via,
+            trampoline,
             sent_at_ms: None,
             send_error: None,
         });
@@ -236,7 +382,7 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
         // Some payments are followed closely by a crash of a node on their way, so that
         // HTLCs are in flight when it goes down.
         if faults.chance(plan.crash_after_payment_chance) {
-            let on_path = [a, b1, b2, c];
+            let on_path = flow_nodes(flow, spec.nodes.len());
             let node = on_path[faults.index(on_path.len())];
             steps.push((t + faults.range(5, 400), Step::Crash { node, downtime_ms: faults.range(100, 4_000) }));
         }
@@ -301,7 +447,7 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
             Step::Partition { node, duration_ms } => world.partition(node, duration_ms),
             Step::Mine => world.mine_blocks(1),
         }
-        pending_sends.retain(|&i| !try_send(&mut world, &mut payments[i], &receives[i]));
+        pending_sends.retain(|&i| !try_send(&mut world, &mut payments[i], &receives[i], links));
     }
     // Sends the payer could not make while it was down go out once it is back.
     // A payment whose channels are gone (force-closed) is given up after a minute.
@@ -310,7 +456,7 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
             break;
         }
         world.run_until(world.now_ms() + 500);
-        pending_sends.retain(|&i| !try_send(&mut world, &mut payments[i], &receives[i]));
+        pending_sends.retain(|&i| !try_send(&mut world, &mut payments[i], &receives[i], links));
     }
     for i in pending_sends {
         payments[i].send_error = Some("never sent: payer down or no channel to its router".into());
@@ -332,7 +478,7 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
     }
     let heal_blocker = if healed { None } else { unrest(&world) };
     RunResult {
-        scenario: "trampoline-receive".into(),
+        scenario: spec.name.into(),
         seed,
         world,
         payments,
@@ -345,38 +491,77 @@ fn trampoline_receive(seed: u64, opts: &RunOptions) -> RunResult {
     }
 }
 
-/// Sends payment `p` if its payer is up and every first-hop channel has a short channel id.
-/// Returns whether it was handed to LDK (or refused by it).
-fn try_send(world: &mut World, p: &mut PaymentPlan, receive: &TrampolineReceive) -> bool {
+/// The nodes a payment of `flow` passes through, payer first (a crash right after a
+/// payment picks one of them). A routed payment may pass through any node.
+fn flow_nodes(flow: Flow, node_count: usize) -> Vec<NodeIdx> {
+    match flow {
+        Flow::TrampolineReceive { payer, routers: [r1, r2], payee } => vec![payer, r1, r2, payee],
+        Flow::TrampolineForward { payer, routers: [r1, r2], trampoline, payee } => {
+            vec![payer, r1, r2, trampoline, payee]
+        }
+        Flow::ForwardMpp { .. } => (0..node_count).collect(),
+    }
+}
+
+/// Sends payment `p` if its payer is up and every channel the send needs has a short
+/// channel id. Returns whether it was handed to LDK (or refused by it).
+fn try_send(world: &mut World, p: &mut PaymentPlan, receive: &Receive, links: &[(NodeIdx, NodeIdx)]) -> bool {
     if world.node(p.payer).is_none() {
         return false;
     }
-    let payee_key = receive.payee;
-    let n = p.parts_via.len() as u64;
-    let mut parts = Vec::new();
-    for (k, &via) in p.parts_via.iter().enumerate() {
-        let Some(first) = scid_between(world, p.payer, via) else { return false };
-        let Some(second) = scid_to_payee(world, via, p.payee) else { return false };
-        let share = if k as u64 + 1 == n { p.amount_msat - (p.amount_msat / n) * (n - 1) } else { p.amount_msat / n };
-        parts.push((
-            vec![
-                HopPlan { node: world.node_key(via), short_channel_id: first },
-                HopPlan { node: payee_key, short_channel_id: second },
-            ],
-            share,
-        ));
-    }
     let id = p.payment_id;
-    let result = world.act(p.payer, |n| n.send_trampoline_payment(receive, &parts, id)).expect("payer up");
+    let result = match receive {
+        Receive::Trampoline(receive) => {
+            // The last unblinded hop is the first trampoline hop: the payee itself, or the
+            // intermediate trampoline node.
+            let first_trampoline = p.trampoline.unwrap_or(p.payee);
+            let n = p.parts_via.len() as u64;
+            let mut parts = Vec::new();
+            for (k, &via) in p.parts_via.iter().enumerate() {
+                let Some(first) = scid_between(world, p.payer, via) else { return false };
+                let Some(second) = scid_either(world, via, first_trampoline) else { return false };
+                let share =
+                    if k as u64 + 1 == n { p.amount_msat - (p.amount_msat / n) * (n - 1) } else { p.amount_msat / n };
+                parts.push((
+                    vec![
+                        HopPlan { node: world.node_key(via), short_channel_id: first },
+                        HopPlan { node: world.node_key(first_trampoline), short_channel_id: second },
+                    ],
+                    share,
+                ));
+            }
+            let via_trampoline = p.trampoline.map(|t| world.node_key(t));
+            world.act(p.payer, |n| n.send_trampoline_payment(receive, &parts, id, via_trampoline)).expect("payer up")
+        }
+        Receive::Invoice(invoice) => {
+            let payer = p.payer;
+            if links
+                .iter()
+                .filter(|&&(x, y)| x == payer || y == payer)
+                .any(|&(x, y)| scid_between(world, x, y).is_none())
+            {
+                return false;
+            }
+            world
+                .act(payer, |n| n.send_payment(invoice, id, ROUTED_SATURATION_POWER_OF_HALF, ROUTED_RETRIES))
+                .expect("payer up")
+        }
+    };
     p.sent_at_ms = Some(world.now_ms());
     p.send_error = result.err();
     true
 }
 
-/// The short channel id of the channel between `via` and `payee`, from whichever of the two
-/// is up (both list it).
-fn scid_to_payee(world: &World, via: NodeIdx, payee: NodeIdx) -> Option<u64> {
-    scid_between(world, via, payee).or_else(|| scid_between(world, payee, via))
+/// Routed payments use at most 1/2^3 of a channel's capacity per path, so the router splits
+/// most of them into MPP parts (LDK's `max_channel_saturation_power_of_half`).
+const ROUTED_SATURATION_POWER_OF_HALF: u8 = 3;
+/// Routed payments let LDK retry failed paths this many times.
+const ROUTED_RETRIES: u32 = 2;
+
+/// The short channel id of the channel between `x` and `y`, from whichever of the two is
+/// up (both list it).
+fn scid_either(world: &World, x: NodeIdx, y: NodeIdx) -> Option<u64> {
+    scid_between(world, x, y).or_else(|| scid_between(world, y, x))
 }
 
 /// Whether the run has come to rest: every node up, nothing in flight on the network or

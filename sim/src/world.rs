@@ -26,7 +26,7 @@ use crate::disk::{DiskOp, FakeDisk, WriteId};
 use crate::net::{ConnId, LatencyConfig, Network, NodeIdx};
 use crate::node::{
     Bytes32, HtlcDirection, HtlcInfo, LoadError, LoadedState, MonitorStorage, Node, NodeEnv, NodeEvent, NodeKey,
-    NodeProfile, NodeTrace,
+    NodeProfile, NodeTrace, SharedGraph,
 };
 use crate::rng::SimRng;
 use sha2::{Digest, Sha256};
@@ -238,6 +238,7 @@ pub struct World {
     names: Vec<String>,
     profile_rng: SimRng,
     disk_rng: SimRng,
+    graph: SharedGraph,
 }
 
 impl World {
@@ -268,6 +269,7 @@ impl World {
             names: Vec::new(),
             profile_rng: SimRng::fork(seed, "profiles"),
             disk_rng: SimRng::fork(seed, "disk"),
+            graph: SharedGraph::new(),
         }
     }
 
@@ -310,6 +312,7 @@ impl World {
             net: self.net.clone(),
             disk: FakeDisk::new(),
             storage,
+            graph: self.graph.clone(),
         };
         match storage {
             MonitorStorage::FullMonitor => {}
@@ -354,6 +357,11 @@ impl World {
     }
 
     // -- accessors ------------------------------------------------------------------------
+
+    /// The network graph all nodes route over (the scenario fills it from its topology).
+    pub fn graph(&self) -> &SharedGraph {
+        &self.graph
+    }
 
     /// Current simulated time, ms.
     pub fn now_ms(&self) -> u64 {
