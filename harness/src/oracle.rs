@@ -4,15 +4,20 @@
 //! Inputs ([`Evidence`]) are LDK's events (as [`Observation`]s), the HTLCs LDK's
 //! `list_channels` still shows after the heal phase, the payer's own pending-payment list,
 //! restarts and what they loaded, and the list of payments the payer asked LDK to make.
-//! This version checks the invariants of `../shared/DESIGN.md` ("The oracle") that concern a
-//! payment's outcome: atomicity (1), the payee never receiving more than was sent (part
-//! of 3), LDK's event contract (5), liveness (6), and that every restart could read the
-//! node back (decision 5).
+//! It checks all eight invariants of `../shared/DESIGN.md` ("The oracle"): atomicity (1),
+//! LDK's event contract (5), liveness (6), explained force-closes (8) and read-back
+//! (decision 5) from events and restarts here; forwarders lose nothing (2), no double
+//! forward (3), failures reach every inbound HTLC exactly once (4) and conservation (7)
+//! from HTLC messages, committed HTLCs, the chain and monitor balances in [`htlcs`].
 
+pub mod htlcs;
+
+pub use htlcs::{HtlcMessage, HtlcMsg, CONSERVATION_ROUNDING_SAT};
 use serde::Serialize;
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, HtlcInfo, LoadError, NodeEvent};
-use sim::world::Observation;
+use sim::node::{Bytes32, HtlcInfo, LoadError, NodeEvent, OpenChannelBalance};
+use sim::world::{CommittedHtlc, CommittedHtlcKey, Observation};
+use std::collections::BTreeSet;
 
 /// A payment as the oracle needs it.
 #[derive(Clone, Debug)]
@@ -64,6 +69,15 @@ pub struct Evidence {
     pub names: Vec<String>,
     /// Channels of the topology LDK never listed as ready during opening.
     pub setup_problems: Vec<String>,
+    /// HTLC messages LDK's channel handlers received, in the order received.
+    pub htlc_messages: Vec<HtlcMessage>,
+    /// Inbound HTLCs LDK's `list_channels` showed as irrevocably committed at some point.
+    pub committed_inbound: Vec<(CommittedHtlcKey, CommittedHtlc)>,
+    /// (payment hash, channel): a preimage of the hash confirmed on chain in a transaction
+    /// spending a commitment transaction of the channel (an on-chain HTLC claim).
+    pub onchain_claims: BTreeSet<(Bytes32, Bytes32)>,
+    /// Per node, its open channels' balances after the heal phase (from the monitors).
+    pub open_balances: Vec<(NodeIdx, OpenChannelBalance)>,
 }
 
 /// The invariant a violation breaks.
@@ -72,12 +86,23 @@ pub struct Evidence {
 pub enum Invariant {
     /// 1. The payee claimed iff the payer ends with `PaymentSent` and the preimage.
     Atomicity,
+    /// 2. If an outbound HTLC of a forward was fulfilled, every inbound HTLC with its
+    /// payment hash at that node is fulfilled, off or on chain.
+    ForwardersLoseNothing,
+    /// 3. At most one set of outbound HTLCs per inbound set: a node never offers more for a
+    /// hash than it received; the payer's settled HTLCs never exceed what it paid.
+    NoDoubleForward,
     /// 3. The payee never claims less than the payer sent (LDK allows more).
     ClaimedAmount,
+    /// 4. Every committed inbound HTLC is resolved, and exactly once (never both failed and
+    /// fulfilled).
+    FailureExactlyOnce,
     /// 5. Events keep LDK's documented contract (replays repeat, never contradict).
     EventContract,
     /// 6. After the heal phase nothing is pending.
     Liveness,
+    /// 7. Both ends of an open channel account for its whole value.
+    Conservation,
     /// Decision 5: every restart reads the node back from what its disk durably holds.
     Readback,
     /// 8. Force-closes are explained (here: none from a stale manager under deferred mode).
@@ -413,6 +438,7 @@ pub fn judge(ev: &Evidence) -> Verdict {
             format!("restart could not read the node back from its disk: {err}"),
         ));
     }
+    htlcs::judge_htlcs(ev, &mut verdict.violations);
     if !ev.healed && verdict.violations.iter().all(|v| v.invariant != Invariant::Liveness) {
         verdict.violations.push(Violation::at_node(
             Invariant::Liveness,

@@ -7,6 +7,7 @@
 use crate::oracle::{self, Evidence, PaymentFacts, PaymentStatus, Verdict, Violation};
 use crate::scenario::RunResult;
 use serde::Serialize;
+use sim::node::Bytes32;
 use std::fmt::Write as _;
 
 /// One payment in the report.
@@ -222,6 +223,23 @@ pub fn evidence(run: &RunResult) -> Evidence {
         if r.deferred_since_manager && matches!(r.loaded, Some(Ok(_))) {
             let at = r.restarted_at_ms.unwrap_or(r.crashed_at_ms);
             ev.deferred_load_closes.extend(r.closed_at_load.iter().map(|c| (r.node, at, *c)));
+        }
+    }
+    ev.committed_inbound = w.committed_inbound_htlcs().iter().map(|(k, c)| (*k, *c)).collect();
+    for (item, funding_txid) in w.chain().witness_preimage_candidates() {
+        let payment_hash = Bytes32(item).sha256();
+        // LDK's v1 channel id is the funding txid with the output index XORed into its last
+        // two bytes (BOLT 2); funding transactions here have few outputs.
+        for index in 0u16..4 {
+            let mut id = funding_txid;
+            id[30] ^= (index >> 8) as u8;
+            id[31] ^= (index & 0xff) as u8;
+            ev.onchain_claims.insert((payment_hash, Bytes32(id)));
+        }
+    }
+    for i in 0..w.node_count() {
+        if let Some(node) = w.node(i) {
+            ev.open_balances.extend(node.open_channel_balances().into_iter().map(|b| (i, b)));
         }
     }
     for r in w.restarts() {

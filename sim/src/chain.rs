@@ -233,7 +233,40 @@ impl FakeChain {
         self.inner.lock().unwrap().utxos.get(op).map(|u| u.out.clone())
     }
 
-    /// Sum of the confirmed unspent outputs paying `script_pubkey`, sat.
+    /// Every 32-byte witness element of every confirmed transaction, each with the txids
+    /// two levels up (the transactions spent by the transactions it spends): an HTLC claimed
+    /// on chain with its preimage shows it in the witness of a transaction spending a
+    /// commitment transaction, which spends the channel's funding transaction (BOLT 3). So a
+    /// candidate preimage paired with a funding txid says "revealed on that channel". Txids
+    /// as their internal bytes (what LDK derives channel ids from).
+    pub fn witness_preimage_candidates(&self) -> Vec<([u8; 32], [u8; 32])> {
+        let inner = self.inner.lock().unwrap();
+        let mut by_txid = std::collections::BTreeMap::new();
+        for block in &inner.blocks {
+            for tx in &block.txdata {
+                by_txid.insert(tx.compute_txid(), tx);
+            }
+        }
+        let mut out = std::collections::BTreeSet::new();
+        for tx in by_txid.values() {
+            for input in &tx.input {
+                let items: Vec<[u8; 32]> =
+                    input.witness.iter().filter_map(|item| <[u8; 32]>::try_from(item).ok()).collect();
+                if items.is_empty() {
+                    continue;
+                }
+                let Some(parent) = by_txid.get(&input.previous_output.txid) else { continue };
+                for grand in &parent.input {
+                    for item in &items {
+                        out.insert((*item, grand.previous_output.txid.to_byte_array()));
+                    }
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Total value of the confirmed, unspent outputs paying `script_pubkey`, sat.
     pub fn balance_sat(&self, script_pubkey: &ScriptBuf) -> u64 {
         let inner = self.inner.lock().unwrap();
         inner.utxos.values().filter(|u| &u.out.script_pubkey == script_pubkey).map(|u| u.out.value.to_sat()).sum()

@@ -344,6 +344,21 @@ pub struct TrampolineReceive {
     blinded_path: BlindedPaymentPath,
 }
 
+/// One open channel's balance at one end, from its `ChannelMonitor`
+/// ([`Node::open_channel_balances`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenChannelBalance {
+    /// The channel.
+    pub channel_id: Bytes32,
+    /// What this end would claim from its current commitment transaction, sat.
+    pub amount_sat: u64,
+    /// The commitment transaction's fee this end pays (sat; 0 for the non-funder). LDK counts
+    /// dust HTLCs and the msat rounded down from HTLCs in it.
+    pub transaction_fee_sat: u64,
+    /// The channel's value, sat.
+    pub capacity_sat: u64,
+}
+
 /// What a BOLT 11 invoice carries for a plain payment, created by [`Node::create_invoice`].
 #[derive(Clone, Debug)]
 pub struct Invoice {
@@ -1895,6 +1910,38 @@ impl Node {
             }
         }
         out.sort();
+        out
+    }
+
+    /// Balances of the open channels, as their `ChannelMonitor`s report them
+    /// (`Balance::ClaimableOnChannelClose`, the current candidate): per channel, what this
+    /// node would get from its commitment transaction (sat) and the commitment fee it pays
+    /// (sat; zero on channels the peer opened). Sorted by channel.
+    pub fn open_channel_balances(&self) -> Vec<OpenChannelBalance> {
+        use lightning::chain::channelmonitor::Balance;
+        let mut out = Vec::new();
+        for c in self.manager.list_channels() {
+            for b in self.chain_monitor.claimable_balances(c.channel_id) {
+                if let Balance::ClaimableOnChannelClose {
+                    balance_candidates, confirmed_balance_candidate_index, ..
+                } = b
+                {
+                    if let Some(cand) = balance_candidates
+                        .get(confirmed_balance_candidate_index)
+                        .filter(|_| confirmed_balance_candidate_index != 0)
+                        .or(balance_candidates.last())
+                    {
+                        out.push(OpenChannelBalance {
+                            channel_id: chan_id(&c.channel_id),
+                            amount_sat: cand.amount_satoshis,
+                            transaction_fee_sat: cand.transaction_fee_satoshis,
+                            capacity_sat: c.channel_value_satoshis,
+                        });
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|b| b.channel_id);
         out
     }
 

@@ -25,8 +25,8 @@ use crate::clock::SimClock;
 use crate::disk::{DiskOp, FakeDisk, WriteId};
 use crate::net::{ConnId, LatencyConfig, Network, NodeIdx};
 use crate::node::{
-    Bytes32, HtlcDirection, HtlcInfo, LoadError, LoadedState, MonitorStorage, Node, NodeEnv, NodeEvent, NodeKey,
-    NodeProfile, NodeTrace, SharedGraph,
+    Bytes32, HtlcDirection, HtlcInfo, HtlcState, LoadError, LoadedState, MonitorStorage, Node, NodeEnv, NodeEvent,
+    NodeKey, NodeProfile, NodeTrace, SharedGraph,
 };
 use crate::rng::SimRng;
 use sha2::{Digest, Sha256};
@@ -43,6 +43,33 @@ pub struct Observation {
     pub incarnation: u32,
     /// What it reported.
     pub event: NodeEvent,
+}
+
+/// Identifies an inbound HTLC at a node: the receiving node, the channel, LDK's HTLC id on
+/// it (BOLT 2 `id` of `update_add_htlc`) and the payment hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CommittedHtlcKey {
+    /// The receiving node.
+    pub node: NodeIdx,
+    /// The channel.
+    pub channel_id: Bytes32,
+    /// The HTLC id the offering peer gave it.
+    pub htlc_id: u64,
+    /// Its payment hash.
+    pub payment_hash: Bytes32,
+}
+
+/// What LDK listed about a committed inbound HTLC ([`World::committed_inbound_htlcs`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommittedHtlc {
+    /// The offering peer, if it is a node of this world.
+    pub from: Option<NodeIdx>,
+    /// Amount, msat.
+    pub amount_msat: u64,
+    /// Absolute CLTV expiry, block height.
+    pub cltv_expiry: u32,
+    /// When it was first listed as committed, simulated ms.
+    pub first_ms: u64,
 }
 
 /// One crash and restart of a node.
@@ -234,6 +261,7 @@ pub struct World {
     restarts: Vec<RestartRecord>,
     faults: Vec<FaultRecord>,
     inbound_seen: BTreeMap<(Bytes32, NodeIdx), u64>,
+    committed_inbound: BTreeMap<CommittedHtlcKey, CommittedHtlc>,
     /// Node names by index (known before a node's slot is complete).
     names: Vec<String>,
     profile_rng: SimRng,
@@ -266,6 +294,7 @@ impl World {
             restarts: Vec::new(),
             faults: Vec::new(),
             inbound_seen: BTreeMap::new(),
+            committed_inbound: BTreeMap::new(),
             names: Vec::new(),
             profile_rng: SimRng::fork(seed, "profiles"),
             disk_rng: SimRng::fork(seed, "disk"),
@@ -358,6 +387,11 @@ impl World {
 
     // -- accessors ------------------------------------------------------------------------
 
+    /// The fake chain.
+    pub fn chain(&self) -> &FakeChain {
+        &self.chain
+    }
+
     /// The network graph all nodes route over (the scenario fills it from its topology).
     pub fn graph(&self) -> &SharedGraph {
         &self.graph
@@ -403,6 +437,11 @@ impl World {
     /// `list_channels` right after each delivery to it): (payment hash, node) → ms.
     pub fn inbound_htlcs_seen(&self) -> &BTreeMap<(Bytes32, NodeIdx), u64> {
         &self.inbound_seen
+    }
+    /// Every inbound HTLC LDK listed as irrevocably committed at a node (from
+    /// `list_channels` right after each delivery to it), with when it was first listed so.
+    pub fn committed_inbound_htlcs(&self) -> &BTreeMap<CommittedHtlcKey, CommittedHtlc> {
+        &self.committed_inbound
     }
     /// Every injected fault so far, in time order.
     pub fn faults(&self) -> &[FaultRecord] {
@@ -749,6 +788,22 @@ impl World {
             for c in node.channels() {
                 for h in c.htlcs.iter().filter(|h| h.direction == HtlcDirection::Inbound) {
                     self.inbound_seen.entry((h.payment_hash, d.node)).or_insert(self.clock.now_ms());
+                    if h.state == HtlcState::Committed {
+                        let from = self.slots.iter().position(|s| s.key == c.counterparty);
+                        let key = CommittedHtlcKey {
+                            node: d.node,
+                            channel_id: c.channel_id,
+                            htlc_id: h.htlc_id,
+                            payment_hash: h.payment_hash,
+                        };
+                        let at_ms = self.clock.now_ms();
+                        self.committed_inbound.entry(key).or_insert(CommittedHtlc {
+                            from,
+                            amount_msat: h.amount_msat,
+                            cltv_expiry: h.cltv_expiry,
+                            first_ms: at_ms,
+                        });
+                    }
                 }
             }
         }

@@ -1,0 +1,376 @@
+//! The HTLC-level invariants: forwarders lose nothing (2), no double forward (3), failures
+//! reach every inbound HTLC exactly once (4) and conservation of channel balances (7).
+//!
+//! Inputs are the HTLC messages LDK's channel handlers received (`update_add_htlc`,
+//! `update_fulfill_htlc`, `update_fail_htlc` / `update_fail_malformed_htlc`, BOLT 2), the
+//! inbound HTLCs LDK's `list_channels` showed as committed, channel closures LDK reported,
+//! preimages that appeared on chain, and the open channels' balances from their
+//! `ChannelMonitor`s. Forwards are matched inbound to outbound per node by payment hash and
+//! channel, never by `PaymentForwarded` (those are missing exactly when a forwarder fails).
+
+use super::{Evidence, Invariant, Violation};
+use sim::net::NodeIdx;
+use sim::node::{Bytes32, NodeEvent};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// An HTLC message a node's `ChannelMessageHandler` received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HtlcMessage {
+    /// Simulated time it was handed to the handler, ms.
+    pub at_ms: u64,
+    /// The receiving node.
+    pub to: NodeIdx,
+    /// The sending node.
+    pub from: NodeIdx,
+    /// What it said.
+    pub msg: HtlcMsg,
+}
+
+/// The HTLC messages the oracle reads (BOLT 2 names).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HtlcMsg {
+    /// `update_add_htlc`: the sender offers an HTLC.
+    Add {
+        /// The channel.
+        channel_id: Bytes32,
+        /// The sender's id for it on this channel.
+        htlc_id: u64,
+        /// Its payment hash.
+        payment_hash: Bytes32,
+        /// Amount, msat.
+        amount_msat: u64,
+    },
+    /// `update_fulfill_htlc`: the sender settles an HTLC the receiver offered.
+    Fulfill {
+        /// The channel.
+        channel_id: Bytes32,
+        /// The receiver's id for the HTLC.
+        htlc_id: u64,
+        /// The preimage.
+        preimage: Bytes32,
+    },
+    /// `update_fail_htlc` or `update_fail_malformed_htlc`: the sender fails an HTLC the
+    /// receiver offered.
+    Fail {
+        /// The channel.
+        channel_id: Bytes32,
+        /// The receiver's id for the HTLC.
+        htlc_id: u64,
+    },
+}
+
+/// One HTLC as the messages and `list_channels` show it.
+#[derive(Clone, Debug)]
+struct Htlc {
+    channel_id: Bytes32,
+    offerer: NodeIdx,
+    receiver: NodeIdx,
+    htlc_id: u64,
+    payment_hash: Bytes32,
+    amount_msat: u64,
+    added_ms: u64,
+    committed: bool,
+    fulfilled_ms: Option<u64>,
+    failed_ms: Option<u64>,
+}
+
+impl Htlc {
+    fn describe(&self, name: &dyn Fn(NodeIdx) -> String) -> String {
+        format!(
+            "HTLC {} on channel {} from {} to {} ({} msat, added at {} ms)",
+            self.htlc_id,
+            short(&self.channel_id),
+            name(self.offerer),
+            name(self.receiver),
+            self.amount_msat,
+            self.added_ms
+        )
+    }
+}
+
+fn short(b: &Bytes32) -> String {
+    b.to_string()[..16].to_string()
+}
+
+/// Builds the HTLC table: one entry per distinct `update_add_htlc` (a retransmission with the
+/// same channel, id, hash and amount is the same HTLC; a different add reusing an id
+/// replaces an earlier one that was never committed), marked committed from `list_channels`,
+/// resolved by the fulfill/fail messages its offerer received.
+fn table(ev: &Evidence) -> Vec<Htlc> {
+    let mut htlcs: Vec<Htlc> = Vec::new();
+    let mut current: BTreeMap<(Bytes32, NodeIdx, u64), usize> = BTreeMap::new();
+    for m in &ev.htlc_messages {
+        match &m.msg {
+            HtlcMsg::Add { channel_id, htlc_id, payment_hash, amount_msat } => {
+                let key = (*channel_id, m.from, *htlc_id);
+                if let Some(&i) = current.get(&key) {
+                    if htlcs[i].payment_hash == *payment_hash && htlcs[i].amount_msat == *amount_msat {
+                        continue;
+                    }
+                }
+                current.insert(key, htlcs.len());
+                htlcs.push(Htlc {
+                    channel_id: *channel_id,
+                    offerer: m.from,
+                    receiver: m.to,
+                    htlc_id: *htlc_id,
+                    payment_hash: *payment_hash,
+                    amount_msat: *amount_msat,
+                    added_ms: m.at_ms,
+                    committed: false,
+                    fulfilled_ms: None,
+                    failed_ms: None,
+                });
+            }
+            HtlcMsg::Fulfill { channel_id, htlc_id, preimage } => {
+                if let Some(&i) = current.get(&(*channel_id, m.to, *htlc_id)) {
+                    if preimage.sha256() == htlcs[i].payment_hash {
+                        htlcs[i].fulfilled_ms.get_or_insert(m.at_ms);
+                    }
+                }
+            }
+            HtlcMsg::Fail { channel_id, htlc_id } => {
+                if let Some(&i) = current.get(&(*channel_id, m.to, *htlc_id)) {
+                    htlcs[i].failed_ms.get_or_insert(m.at_ms);
+                }
+            }
+        }
+    }
+    for (key, c) in &ev.committed_inbound {
+        let found = htlcs.iter_mut().find(|h| {
+            h.receiver == key.node
+                && h.channel_id == key.channel_id
+                && h.htlc_id == key.htlc_id
+                && h.payment_hash == key.payment_hash
+        });
+        match found {
+            Some(h) => h.committed = true,
+            None => {
+                if let Some(from) = c.from {
+                    htlcs.push(Htlc {
+                        channel_id: key.channel_id,
+                        offerer: from,
+                        receiver: key.node,
+                        htlc_id: key.htlc_id,
+                        payment_hash: key.payment_hash,
+                        amount_msat: c.amount_msat,
+                        added_ms: c.first_ms,
+                        committed: true,
+                        fulfilled_ms: None,
+                        failed_ms: None,
+                    });
+                }
+            }
+        }
+    }
+    htlcs
+}
+
+/// Checks invariants 2, 3, 4 and 7 and appends what breaks them.
+pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
+    let name = |i: NodeIdx| ev.names.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
+    let htlcs = table(ev);
+    let closed: BTreeSet<Bytes32> = ev
+        .observations
+        .iter()
+        .filter_map(|o| match &o.event {
+            NodeEvent::ChannelClosed { channel_id, .. } => Some(*channel_id),
+            _ => None,
+        })
+        .collect();
+    // Preimage of this hash revealed on chain in a claim from this channel's commitment.
+    let claimed_on_chain = |h: &Htlc| ev.onchain_claims.contains(&(h.payment_hash, h.channel_id));
+    let hv = |invariant, h: &Htlc, node: NodeIdx, at_ms: Option<u64>, message: String| Violation {
+        invariant,
+        payment_hash: Some(h.payment_hash.to_string()),
+        node: Some(name(node)),
+        at_ms,
+        message,
+    };
+
+    // 4, "exactly once": an HTLC is settled or failed, never both (BOLT 2: a node
+    // resolves each HTLC once; LDK retransmits the same resolution after a reconnect).
+    for h in &htlcs {
+        if let (Some(f), Some(x)) = (h.fulfilled_ms, h.failed_ms) {
+            violations.push(hv(
+                Invariant::FailureExactlyOnce,
+                h,
+                h.receiver,
+                Some(f.max(x)),
+                format!(
+                    "{} was both failed (at {x} ms) and fulfilled (at {f} ms) by {}",
+                    h.describe(&name),
+                    name(h.receiver)
+                ),
+            ));
+        }
+    }
+
+    // Group per node and payment hash: what it received and what it offered.
+    let mut per: BTreeMap<(NodeIdx, Bytes32), (Vec<&Htlc>, Vec<&Htlc>)> = BTreeMap::new();
+    for h in &htlcs {
+        if h.committed {
+            per.entry((h.receiver, h.payment_hash)).or_default().0.push(h);
+        }
+        per.entry((h.offerer, h.payment_hash)).or_default().1.push(h);
+    }
+    for ((node, _hash), (ins, outs)) in &per {
+        if ins.is_empty() {
+            continue;
+        }
+        // 2. Forwarders lose nothing: once the node learned the preimage downstream (a
+        // fulfill, or the peer's on-chain claim), every inbound HTLC of that hash (for
+        // trampoline: all of them) is fulfilled, by message or on chain.
+        let learned = outs.iter().filter_map(|o| o.fulfilled_ms.or(claimed_on_chain(o).then_some(o.added_ms))).min();
+        if let Some(learned_ms) = learned {
+            for i in ins {
+                if i.fulfilled_ms.is_none() && !claimed_on_chain(i) {
+                    violations.push(hv(
+                        Invariant::ForwardersLoseNothing,
+                        i,
+                        *node,
+                        Some(learned_ms),
+                        format!(
+                            "{} learned the preimage downstream (by {learned_ms} ms) but never fulfilled inbound {}{}",
+                            name(*node),
+                            i.describe(&name),
+                            if closed.contains(&i.channel_id) {
+                                " (its channel closed and no claim with the preimage from it confirmed)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+        // 3. No double forward: what a node offered onwards for a hash (not counting parts
+        // that failed back) never exceeds what it received for it.
+        let in_msat: u64 = ins.iter().map(|h| h.amount_msat).sum();
+        let live_out: Vec<&&Htlc> = outs.iter().filter(|o| o.failed_ms.is_none()).collect();
+        let out_msat: u64 = live_out.iter().map(|h| h.amount_msat).sum();
+        if out_msat > in_msat {
+            let worst = live_out.iter().max_by_key(|h| h.added_ms).expect("out_msat > 0");
+            violations.push(hv(
+                Invariant::NoDoubleForward,
+                worst,
+                *node,
+                Some(worst.added_ms),
+                format!(
+                    "{} offered {out_msat} msat onwards in {} HTLC(s) for a hash it received {in_msat} msat for in {} HTLC(s); the last was {}",
+                    name(*node),
+                    live_out.len(),
+                    ins.len(),
+                    worst.describe(&name)
+                ),
+            ));
+        }
+    }
+
+    // 3, at the payer: what the payee settled never exceeds what `PaymentSent` says was paid.
+    for p in &ev.payments {
+        let sent = ev.observations.iter().find_map(|o| match &o.event {
+            NodeEvent::PaymentSent { payment_hash, fee_paid_msat: Some(fee), .. }
+                if o.node == p.payer && *payment_hash == p.payment_hash =>
+            {
+                Some(*fee)
+            }
+            _ => None,
+        });
+        let settled: Vec<&Htlc> = htlcs
+            .iter()
+            .filter(|h| h.offerer == p.payer && h.payment_hash == p.payment_hash && h.fulfilled_ms.is_some())
+            .collect();
+        let settled_msat: u64 = settled.iter().map(|h| h.amount_msat).sum();
+        if let Some(fee) = sent {
+            if settled_msat > p.amount_msat + fee {
+                let last = settled.iter().max_by_key(|h| h.added_ms).expect("settled_msat > 0");
+                violations.push(hv(
+                    Invariant::NoDoubleForward,
+                    last,
+                    p.payer,
+                    last.fulfilled_ms,
+                    format!(
+                        "payer's HTLCs settled for {settled_msat} msat in {} HTLC(s), more than the {} msat + {fee} msat fee PaymentSent reports",
+                        settled.len(),
+                        p.amount_msat
+                    ),
+                ));
+            }
+        }
+    }
+
+    // 4. Every committed inbound HTLC is resolved after the heal phase: fulfilled or failed
+    // by message, or its channel closed (then the chain resolves it; unresolved closed
+    // balances are a liveness violation). Only judged when the heal phase finished (when it
+    // did not, liveness already says what is stuck).
+    if ev.healed {
+        for h in htlcs.iter().filter(|h| h.committed) {
+            if h.fulfilled_ms.is_none() && h.failed_ms.is_none() && !closed.contains(&h.channel_id) {
+                violations.push(hv(
+                    Invariant::FailureExactlyOnce,
+                    h,
+                    h.receiver,
+                    Some(h.added_ms),
+                    format!(
+                        "{} was committed but never fulfilled or failed, and its channel is still open",
+                        h.describe(&name)
+                    ),
+                ));
+            }
+        }
+    }
+
+    // 7. Conservation, per open channel once at rest: what both ends would get from their
+    // commitment transactions plus the commitment fee the funder pays add up to the channel's
+    // value (`Balance::ClaimableOnChannelClose`; amounts are sat, each end's msat remainder
+    // is rounded down, hence up to 1 sat per end). A channel open at one end and gone at
+    // the other is a channel whose funds nobody accounts for.
+    if ev.healed {
+        let mut by_channel: BTreeMap<Bytes32, Vec<(NodeIdx, &sim::node::OpenChannelBalance)>> = BTreeMap::new();
+        for (node, b) in &ev.open_balances {
+            by_channel.entry(b.channel_id).or_default().push((*node, b));
+        }
+        for (channel, ends) in &by_channel {
+            let at = |i: usize| ends.get(i).map(|(n, _)| name(*n)).unwrap_or_default();
+            if ends.len() != 2 {
+                violations.push(Violation {
+                    invariant: Invariant::Conservation,
+                    payment_hash: None,
+                    node: Some(at(0)),
+                    at_ms: None,
+                    message: format!(
+                        "channel {} is open at {} but not at its peer after the heal phase",
+                        short(channel),
+                        at(0)
+                    ),
+                });
+                continue;
+            }
+            let total: u64 = ends.iter().map(|(_, b)| b.amount_sat + b.transaction_fee_sat).sum();
+            let capacity = ends[0].1.capacity_sat;
+            if total > capacity || capacity - total > CONSERVATION_ROUNDING_SAT {
+                violations.push(Violation {
+                    invariant: Invariant::Conservation,
+                    payment_hash: None,
+                    node: Some(format!("{}+{}", at(0), at(1))),
+                    at_ms: None,
+                    message: format!(
+                        "channel {} of {capacity} sat: {} claims {} sat (+{} sat fee), {} claims {} sat (+{} sat fee), total {total} sat",
+                        short(channel),
+                        at(0),
+                        ends[0].1.amount_sat,
+                        ends[0].1.transaction_fee_sat,
+                        at(1),
+                        ends[1].1.amount_sat,
+                        ends[1].1.transaction_fee_sat
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// Largest shortfall, sat, between a channel's value and what its ends account for that is
+/// msat rounding (each end's balance is rounded down to whole sat).
+pub const CONSERVATION_ROUNDING_SAT: u64 = 2;
