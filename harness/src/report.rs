@@ -5,9 +5,10 @@
 //! `violations` and `trace_digest`.
 
 use crate::oracle::{self, Evidence, PaymentFacts, PaymentStatus, Verdict, Violation};
+use crate::oracle::{HtlcMessage, HtlcMsg};
 use crate::scenario::RunResult;
 use serde::Serialize;
-use sim::node::Bytes32;
+use sim::node::{Bytes32, PeerMessage};
 use std::fmt::Write as _;
 
 /// One payment in the report.
@@ -225,6 +226,29 @@ pub fn evidence(run: &RunResult) -> Evidence {
             ev.deferred_load_closes.extend(r.closed_at_load.iter().map(|c| (r.node, at, *c)));
         }
     }
+    ev.htlc_messages = w
+        .messages()
+        .iter()
+        .filter_map(|m| {
+            let msg = match &m.msg {
+                PeerMessage::UpdateAddHtlc { channel_id, htlc_id, payment_hash, amount_msat, .. } => HtlcMsg::Add {
+                    channel_id: *channel_id,
+                    htlc_id: *htlc_id,
+                    payment_hash: *payment_hash,
+                    amount_msat: *amount_msat,
+                },
+                PeerMessage::UpdateFulfillHtlc { channel_id, htlc_id, payment_preimage } => {
+                    HtlcMsg::Fulfill { channel_id: *channel_id, htlc_id: *htlc_id, preimage: *payment_preimage }
+                }
+                PeerMessage::UpdateFailHtlc { channel_id, htlc_id }
+                | PeerMessage::UpdateFailMalformedHtlc { channel_id, htlc_id } => {
+                    HtlcMsg::Fail { channel_id: *channel_id, htlc_id: *htlc_id }
+                }
+                _ => return None,
+            };
+            Some(HtlcMessage { at_ms: m.at_ms, to: m.node, from: m.from, msg })
+        })
+        .collect();
     ev.committed_inbound = w.committed_inbound_htlcs().iter().map(|(k, c)| (*k, *c)).collect();
     for (item, funding_txid) in w.chain().witness_preimage_candidates() {
         let payment_hash = Bytes32(item).sha256();

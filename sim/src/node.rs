@@ -40,7 +40,7 @@ use lightning::chain::{BlockLocator, ChannelMonitorUpdateStatus, Filter, Listen}
 use lightning::events::{ClosureReason, Event, EventsProvider, ReplayEvent};
 use lightning::ln::channel_state::{InboundHTLCStateDetails, OutboundHTLCStateDetails};
 use lightning::ln::channelmanager::{ChainParameters, ChannelManager, ChannelManagerReadArgs, PaymentId};
-use lightning::ln::msgs::{BaseMessageHandler, SendOnlyMessageHandler};
+use lightning::ln::msgs::{self, BaseMessageHandler, ChannelMessageHandler, SendOnlyMessageHandler};
 use lightning::ln::outbound_payment::RecipientOnionFields;
 use lightning::ln::outbound_payment::Retry;
 use lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler, PeerManager, SocketDescriptor};
@@ -466,6 +466,143 @@ pub enum NodeTrace {
         /// Number of operations flushed.
         count: usize,
     },
+    /// LDK's `PeerManager` handed a channel message from peer `from` to the node's
+    /// `ChannelMessageHandler` (recorded before the handler ran, whether or not it accepted it).
+    Received {
+        /// The peer that sent it.
+        from: NodeKey,
+        /// The message.
+        msg: PeerMessage,
+    },
+}
+
+/// A BOLT 2 message about HTLCs or commitments that a node received from a peer, as LDK's
+/// `ChannelMessageHandler` was handed it (after decryption, before handling). Only the
+/// fields the oracle needs are kept; ids and hashes as [`Bytes32`], amounts in msat, CLTV
+/// expiries as absolute block heights.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerMessage {
+    /// `update_add_htlc`: the peer offers an HTLC on a channel.
+    UpdateAddHtlc {
+        /// The channel.
+        channel_id: Bytes32,
+        /// The HTLC's id, assigned by the sender, unique per channel and direction.
+        htlc_id: u64,
+        /// The payment hash the HTLC is locked to.
+        payment_hash: Bytes32,
+        /// The HTLC's amount, msat.
+        amount_msat: u64,
+        /// The HTLC's absolute CLTV expiry, block height.
+        cltv_expiry: u32,
+    },
+    /// `update_fulfill_htlc`: the peer settles an HTLC this node offered, revealing the preimage.
+    UpdateFulfillHtlc {
+        /// The channel.
+        channel_id: Bytes32,
+        /// The id of the HTLC (as this node assigned it when offering it).
+        htlc_id: u64,
+        /// The preimage; its SHA-256 is the HTLC's payment hash.
+        payment_preimage: Bytes32,
+    },
+    /// `update_fail_htlc`: the peer fails an HTLC this node offered (the onion-encrypted
+    /// reason is not kept).
+    UpdateFailHtlc {
+        /// The channel.
+        channel_id: Bytes32,
+        /// The id of the HTLC (as this node assigned it when offering it).
+        htlc_id: u64,
+    },
+    /// `update_fail_malformed_htlc`: the peer fails an HTLC this node offered because it could
+    /// not parse its onion.
+    UpdateFailMalformedHtlc {
+        /// The channel.
+        channel_id: Bytes32,
+        /// The id of the HTLC (as this node assigned it when offering it).
+        htlc_id: u64,
+    },
+    /// `commitment_signed`: the peer signed a new commitment for this node (a batch of them,
+    /// as sent around splices, counts once).
+    CommitmentSigned {
+        /// The channel.
+        channel_id: Bytes32,
+    },
+    /// `revoke_and_ack`: the peer revoked its previous commitment.
+    RevokeAndAck {
+        /// The channel.
+        channel_id: Bytes32,
+    },
+    /// `channel_reestablish`: the peer resumes the channel after a reconnection and says where
+    /// it thinks the two commitment chains are.
+    ChannelReestablish {
+        /// The channel.
+        channel_id: Bytes32,
+        /// The commitment number the peer expects to receive next (`next_commitment_number`).
+        next_local_commitment_number: u64,
+        /// The commitment number of the next `revoke_and_ack` the peer expects
+        /// (`next_revocation_number`).
+        next_remote_commitment_number: u64,
+    },
+}
+
+impl PeerMessage {
+    /// The BOLT 2 name of the message, e.g. `"update_add_htlc"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PeerMessage::UpdateAddHtlc { .. } => "update_add_htlc",
+            PeerMessage::UpdateFulfillHtlc { .. } => "update_fulfill_htlc",
+            PeerMessage::UpdateFailHtlc { .. } => "update_fail_htlc",
+            PeerMessage::UpdateFailMalformedHtlc { .. } => "update_fail_malformed_htlc",
+            PeerMessage::CommitmentSigned { .. } => "commitment_signed",
+            PeerMessage::RevokeAndAck { .. } => "revoke_and_ack",
+            PeerMessage::ChannelReestablish { .. } => "channel_reestablish",
+        }
+    }
+
+    /// The channel the message is about.
+    pub fn channel_id(&self) -> Bytes32 {
+        match self {
+            PeerMessage::UpdateAddHtlc { channel_id, .. }
+            | PeerMessage::UpdateFulfillHtlc { channel_id, .. }
+            | PeerMessage::UpdateFailHtlc { channel_id, .. }
+            | PeerMessage::UpdateFailMalformedHtlc { channel_id, .. }
+            | PeerMessage::CommitmentSigned { channel_id }
+            | PeerMessage::RevokeAndAck { channel_id }
+            | PeerMessage::ChannelReestablish { channel_id, .. } => *channel_id,
+        }
+    }
+}
+
+/// One line for the trace: the BOLT 2 name, then the fields, ids and hashes shortened to
+/// 16 hex digits, e.g. `update_add_htlc chan=0a1b.. id=3 hash=.. 100000000msat cltv=300`.
+impl fmt::Display for PeerMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.name();
+        match self {
+            PeerMessage::UpdateAddHtlc { channel_id, htlc_id, payment_hash, amount_msat, cltv_expiry } => write!(
+                f,
+                "{name} chan={channel_id:?} id={htlc_id} hash={payment_hash:?} {amount_msat}msat cltv={cltv_expiry}"
+            ),
+            PeerMessage::UpdateFulfillHtlc { channel_id, htlc_id, payment_preimage } => {
+                write!(f, "{name} chan={channel_id:?} id={htlc_id} preimage={payment_preimage:?}")
+            }
+            PeerMessage::UpdateFailHtlc { channel_id, htlc_id }
+            | PeerMessage::UpdateFailMalformedHtlc { channel_id, htlc_id } => {
+                write!(f, "{name} chan={channel_id:?} id={htlc_id}")
+            }
+            PeerMessage::CommitmentSigned { channel_id } | PeerMessage::RevokeAndAck { channel_id } => {
+                write!(f, "{name} chan={channel_id:?}")
+            }
+            PeerMessage::ChannelReestablish {
+                channel_id,
+                next_local_commitment_number,
+                next_remote_commitment_number,
+            } => write!(
+                f,
+                "{name} chan={channel_id:?} next_local={next_local_commitment_number} \
+                 next_remote={next_remote_commitment_number}"
+            ),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1081,6 +1218,210 @@ impl ChainMon {
     }
 }
 
+/// The `ChannelMessageHandler` the node's `PeerManager` calls: the node's real
+/// `ChannelManager`, with every message of interest ([`PeerMessage`]) recorded into the
+/// node's trace as [`NodeTrace::Received`] before the manager handles it. Every method
+/// delegates to the manager unchanged, so the node behaves as if the manager were plugged in
+/// directly; the links carry ciphertext, and this is where the plaintext is visible.
+struct ObservedChannelHandler {
+    inner: Arc<ChanMan>,
+    trace: Arc<Mutex<Vec<NodeTrace>>>,
+}
+
+impl ObservedChannelHandler {
+    fn observe(&self, from: PublicKey, msg: PeerMessage) {
+        self.trace.lock().unwrap().push(NodeTrace::Received { from: NodeKey::from_pk(&from), msg });
+    }
+}
+
+impl BaseMessageHandler for ObservedChannelHandler {
+    fn get_and_clear_pending_msg_events(&self) -> Vec<msgs::MessageSendEvent> {
+        self.inner.get_and_clear_pending_msg_events()
+    }
+    fn peer_disconnected(&self, their_node_id: PublicKey) {
+        self.inner.peer_disconnected(their_node_id)
+    }
+    fn provided_node_features(&self) -> NodeFeatures {
+        self.inner.provided_node_features()
+    }
+    fn provided_init_features(&self, their_node_id: PublicKey) -> lightning::types::features::InitFeatures {
+        self.inner.provided_init_features(their_node_id)
+    }
+    fn peer_connected(&self, their_node_id: PublicKey, msg: &msgs::Init, inbound: bool) -> Result<(), ()> {
+        self.inner.peer_connected(their_node_id, msg, inbound)
+    }
+}
+
+impl ChannelMessageHandler for ObservedChannelHandler {
+    // Observed: HTLC updates, commitments, reestablish.
+    fn handle_update_add_htlc(&self, their_node_id: PublicKey, msg: &msgs::UpdateAddHTLC) {
+        self.observe(
+            their_node_id,
+            PeerMessage::UpdateAddHtlc {
+                channel_id: chan_id(&msg.channel_id),
+                htlc_id: msg.htlc_id,
+                payment_hash: Bytes32(msg.payment_hash.0),
+                amount_msat: msg.amount_msat,
+                cltv_expiry: msg.cltv_expiry,
+            },
+        );
+        self.inner.handle_update_add_htlc(their_node_id, msg)
+    }
+    fn handle_update_fulfill_htlc(&self, their_node_id: PublicKey, msg: msgs::UpdateFulfillHTLC) {
+        self.observe(
+            their_node_id,
+            PeerMessage::UpdateFulfillHtlc {
+                channel_id: chan_id(&msg.channel_id),
+                htlc_id: msg.htlc_id,
+                payment_preimage: Bytes32(msg.payment_preimage.0),
+            },
+        );
+        self.inner.handle_update_fulfill_htlc(their_node_id, msg)
+    }
+    fn handle_update_fail_htlc(&self, their_node_id: PublicKey, msg: &msgs::UpdateFailHTLC) {
+        let observed = PeerMessage::UpdateFailHtlc { channel_id: chan_id(&msg.channel_id), htlc_id: msg.htlc_id };
+        self.observe(their_node_id, observed);
+        self.inner.handle_update_fail_htlc(their_node_id, msg)
+    }
+    fn handle_update_fail_malformed_htlc(&self, their_node_id: PublicKey, msg: &msgs::UpdateFailMalformedHTLC) {
+        let observed =
+            PeerMessage::UpdateFailMalformedHtlc { channel_id: chan_id(&msg.channel_id), htlc_id: msg.htlc_id };
+        self.observe(their_node_id, observed);
+        self.inner.handle_update_fail_malformed_htlc(their_node_id, msg)
+    }
+    fn handle_commitment_signed(&self, their_node_id: PublicKey, msg: &msgs::CommitmentSigned) {
+        self.observe(their_node_id, PeerMessage::CommitmentSigned { channel_id: chan_id(&msg.channel_id) });
+        self.inner.handle_commitment_signed(their_node_id, msg)
+    }
+    fn handle_commitment_signed_batch(
+        &self,
+        their_node_id: PublicKey,
+        channel_id: ChannelId,
+        batch: Vec<msgs::CommitmentSigned>,
+    ) {
+        self.observe(their_node_id, PeerMessage::CommitmentSigned { channel_id: chan_id(&channel_id) });
+        self.inner.handle_commitment_signed_batch(their_node_id, channel_id, batch)
+    }
+    fn handle_revoke_and_ack(&self, their_node_id: PublicKey, msg: &msgs::RevokeAndACK) {
+        self.observe(their_node_id, PeerMessage::RevokeAndAck { channel_id: chan_id(&msg.channel_id) });
+        self.inner.handle_revoke_and_ack(their_node_id, msg)
+    }
+    fn handle_channel_reestablish(&self, their_node_id: PublicKey, msg: &msgs::ChannelReestablish) {
+        self.observe(
+            their_node_id,
+            PeerMessage::ChannelReestablish {
+                channel_id: chan_id(&msg.channel_id),
+                next_local_commitment_number: msg.next_local_commitment_number,
+                next_remote_commitment_number: msg.next_remote_commitment_number,
+            },
+        );
+        self.inner.handle_channel_reestablish(their_node_id, msg)
+    }
+
+    // Delegated only.
+    fn handle_open_channel(&self, their_node_id: PublicKey, msg: &msgs::OpenChannel) {
+        self.inner.handle_open_channel(their_node_id, msg)
+    }
+    fn handle_open_channel_v2(&self, their_node_id: PublicKey, msg: &msgs::OpenChannelV2) {
+        self.inner.handle_open_channel_v2(their_node_id, msg)
+    }
+    fn handle_accept_channel(&self, their_node_id: PublicKey, msg: &msgs::AcceptChannel) {
+        self.inner.handle_accept_channel(their_node_id, msg)
+    }
+    fn handle_accept_channel_v2(&self, their_node_id: PublicKey, msg: &msgs::AcceptChannelV2) {
+        self.inner.handle_accept_channel_v2(their_node_id, msg)
+    }
+    fn handle_funding_created(&self, their_node_id: PublicKey, msg: &msgs::FundingCreated) {
+        self.inner.handle_funding_created(their_node_id, msg)
+    }
+    fn handle_funding_signed(&self, their_node_id: PublicKey, msg: &msgs::FundingSigned) {
+        self.inner.handle_funding_signed(their_node_id, msg)
+    }
+    fn handle_channel_ready(&self, their_node_id: PublicKey, msg: &msgs::ChannelReady) {
+        self.inner.handle_channel_ready(their_node_id, msg)
+    }
+    fn handle_peer_storage(&self, their_node_id: PublicKey, msg: msgs::PeerStorage) {
+        self.inner.handle_peer_storage(their_node_id, msg)
+    }
+    fn handle_peer_storage_retrieval(&self, their_node_id: PublicKey, msg: msgs::PeerStorageRetrieval) {
+        self.inner.handle_peer_storage_retrieval(their_node_id, msg)
+    }
+    fn handle_shutdown(&self, their_node_id: PublicKey, msg: &msgs::Shutdown) {
+        self.inner.handle_shutdown(their_node_id, msg)
+    }
+    fn handle_closing_signed(&self, their_node_id: PublicKey, msg: &msgs::ClosingSigned) {
+        self.inner.handle_closing_signed(their_node_id, msg)
+    }
+    // Present only when LDK (and so this crate) is built with `--cfg simple_close`.
+    #[cfg(simple_close)]
+    fn handle_closing_complete(&self, their_node_id: PublicKey, msg: msgs::ClosingComplete) {
+        self.inner.handle_closing_complete(their_node_id, msg)
+    }
+    #[cfg(simple_close)]
+    fn handle_closing_sig(&self, their_node_id: PublicKey, msg: msgs::ClosingSig) {
+        self.inner.handle_closing_sig(their_node_id, msg)
+    }
+    fn handle_stfu(&self, their_node_id: PublicKey, msg: &msgs::Stfu) {
+        self.inner.handle_stfu(their_node_id, msg)
+    }
+    fn handle_splice_init(&self, their_node_id: PublicKey, msg: &msgs::SpliceInit) {
+        self.inner.handle_splice_init(their_node_id, msg)
+    }
+    fn handle_splice_ack(&self, their_node_id: PublicKey, msg: &msgs::SpliceAck) {
+        self.inner.handle_splice_ack(their_node_id, msg)
+    }
+    fn handle_splice_locked(&self, their_node_id: PublicKey, msg: &msgs::SpliceLocked) {
+        self.inner.handle_splice_locked(their_node_id, msg)
+    }
+    fn handle_tx_add_input(&self, their_node_id: PublicKey, msg: &msgs::TxAddInput) {
+        self.inner.handle_tx_add_input(their_node_id, msg)
+    }
+    fn handle_tx_add_output(&self, their_node_id: PublicKey, msg: &msgs::TxAddOutput) {
+        self.inner.handle_tx_add_output(their_node_id, msg)
+    }
+    fn handle_tx_remove_input(&self, their_node_id: PublicKey, msg: &msgs::TxRemoveInput) {
+        self.inner.handle_tx_remove_input(their_node_id, msg)
+    }
+    fn handle_tx_remove_output(&self, their_node_id: PublicKey, msg: &msgs::TxRemoveOutput) {
+        self.inner.handle_tx_remove_output(their_node_id, msg)
+    }
+    fn handle_tx_complete(&self, their_node_id: PublicKey, msg: &msgs::TxComplete) {
+        self.inner.handle_tx_complete(their_node_id, msg)
+    }
+    fn handle_tx_signatures(&self, their_node_id: PublicKey, msg: &msgs::TxSignatures) {
+        self.inner.handle_tx_signatures(their_node_id, msg)
+    }
+    fn handle_tx_init_rbf(&self, their_node_id: PublicKey, msg: &msgs::TxInitRbf) {
+        self.inner.handle_tx_init_rbf(their_node_id, msg)
+    }
+    fn handle_tx_ack_rbf(&self, their_node_id: PublicKey, msg: &msgs::TxAckRbf) {
+        self.inner.handle_tx_ack_rbf(their_node_id, msg)
+    }
+    fn handle_tx_abort(&self, their_node_id: PublicKey, msg: &msgs::TxAbort) {
+        self.inner.handle_tx_abort(their_node_id, msg)
+    }
+    fn handle_update_fee(&self, their_node_id: PublicKey, msg: &msgs::UpdateFee) {
+        self.inner.handle_update_fee(their_node_id, msg)
+    }
+    fn handle_announcement_signatures(&self, their_node_id: PublicKey, msg: &msgs::AnnouncementSignatures) {
+        self.inner.handle_announcement_signatures(their_node_id, msg)
+    }
+    fn handle_channel_update(&self, their_node_id: PublicKey, msg: &msgs::ChannelUpdate) {
+        self.inner.handle_channel_update(their_node_id, msg)
+    }
+    fn handle_error(&self, their_node_id: PublicKey, msg: &msgs::ErrorMessage) {
+        self.inner.handle_error(their_node_id, msg)
+    }
+    fn get_chain_hashes(&self) -> Option<Vec<bitcoin::constants::ChainHash>> {
+        self.inner.get_chain_hashes()
+    }
+    fn message_received(&self) {
+        self.inner.message_received()
+    }
+    // `handle_commitment_signed_batch_test` (only under `--cfg fuzzing`) keeps LDK's default,
+    // which calls the two commitment handlers above, so it is observed and delegated too.
+}
+
 type ChanMan = ChannelManager<
     Arc<ChainMon>,
     Arc<SimBroadcaster>,
@@ -1094,7 +1435,7 @@ type ChanMan = ChannelManager<
 >;
 type PeerMan = PeerManager<
     SimSocket,
-    Arc<ChanMan>,
+    ObservedChannelHandler,
     IgnoringMessageHandler,
     IgnoringMessageHandler,
     Arc<SimLogger>,
@@ -1301,7 +1642,7 @@ impl Node {
         manager: Arc<ChanMan>,
         wallet: Vec<bitcoin::OutPoint>,
     ) -> Result<Node, LoadError> {
-        let peers = Self::peer_manager(&env, &parts.keys, &parts.logger, &manager, &parts.chain_monitor);
+        let peers = Self::peer_manager(&env, &parts.keys, &parts.logger, &manager, &parts.chain_monitor, &parts.trace);
         let replay_rng = Mutex::new(SimRng::fork(
             u64::from_be_bytes(env.key_seed[..8].try_into().expect("8 bytes")),
             &format!("replay-events/{incarnation}"),
@@ -1395,9 +1736,10 @@ impl Node {
         logger: &Arc<SimLogger>,
         manager: &Arc<ChanMan>,
         chain_monitor: &Arc<ChainMon>,
+        trace: &Arc<Mutex<Vec<NodeTrace>>>,
     ) -> Arc<PeerMan> {
         let handler = MessageHandler {
-            chan_handler: manager.clone(),
+            chan_handler: ObservedChannelHandler { inner: manager.clone(), trace: trace.clone() },
             route_handler: IgnoringMessageHandler {},
             onion_message_handler: IgnoringMessageHandler {},
             custom_message_handler: IgnoringMessageHandler {},

@@ -26,7 +26,7 @@ use crate::disk::{DiskOp, FakeDisk, WriteId};
 use crate::net::{ConnId, LatencyConfig, Network, NodeIdx};
 use crate::node::{
     Bytes32, HtlcDirection, HtlcInfo, HtlcState, LoadError, LoadedState, MonitorStorage, Node, NodeEnv, NodeEvent,
-    NodeKey, NodeProfile, NodeTrace, SharedGraph,
+    NodeKey, NodeProfile, NodeTrace, PeerMessage, SharedGraph,
 };
 use crate::rng::SimRng;
 use sha2::{Digest, Sha256};
@@ -70,6 +70,21 @@ pub struct CommittedHtlc {
     pub cltv_expiry: u32,
     /// When it was first listed as committed, simulated ms.
     pub first_ms: u64,
+}
+
+/// A channel message one node's LDK handler received from another (see [`PeerMessage`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageObservation {
+    /// Simulated time it was handed to the handler, ms.
+    pub at_ms: u64,
+    /// The node that received it.
+    pub node: NodeIdx,
+    /// The node that sent it (as the `PeerManager` authenticated it).
+    pub from: NodeIdx,
+    /// Which incarnation of the receiving node handled it.
+    pub incarnation: u32,
+    /// The message.
+    pub msg: PeerMessage,
 }
 
 /// One crash and restart of a node.
@@ -258,6 +273,7 @@ pub struct World {
     trace_lines: Vec<String>,
     keep_trace: bool,
     observations: Vec<Observation>,
+    messages: Vec<MessageObservation>,
     restarts: Vec<RestartRecord>,
     faults: Vec<FaultRecord>,
     inbound_seen: BTreeMap<(Bytes32, NodeIdx), u64>,
@@ -291,6 +307,7 @@ impl World {
             trace_lines: Vec::new(),
             keep_trace,
             observations: Vec::new(),
+            messages: Vec::new(),
             restarts: Vec::new(),
             faults: Vec::new(),
             inbound_seen: BTreeMap::new(),
@@ -428,6 +445,11 @@ impl World {
     /// Everything LDK reported so far, in order.
     pub fn observations(&self) -> &[Observation] {
         &self.observations
+    }
+    /// Every channel message (of the kinds [`PeerMessage`] keeps) that a node's LDK handler
+    /// received so far, in the order the handlers received them.
+    pub fn messages(&self) -> &[MessageObservation] {
+        &self.messages
     }
     /// Every crash and restart so far.
     pub fn restarts(&self) -> &[RestartRecord] {
@@ -921,6 +943,18 @@ impl World {
                 NodeTrace::Event(e) => {
                     self.record(format!("event {name} {e:?}"));
                     self.observations.push(Observation { at_ms: self.now_ms(), node: idx, incarnation: inc, event: e });
+                }
+                NodeTrace::Received { from, msg } => {
+                    // Peers are always world nodes: the `PeerManager` authenticated their key.
+                    let from = self.slots.iter().position(|s| s.key == from).expect("message from a world node");
+                    self.record(format!("{name} <- {} {msg}", self.slots[from].env.name));
+                    self.messages.push(MessageObservation {
+                        at_ms: self.now_ms(),
+                        node: idx,
+                        from,
+                        incarnation: inc,
+                        msg,
+                    });
                 }
                 NodeTrace::ReplayRequested { event } => {
                     self.fault(Some(idx), FaultKind::ReplayEvent, format!("handler answered {event} with ReplayEvent"));

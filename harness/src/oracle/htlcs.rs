@@ -178,6 +178,12 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
             _ => None,
         })
         .collect();
+    let mut closed_at: BTreeMap<(NodeIdx, Bytes32), u64> = BTreeMap::new();
+    for o in &ev.observations {
+        if let NodeEvent::ChannelClosed { channel_id, .. } = &o.event {
+            closed_at.entry((o.node, *channel_id)).or_insert(o.at_ms);
+        }
+    }
     // Preimage of this hash revealed on chain in a claim from this channel's commitment.
     let claimed_on_chain = |h: &Htlc| ev.onchain_claims.contains(&(h.payment_hash, h.channel_id));
     let hv = |invariant, h: &Htlc, node: NodeIdx, at_ms: Option<u64>, message: String| Violation {
@@ -219,29 +225,38 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
             continue;
         }
         // 2. Forwarders lose nothing: once the node learned the preimage downstream (a
-        // fulfill, or the peer's on-chain claim), every inbound HTLC of that hash (for
-        // trampoline: all of them) is fulfilled, by message or on chain.
-        let learned = outs.iter().filter_map(|o| o.fulfilled_ms.or(claimed_on_chain(o).then_some(o.added_ms))).min();
-        if let Some(learned_ms) = learned {
-            for i in ins {
-                if i.fulfilled_ms.is_none() && !claimed_on_chain(i) {
-                    violations.push(hv(
-                        Invariant::ForwardersLoseNothing,
-                        i,
-                        *node,
-                        Some(learned_ms),
-                        format!(
-                            "{} learned the preimage downstream (by {learned_ms} ms) but never fulfilled inbound {}{}",
-                            name(*node),
-                            i.describe(&name),
-                            if closed.contains(&i.channel_id) {
-                                " (its channel closed and no claim with the preimage from it confirmed)"
-                            } else {
-                                ""
-                            }
-                        ),
-                    ));
-                }
+        // fulfill, or the peer's on-chain claim) for an outbound HTLC it offered while an
+        // inbound HTLC of that hash was live (committed, not failed back, its channel not yet
+        // closed at the node), that inbound HTLC is fulfilled, by message or on chain. For
+        // trampoline this covers all inbound HTLCs of the payment. An inbound HTLC that was
+        // no longer live when the outbound one was offered (e.g. it timed out before a retry
+        // of the payment came through another channel) was not forwarded by it.
+        for i in ins {
+            let closed_ms = closed_at.get(&(*node, i.channel_id)).copied().unwrap_or(u64::MAX);
+            let live_until = i.failed_ms.unwrap_or(u64::MAX).min(closed_ms);
+            let learned = outs
+                .iter()
+                .filter(|o| o.added_ms >= i.added_ms && o.added_ms < live_until)
+                .filter_map(|o| o.fulfilled_ms.or(claimed_on_chain(o).then_some(o.added_ms)))
+                .min();
+            let Some(learned_ms) = learned else { continue };
+            if i.fulfilled_ms.is_none() && !claimed_on_chain(i) {
+                violations.push(hv(
+                    Invariant::ForwardersLoseNothing,
+                    i,
+                    *node,
+                    Some(learned_ms),
+                    format!(
+                        "{} learned the preimage downstream (by {learned_ms} ms) but never fulfilled inbound {}{}",
+                        name(*node),
+                        i.describe(&name),
+                        if closed_ms < u64::MAX {
+                            " (its channel closed and no claim with the preimage from it confirmed)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
             }
         }
         // 3. No double forward: what a node offered onwards for a hash (not counting parts
