@@ -389,3 +389,217 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
 /// Largest shortfall, sat, between a channel's value and what its ends account for that is
 /// msat rounding (each end's balance is rounded down to whole sat).
 pub const CONSERVATION_ROUNDING_SAT: u64 = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oracle::{judge, Invariant};
+    use sim::node::OpenChannelBalance;
+    use sim::world::{CommittedHtlc, CommittedHtlcKey, Observation};
+
+    // A pays C through forwarder B: channel AB (A offers to B), channel BC (B offers to C).
+    const A: NodeIdx = 0;
+    const B: NodeIdx = 1;
+    const C: NodeIdx = 2;
+    const AB: Bytes32 = Bytes32([0xab; 32]);
+    const AB2: Bytes32 = Bytes32([0xac; 32]);
+    const BC: Bytes32 = Bytes32([0xbc; 32]);
+    const PREIMAGE: Bytes32 = Bytes32([9; 32]);
+
+    fn hash() -> Bytes32 {
+        PREIMAGE.sha256()
+    }
+
+    fn add(at_ms: u64, from: NodeIdx, to: NodeIdx, channel_id: Bytes32, htlc_id: u64, amount_msat: u64) -> HtlcMessage {
+        HtlcMessage { at_ms, to, from, msg: HtlcMsg::Add { channel_id, htlc_id, payment_hash: hash(), amount_msat } }
+    }
+
+    /// `by` settles the HTLC `htlc_id` that `to` offered on `channel_id`.
+    fn fulfill(at_ms: u64, by: NodeIdx, to: NodeIdx, channel_id: Bytes32, htlc_id: u64) -> HtlcMessage {
+        HtlcMessage { at_ms, to, from: by, msg: HtlcMsg::Fulfill { channel_id, htlc_id, preimage: PREIMAGE } }
+    }
+
+    fn fail(at_ms: u64, by: NodeIdx, to: NodeIdx, channel_id: Bytes32, htlc_id: u64) -> HtlcMessage {
+        HtlcMessage { at_ms, to, from: by, msg: HtlcMsg::Fail { channel_id, htlc_id } }
+    }
+
+    fn committed(
+        node: NodeIdx,
+        from: NodeIdx,
+        channel_id: Bytes32,
+        htlc_id: u64,
+        amount_msat: u64,
+    ) -> (CommittedHtlcKey, CommittedHtlc) {
+        (
+            CommittedHtlcKey { node, channel_id, htlc_id, payment_hash: hash() },
+            CommittedHtlc { from: Some(from), amount_msat, cltv_expiry: 500, first_ms: 0 },
+        )
+    }
+
+    fn closed(at_ms: u64, node: NodeIdx, channel_id: Bytes32) -> Observation {
+        Observation {
+            at_ms,
+            node,
+            incarnation: 0,
+            event: NodeEvent::ChannelClosed { channel_id, reason: "HTLCsTimedOut".into(), force_close: true },
+        }
+    }
+
+    /// A forwards 1_001_100 msat to B, B forwards 1_000_000 msat to C, both committed.
+    fn forward() -> Evidence {
+        Evidence {
+            healed: true,
+            names: vec!["A".into(), "B".into(), "C".into()],
+            htlc_messages: vec![add(10, A, B, AB, 0, 1_001_100), add(20, B, C, BC, 0, 1_000_000)],
+            committed_inbound: vec![committed(B, A, AB, 0, 1_001_100), committed(C, B, BC, 0, 1_000_000)],
+            ..Evidence::default()
+        }
+    }
+
+    fn fired(ev: &Evidence) -> Vec<Invariant> {
+        judge(ev).violations.iter().map(|v| v.invariant).collect()
+    }
+
+    #[test]
+    fn a_settled_forward_is_clean() {
+        let mut ev = forward();
+        ev.htlc_messages.push(fulfill(30, C, B, BC, 0));
+        ev.htlc_messages.push(fulfill(40, B, A, AB, 0));
+        assert_eq!(fired(&ev), vec![]);
+    }
+
+    #[test]
+    fn forwarder_that_keeps_the_preimage_loses_the_inbound_htlc() {
+        // B learned the preimage, then its inbound channel closed and no claim with the
+        // preimage confirmed from it (A timed the HTLC out on chain).
+        let mut ev = forward();
+        ev.htlc_messages.push(fulfill(30, C, B, BC, 0));
+        ev.observations.push(closed(35, B, AB));
+        let v = judge(&ev).violations;
+        assert_eq!(v.iter().map(|v| v.invariant).collect::<Vec<_>>(), vec![Invariant::ForwardersLoseNothing]);
+        assert_eq!(v[0].node.as_deref(), Some("B"));
+        assert!(v[0].message.contains("HTLC 0 on channel"), "{}", v[0].message);
+        // Claimed on chain from the inbound channel's commitment instead: nothing lost.
+        ev.onchain_claims.insert((hash(), AB));
+        assert_eq!(fired(&ev), vec![]);
+    }
+
+    #[test]
+    fn an_inbound_htlc_that_died_before_the_forward_is_not_part_of_it() {
+        // The first inbound HTLC's channel closed (and timed out on chain); a retry came in
+        // over another channel and that one was forwarded and settled.
+        let mut ev = forward();
+        ev.htlc_messages = vec![
+            add(10, A, B, AB, 0, 1_001_100),
+            add(50, A, B, AB2, 0, 1_001_100),
+            add(60, B, C, BC, 0, 1_000_000),
+            fulfill(70, C, B, BC, 0),
+            fulfill(80, B, A, AB2, 0),
+        ];
+        ev.committed_inbound = vec![committed(B, A, AB, 0, 1_001_100), committed(B, A, AB2, 0, 1_001_100)];
+        ev.observations.push(closed(40, B, AB));
+        assert_eq!(fired(&ev), vec![]);
+        // Had the first channel closed only after the forward, B would owe its preimage there.
+        ev.observations = vec![closed(65, B, AB)];
+        assert_eq!(fired(&ev), vec![Invariant::ForwardersLoseNothing]);
+    }
+
+    #[test]
+    fn offering_more_onwards_than_received_is_a_double_forward() {
+        let mut ev = forward();
+        ev.htlc_messages.push(add(25, B, C, BC, 1, 1_000_000));
+        ev.htlc_messages.extend([fulfill(30, C, B, BC, 0), fulfill(31, C, B, BC, 1), fulfill(40, B, A, AB, 0)]);
+        let v = judge(&ev).violations;
+        assert_eq!(v.iter().map(|v| v.invariant).collect::<Vec<_>>(), vec![Invariant::NoDoubleForward]);
+        assert!(v[0].message.contains("offered 2000000 msat onwards in 2 HTLC(s)"), "{}", v[0].message);
+        // A second attempt after the first failed back is not a double forward.
+        let mut ev = forward();
+        ev.htlc_messages.extend([fail(22, C, B, BC, 0), add(25, B, C, BC, 1, 1_000_000), fulfill(30, C, B, BC, 1)]);
+        ev.htlc_messages.push(fulfill(40, B, A, AB, 0));
+        assert_eq!(fired(&ev), vec![]);
+    }
+
+    #[test]
+    fn payer_settling_more_than_payment_sent_reports_is_a_double_payment() {
+        let mut ev = forward();
+        ev.payments = vec![crate::oracle::PaymentFacts {
+            payment_id: Bytes32([1; 32]),
+            payment_hash: hash(),
+            amount_msat: 1_000_000,
+            payer: A,
+            payee: C,
+            accepted_by_ldk: true,
+        }];
+        let sent = |at_ms| Observation {
+            at_ms,
+            node: A,
+            incarnation: 0,
+            event: NodeEvent::PaymentSent {
+                payment_id: Some(Bytes32([1; 32])),
+                payment_hash: hash(),
+                payment_preimage: PREIMAGE,
+                fee_paid_msat: Some(1_100),
+            },
+        };
+        let claimed = Observation {
+            at_ms: 30,
+            node: C,
+            incarnation: 0,
+            event: NodeEvent::PaymentClaimed {
+                payment_hash: hash(),
+                amount_msat: 1_000_000,
+                htlcs: vec![(BC, 500, 1_000_000)],
+                payment_id: None,
+            },
+        };
+        ev.observations = vec![claimed, sent(45)];
+        ev.htlc_messages.extend([fulfill(30, C, B, BC, 0), fulfill(40, B, A, AB, 0)]);
+        assert_eq!(fired(&ev), vec![]);
+        // The payer also paid a second set over another channel, and it was settled.
+        ev.htlc_messages.extend([add(50, A, B, AB2, 0, 1_001_100), fulfill(60, B, A, AB2, 0)]);
+        let v = judge(&ev).violations;
+        assert!(
+            v.iter().any(|v| v.invariant == Invariant::NoDoubleForward
+                && v.node.as_deref() == Some("A")
+                && v.message.contains("settled for 2002200 msat in 2 HTLC(s)")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn an_htlc_failed_and_fulfilled_or_never_resolved_breaks_exactly_once() {
+        let mut ev = forward();
+        ev.htlc_messages.extend([fulfill(30, C, B, BC, 0), fail(35, C, B, BC, 0), fulfill(40, B, A, AB, 0)]);
+        let v = judge(&ev).violations;
+        assert_eq!(v.iter().map(|v| v.invariant).collect::<Vec<_>>(), vec![Invariant::FailureExactlyOnce]);
+        assert!(v[0].message.contains("both failed (at 35 ms) and fulfilled (at 30 ms)"), "{}", v[0].message);
+        // Nothing ever resolved the HTLCs, and their channels are open.
+        let ev = forward();
+        assert_eq!(fired(&ev), vec![Invariant::FailureExactlyOnce, Invariant::FailureExactlyOnce]);
+        // Closed channels resolve on chain (their balances are judged by liveness).
+        let mut ev = forward();
+        ev.observations = vec![closed(50, B, AB), closed(50, C, BC)];
+        assert_eq!(fired(&ev), vec![]);
+    }
+
+    #[test]
+    fn channel_ends_must_account_for_the_whole_value() {
+        let bal = |amount_sat, transaction_fee_sat| OpenChannelBalance {
+            channel_id: AB,
+            amount_sat,
+            transaction_fee_sat,
+            capacity_sat: 1_000_000,
+        };
+        let mut ev = Evidence { healed: true, names: vec!["A".into(), "B".into()], ..Evidence::default() };
+        ev.open_balances = vec![(A, bal(899_000, 1_000)), (B, bal(99_999, 0))];
+        assert_eq!(fired(&ev), vec![], "1 sat of msat rounding is allowed");
+        ev.open_balances = vec![(A, bal(899_000, 1_000)), (B, bal(90_000, 0))];
+        let v = judge(&ev).violations;
+        assert_eq!(v.iter().map(|v| v.invariant).collect::<Vec<_>>(), vec![Invariant::Conservation]);
+        assert!(v[0].message.contains("total 990000 sat"), "{}", v[0].message);
+        ev.open_balances = vec![(A, bal(899_000, 1_000)), (B, bal(200_000, 0))];
+        assert_eq!(fired(&ev), vec![Invariant::Conservation], "more than the channel holds");
+        ev.open_balances = vec![(A, bal(899_000, 1_000))];
+        assert_eq!(fired(&ev), vec![Invariant::Conservation], "open at one end only");
+    }
+}
