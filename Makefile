@@ -6,7 +6,7 @@ SEED ?= 1
 SCENARIO ?= trampoline-receive
 BENCH_SEEDS ?= 50
 
-.PHONY: run json repro test check-public-api bench fmt
+.PHONY: run json repro test snapshots check-public-api bench fmt
 
 ## One seeded simulation with a readable report (SEED=, SCENARIO= override).
 run:
@@ -21,9 +21,15 @@ repro:
 	@if [ -n "$(FIXTURE)" ]; then cargo run -p harness --bin ldk-dst -- repro --fixture $(FIXTURE); \
 	else cargo run -p harness --bin ldk-dst -- repro --scenario $(SCENARIO) --seed $(SEED); fi
 
-## The test suite.
+## The test suite. INSTA_UPDATE=no: a missing or changed snapshot under snapshots/ fails
+## (with a diff) and nothing is written.
 test:
-	cargo nextest run --workspace
+	INSTA_UPDATE=no cargo nextest run --workspace
+
+## Rewrite the outcome snapshots under snapshots/ from the current code; review with
+## `git diff snapshots/` and commit what is intended.
+snapshots:
+	INSTA_UPDATE=always cargo nextest run -p harness --test snapshots
 
 ## Compile without --cfg fuzzing, so only LDK's public API is used (separate target dir:
 ## RUSTFLAGS replaces .cargo/config.toml's flags and would otherwise thrash the cache).

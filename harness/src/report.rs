@@ -608,3 +608,282 @@ impl Report {
         o
     }
 }
+
+/// Fault kinds that are only counted in a [`SnapshotView`], never listed one by one: each
+/// happens per write or per event (thousands in a run), so a list of them would bury the
+/// rare faults a reviewer reads. Every other kind (crashes, lost or landed writes, stale
+/// managers, persistence-mode choices, disconnects, partitions) is listed.
+pub const SNAPSHOT_COUNTED_ONLY: &[&str] = &["DelayedWrite", "OutOfOrderCompletion", "ReplayEvent"];
+
+/// Number of hex digits of a payment hash a [`SnapshotView`] keeps (8 bytes, as the text
+/// report prints them).
+pub const SNAPSHOT_HASH_HEX: usize = 16;
+
+/// The outcome of a run as the `insta` snapshots under `snapshots/` keep it (see
+/// [`Report::snapshot`]): what a reviewer wants to see change when LDK or the harness
+/// changes, and nothing that changes on its own. Serialized as YAML; every list is in a
+/// deterministic order (payments in send order, nodes in index order, restarts and faults
+/// in time order, fault counts by kind name).
+///
+/// Left out on purpose: the trace digest (it changes with any LDK version and is checked
+/// run-to-run instead), raw trace or log lines, the LDK version and `--cfg fuzzing` flag
+/// (the snapshot test requires fuzzing on), and the replay command (it names the fixture
+/// path). Nothing in it depends on the host: times are simulated ms.
+#[derive(Clone, Debug, Serialize)]
+pub struct SnapshotView {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed.
+    pub seed: u64,
+    /// Whether the heal phase ended with nothing pending.
+    pub healed: bool,
+    /// Simulated time at the end, ms.
+    pub end_ms: u64,
+    /// The fault plan the run used (the fields of [`crate::faults::FaultPlan`]).
+    pub plan: crate::faults::FaultPlan,
+    /// Each payment, in the order the payer sent them.
+    pub payments: Vec<PaymentSnapshot>,
+    /// Each node, in index order (for `trampoline-receive`: A, B1, B2, C).
+    pub nodes: Vec<NodeSnapshot>,
+    /// Force-closed channels fully resolved on chain at the end.
+    pub resolved_on_chain: usize,
+    /// The faults injected.
+    pub faults: FaultsSnapshot,
+    /// Broken invariants, in the oracle's order.
+    pub violations: Vec<ViolationSnapshot>,
+}
+
+/// One payment in a [`SnapshotView`].
+#[derive(Clone, Debug, Serialize)]
+pub struct PaymentSnapshot {
+    /// Payment hash, first [`SNAPSHOT_HASH_HEX`] hex digits.
+    pub hash: String,
+    /// `"single"` or `"mpp"`.
+    pub kind: &'static str,
+    /// Forwarding node of each part, as the payer routed it, joined by `+` (`B1+B2`).
+    pub via: String,
+    /// Amount the payee is to receive, msat.
+    pub amount_msat: u64,
+    /// When the payer handed it to LDK, simulated ms.
+    pub sent_at_ms: Option<u64>,
+    /// Final status: `succeeded`, `failed`, `lost` or `pending`.
+    pub status: PaymentStatus,
+    /// Amount the payee's `PaymentClaimed` reported, msat.
+    pub claimed_msat: Option<u64>,
+    /// Fee the payer paid, msat (from `PaymentSent`).
+    pub fee_paid_msat: Option<u64>,
+    /// LDK's `PaymentFailureReason` from the payer's first `PaymentFailed`, if any.
+    pub failure_reason: Option<String>,
+    /// LDK's refusal at send time, if it refused (omitted otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_error: Option<String>,
+    /// The payer's and payee's LDK events for it, in order (`node:Event`; replays repeat).
+    pub events: Vec<String>,
+}
+
+/// One node in a [`SnapshotView`].
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeSnapshot {
+    /// The node's name.
+    pub node: String,
+    /// Whether it is up at the end.
+    pub up: bool,
+    /// Its crashes and restarts, in time order.
+    pub restarts: Vec<RestartSnapshot>,
+    /// Every `ChannelClosed` it reported, in time order:
+    /// `@<ms> ms <channel id> [force-close: ]<ClosureReason>`.
+    pub closures: Vec<String>,
+    /// Funds its `OutputSweeper` swept and the chain confirmed, sat.
+    pub swept_on_chain_sat: u64,
+    /// Its channels at the end (LDK's `list_channels`; empty if down): the final balances.
+    pub channels: Vec<ChannelSnapshot>,
+}
+
+/// One crash and restart of a node in a [`SnapshotView`].
+#[derive(Clone, Debug, Serialize)]
+pub struct RestartSnapshot {
+    /// When it crashed, simulated ms.
+    pub crashed_at_ms: u64,
+    /// When it restarted, simulated ms (`null`: still down).
+    pub restarted_at_ms: Option<u64>,
+    /// HTLCs LDK listed as in flight on its channels right before the crash.
+    pub in_flight_htlcs: usize,
+    /// What it loaded: `manager@height H, monitors [<channel id>@<latest update id>, ...]`,
+    /// `FAILED: <why>` when it could not be read back, or `still down`.
+    pub loaded: String,
+    /// Whether a manager write was lost in the crash (the restart loaded a stale manager).
+    pub stale_manager: bool,
+    /// Pending writes lost in the crash.
+    pub lost_writes: usize,
+    /// Pending writes that landed at the moment of the crash.
+    pub landed_at_crash: usize,
+    /// The restarted incarnation's persistence profile, e.g. `async+deferred`.
+    pub profile: String,
+    /// Channels open before the crash that the load closed.
+    pub closed_at_load: usize,
+}
+
+/// One channel of a node at the end of the run, in a [`SnapshotView`].
+#[derive(Clone, Debug, Serialize)]
+pub struct ChannelSnapshot {
+    /// The peer's name.
+    pub peer: String,
+    /// The channel id (first 8 bytes, hex), as restarts and closures name it.
+    pub channel_id: String,
+    /// Short channel id, `block x tx x output` (`null` if it has none).
+    pub scid: Option<String>,
+    /// Capacity, sat.
+    pub capacity_sat: u64,
+    /// LDK's `outbound_capacity_msat` (leaves out the channel reserve).
+    pub outbound_capacity_msat: u64,
+    /// LDK's `inbound_capacity_msat` (leaves out the channel reserve).
+    pub inbound_capacity_msat: u64,
+    /// Ready and peer connected.
+    pub usable: bool,
+    /// HTLCs still pending.
+    pub pending_htlcs: usize,
+}
+
+/// The faults injected in a run, in a [`SnapshotView`].
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultsSnapshot {
+    /// All faults injected.
+    pub total: usize,
+    /// Count per kind, by kind name.
+    pub by_kind: std::collections::BTreeMap<String, usize>,
+    /// Every fault of a kind not in [`SNAPSHOT_COUNTED_ONLY`], in time order:
+    /// `@<ms> ms <Kind> <node>: <detail>`.
+    pub listed: Vec<String>,
+}
+
+/// One broken invariant in a [`SnapshotView`].
+#[derive(Clone, Debug, Serialize)]
+pub struct ViolationSnapshot {
+    /// Which invariant.
+    pub invariant: oracle::Invariant,
+    /// The node, where it concerns one.
+    pub node: Option<String>,
+    /// The payment hash, first [`SNAPSHOT_HASH_HEX`] hex digits, where it concerns a payment.
+    pub payment: Option<String>,
+    /// Simulated time, ms, where one moment is to blame.
+    pub at_ms: Option<u64>,
+    /// What happened, in a sentence.
+    pub message: String,
+}
+
+fn short_hash(h: &str) -> String {
+    h.chars().take(SNAPSHOT_HASH_HEX).collect()
+}
+
+impl Report {
+    /// The view of this report that `insta` snapshots keep (see [`SnapshotView`] for what
+    /// is in it and what is left out). Per payment: status, amounts, events; per node:
+    /// restarts and what each loaded, closures with their reasons, sweeps and channel
+    /// balances at the end; faults as counts per kind plus the list of the rare kinds;
+    /// violations.
+    pub fn snapshot(&self) -> SnapshotView {
+        let payments = self
+            .payments
+            .iter()
+            .map(|p| PaymentSnapshot {
+                hash: short_hash(&p.payment_hash),
+                kind: p.kind,
+                via: p.via.join("+"),
+                amount_msat: p.amount_msat,
+                sent_at_ms: p.sent_at_ms,
+                status: p.status,
+                claimed_msat: p.claimed_msat,
+                fee_paid_msat: p.fee_paid_msat,
+                failure_reason: p.failure_reason.clone(),
+                send_error: p.send_error.clone(),
+                events: p.events.clone(),
+            })
+            .collect();
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| NodeSnapshot {
+                node: n.node.clone(),
+                up: n.up,
+                restarts: self
+                    .restart_log
+                    .iter()
+                    .filter(|r| r.node == n.node)
+                    .map(|r| RestartSnapshot {
+                        crashed_at_ms: r.crashed_at_ms,
+                        restarted_at_ms: r.restarted_at_ms,
+                        in_flight_htlcs: r.in_flight_htlcs,
+                        loaded: r.loaded.clone(),
+                        stale_manager: r.stale_manager,
+                        lost_writes: r.lost_writes,
+                        landed_at_crash: r.landed_at_crash,
+                        profile: r.profile.clone(),
+                        closed_at_load: r.closed_at_load,
+                    })
+                    .collect(),
+                closures: self
+                    .closures
+                    .iter()
+                    .filter(|c| c.node == n.node)
+                    .map(|c| {
+                        format!(
+                            "@{} ms {} {}{}",
+                            c.at_ms,
+                            c.channel_id,
+                            if c.force_close { "force-close: " } else { "" },
+                            c.reason
+                        )
+                    })
+                    .collect(),
+                swept_on_chain_sat: n.swept_on_chain_sat,
+                channels: n
+                    .channels
+                    .iter()
+                    .map(|c| ChannelSnapshot {
+                        peer: c.peer.clone(),
+                        channel_id: c.channel_id.clone(),
+                        scid: c.short_channel_id.map(scid_text),
+                        capacity_sat: c.capacity_sat,
+                        outbound_capacity_msat: c.outbound_capacity_msat,
+                        inbound_capacity_msat: c.inbound_capacity_msat,
+                        usable: c.usable,
+                        pending_htlcs: c.pending_htlcs,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let faults = FaultsSnapshot {
+            total: self.faults.len(),
+            by_kind: self.fault_counts.clone(),
+            listed: self
+                .faults
+                .iter()
+                .filter(|f| !SNAPSHOT_COUNTED_ONLY.contains(&f.kind.as_str()))
+                .map(|f| format!("@{} ms {} {}: {}", f.at_ms, f.kind, f.node.as_deref().unwrap_or("-"), f.detail))
+                .collect(),
+        };
+        let violations = self
+            .violations
+            .iter()
+            .map(|v| ViolationSnapshot {
+                invariant: v.invariant,
+                node: v.node.clone(),
+                payment: v.payment_hash.as_deref().map(short_hash),
+                at_ms: v.at_ms,
+                message: v.message.clone(),
+            })
+            .collect();
+        SnapshotView {
+            scenario: self.scenario.clone(),
+            seed: self.seed,
+            healed: self.healed,
+            end_ms: self.end_ms,
+            plan: self.plan.clone(),
+            payments,
+            nodes,
+            resolved_on_chain: self.resolved_on_chain,
+            faults,
+            violations,
+        }
+    }
+}
