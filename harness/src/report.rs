@@ -658,9 +658,14 @@ pub struct SnapshotView {
 pub struct PaymentSnapshot {
     /// Payment hash, first [`SNAPSHOT_HASH_HEX`] hex digits.
     pub hash: String,
-    /// `"single"` or `"mpp"`.
+    /// The flow: `trampoline-receive`, `trampoline-forward` or `forward-mpp`.
+    pub flow: &'static str,
+    /// Payer and payee, `A->C`.
+    pub route: String,
+    /// `"single"` or `"mpp"` on hand-built routes, `"routed"` when the payer's router chose.
     pub kind: &'static str,
-    /// Forwarding node of each part, as the payer routed it, joined by `+` (`B1+B2`).
+    /// Router of each part on a hand-built route, then the intermediate trampoline node if
+    /// any, joined by `+` (`B1+B2+T`).
     pub via: String,
     /// Amount the payee is to receive, msat.
     pub amount_msat: u64,
@@ -787,8 +792,10 @@ impl Report {
             .iter()
             .map(|p| PaymentSnapshot {
                 hash: short_hash(&p.payment_hash),
+                flow: p.flow,
+                route: format!("{}->{}", p.payer, p.payee),
                 kind: p.kind,
-                via: p.via.join("+"),
+                via: p.via.iter().cloned().chain(p.trampoline.clone()).collect::<Vec<_>>().join("+"),
                 amount_msat: p.amount_msat,
                 sent_at_ms: p.sent_at_ms,
                 status: p.status,

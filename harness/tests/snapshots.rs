@@ -14,7 +14,7 @@ use harness::scenario::{run, run_fixture, RunOptions};
 use std::path::PathBuf;
 
 /// Scenarios every seed case runs (a new scenario is one more entry here).
-const SCENARIOS: &[&str] = &["trampoline-receive"];
+const SCENARIOS: &[&str] = &["trampoline-receive", "trampoline-forward", "forward-mpp", "mixed"];
 
 /// The fault plan of a seed case.
 #[derive(Clone, Copy)]
