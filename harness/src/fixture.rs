@@ -48,6 +48,51 @@ pub struct Fixture {
     /// For a kept finding, what it is.
     #[serde(default)]
     pub class: Option<FindingClass>,
+    /// For a kept finding: text that a violation's message contains when it is this finding
+    /// (with one of the `expect` invariants). Runs that hit it again are reported as this
+    /// known finding, with its class ([`known_findings`]).
+    #[serde(default)]
+    pub signature: Option<String>,
+}
+
+/// A kept finding, as [`known_findings`] reads it from a fixture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownFinding {
+    /// The fixture file that keeps it.
+    pub fixture: PathBuf,
+    /// What it is.
+    pub class: FindingClass,
+    /// The invariants it breaks.
+    pub expect: Vec<Invariant>,
+    /// Text a violation of one of those invariants contains when it is this finding.
+    pub signature: String,
+}
+
+impl KnownFinding {
+    /// Whether violation `v` is this finding: one of its invariants, and its signature in the
+    /// message.
+    pub fn matches(&self, v: &crate::oracle::Violation) -> bool {
+        self.expect.contains(&v.invariant) && v.message.contains(&self.signature)
+    }
+}
+
+/// The kept findings under `dir`: every `*.toml` there with a `class` and a `signature`, in
+/// file name order. Errors with the first fixture that does not load (file, line, field).
+pub fn known_findings(dir: &Path) -> Result<Vec<KnownFinding>, FixtureError> {
+    let entries = std::fs::read_dir(dir).map_err(|error| FixtureError::Io { path: dir.to_path_buf(), error })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().map_or(false, |e| e == "toml"))
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        let f = load(&path)?;
+        if let (Some(class), Some(signature)) = (f.class, f.signature) {
+            out.push(KnownFinding { fixture: path, class, expect: f.expect, signature });
+        }
+    }
+    Ok(out)
 }
 
 /// What a finding is, once someone has looked (`../shared/DESIGN.md`, decision 7).

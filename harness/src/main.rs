@@ -142,7 +142,15 @@ fn execute(
             return ExitCode::from(1);
         }
     };
-    let report = harness::report::build(&run);
+    let mut report = harness::report::build(&run);
+    if !report.violations.is_empty() {
+        // Name the kept findings this run hit again (fixtures/ of this checkout).
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+        match harness::fixture::known_findings(&dir) {
+            Ok(known) => report.classify(&known),
+            Err(e) => eprintln!("warning: known findings not read, violations left unclassified: {e}"),
+        }
+    }
     let text = if json {
         serde_json::to_string_pretty(&report).expect("report serializes") + "\n"
     } else if repro {

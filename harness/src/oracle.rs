@@ -78,7 +78,14 @@ pub struct Evidence {
     pub onchain_claims: BTreeSet<(Bytes32, Bytes32)>,
     /// Per node, its open channels' balances after the heal phase (from the monitors).
     pub open_balances: Vec<(NodeIdx, OpenChannelBalance)>,
+    /// `channel_reestablish` messages received per channel over the run: (channel, the two
+    /// nodes that sent them, lower index first, count).
+    pub reestablish_counts: Vec<(Bytes32, NodeIdx, NodeIdx, usize)>,
 }
+
+/// A channel whose ends exchanged at least this many `channel_reestablish` messages in one
+/// run is in a reconnection loop (a run reconnects a few dozen times at most).
+pub const REESTABLISH_LOOP_MIN: usize = 1_000;
 
 /// The invariant a violation breaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
@@ -438,6 +445,23 @@ pub fn judge(ev: &Evidence) -> Verdict {
             format!("restart could not read the node back from its disk: {err}"),
         ));
     }
+    // Liveness: two peers that keep re-sending `channel_reestablish` for a channel neither
+    // lists as open (BOLT 2: reestablish is sent once per reconnection).
+    for (channel, x, y, n) in &ev.reestablish_counts {
+        let open = ev.open_balances.iter().any(|(_, b)| b.channel_id == *channel);
+        if *n >= REESTABLISH_LOOP_MIN && !open {
+            verdict.violations.push(Violation::at_node(
+                Invariant::Liveness,
+                Some(format!("{}+{}", name(*x), name(*y))),
+                None,
+                format!(
+                    "{} and {} exchanged {n} channel_reestablish messages for channel {channel:?}, which neither lists as open at the end",
+                    name(*x),
+                    name(*y)
+                ),
+            ));
+        }
+    }
     htlcs::judge_htlcs(ev, &mut verdict.violations);
     if !ev.healed && verdict.violations.iter().all(|v| v.invariant != Invariant::Liveness) {
         verdict.violations.push(Violation::at_node(
@@ -652,5 +676,26 @@ mod tests {
         let v = judge(&ev);
         assert_eq!(invariants(&v), vec![Invariant::Readback]);
         assert_eq!(v.violations[0].at_ms, Some(99));
+    }
+
+    #[test]
+    fn a_reestablish_loop_on_a_forgotten_channel_breaks_liveness() {
+        let mut ev = Evidence { healed: true, names: vec!["A".into(), "C".into(), "B".into()], ..Evidence::default() };
+        let channel = Bytes32([5; 32]);
+        ev.reestablish_counts = vec![(channel, A, B, REESTABLISH_LOOP_MIN)];
+        let v = judge(&ev).violations;
+        assert_eq!(invariants(&judge(&ev)), vec![Invariant::Liveness]);
+        assert!(v[0].message.contains("exchanged 1000 channel_reestablish messages for channel"), "{}", v[0].message);
+        // A few reestablishes per reconnection are the protocol.
+        ev.reestablish_counts = vec![(channel, A, B, 40)];
+        assert_eq!(invariants(&judge(&ev)), vec![]);
+        // Many on a channel still open is not this loop.
+        ev.reestablish_counts = vec![(channel, A, B, REESTABLISH_LOOP_MIN)];
+        ev.open_balances = vec![(
+            A,
+            OpenChannelBalance { channel_id: channel, amount_sat: 1, transaction_fee_sat: 0, capacity_sat: 1 },
+        )];
+        let fired = invariants(&judge(&ev));
+        assert!(!fired.contains(&Invariant::Liveness), "{fired:?}");
     }
 }

@@ -169,6 +169,9 @@ pub struct Report {
     pub nodes: Vec<NodeReport>,
     /// Broken invariants.
     pub violations: Vec<Violation>,
+    /// Violations that are a kept finding (see [`Report::classify`]), by index into
+    /// `violations`.
+    pub known: Vec<KnownViolation>,
     /// Whether the heal phase ended with nothing pending.
     pub healed: bool,
     /// Simulated time at the end, ms.
@@ -249,6 +252,13 @@ pub fn evidence(run: &RunResult) -> Evidence {
             Some(HtlcMessage { at_ms: m.at_ms, to: m.node, from: m.from, msg })
         })
         .collect();
+    let mut reestablish: std::collections::BTreeMap<(Bytes32, usize, usize), usize> = Default::default();
+    for m in w.messages() {
+        if let PeerMessage::ChannelReestablish { channel_id, .. } = &m.msg {
+            *reestablish.entry((*channel_id, m.node.min(m.from), m.node.max(m.from))).or_default() += 1;
+        }
+    }
+    ev.reestablish_counts = reestablish.into_iter().map(|((c, x, y), n)| (c, x, y, n)).collect();
     ev.committed_inbound = w.committed_inbound_htlcs().iter().map(|(k, c)| (*k, *c)).collect();
     for (item, funding_txid) in w.chain().witness_preimage_candidates() {
         let payment_hash = Bytes32(item).sha256();
@@ -404,6 +414,7 @@ pub fn build(run: &RunResult) -> Report {
         payments,
         nodes,
         violations: verdict.violations,
+        known: Vec::new(),
         healed: run.healed,
         end_ms: w.now_ms(),
         trace_digest: w.trace_digest(),
@@ -601,11 +612,66 @@ impl Report {
                 v.message
             );
         }
+        for k in &self.known {
+            let _ = writeln!(
+                o,
+                "  known finding: violation {} is {} ({})",
+                k.violation + 1,
+                k.fixture,
+                serde_json::to_value(k.class).ok().and_then(|c| c.as_str().map(String::from)).unwrap_or_default()
+            );
+        }
+        if !self.known.is_empty() && self.known.len() < self.violations.len() {
+            let _ = writeln!(
+                o,
+                "  the other violations may be consequences of the known finding(s); triage any that are not"
+            );
+        } else if self.known.is_empty() && !self.violations.is_empty() {
+            let _ = writeln!(
+                o,
+                "  new: triage as ldk-bug, documented-ldk-limitation or harness-bug, and keep the seed in fixtures/"
+            );
+        }
         if !self.violations.is_empty() {
             let _ = writeln!(o, "replay: {}", self.replay);
         }
         let _ = writeln!(o, "trace digest: {}", self.trace_digest);
         o
+    }
+}
+
+/// A violation that is a kept finding.
+#[derive(Clone, Debug, Serialize)]
+pub struct KnownViolation {
+    /// Index into [`Report::violations`].
+    pub violation: usize,
+    /// The fixture that keeps the finding (as given, e.g. `fixtures/ldk-bug-....toml`).
+    pub fixture: String,
+    /// What it is.
+    pub class: crate::fixture::FindingClass,
+}
+
+impl Report {
+    /// Marks the violations that are one of `known` findings (see
+    /// [`crate::fixture::known_findings`]); the text report then names the fixture and its
+    /// class, so a soak or a sweep separates new failures from known ones.
+    pub fn classify(&mut self, known: &[crate::fixture::KnownFinding]) {
+        self.known = self
+            .violations
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                known.iter().find(|k| k.matches(v)).map(|k| KnownViolation {
+                    violation: i,
+                    fixture: k
+                        .fixture
+                        .file_name()
+                        .map(|f| format!("fixtures/{}", f.to_string_lossy()))
+                        .unwrap_or_else(|| k.fixture.display().to_string()),
+                    class: k.class,
+                })
+            })
+            .collect();
     }
 }
 

@@ -1,7 +1,7 @@
 //! Every fixture under `fixtures/` loads and passes the oracle (the regression corpus), and
 //! a malformed fixture is a one-line usage error naming the file, line and field.
 
-use harness::fixture::load;
+use harness::fixture::{known_findings, load};
 use harness::report::build;
 use harness::scenario::run_fixture;
 use std::path::PathBuf;
@@ -22,9 +22,11 @@ fn fixtures() -> Vec<PathBuf> {
 fn every_fixture_passes() {
     let all = fixtures();
     assert!(!all.is_empty());
+    let known = known_findings(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")).unwrap();
     for path in all {
         let fx = load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let report = build(&run_fixture(&path, &fx, None, false).unwrap());
+        let mut report = build(&run_fixture(&path, &fx, None, false).unwrap());
+        report.classify(&known);
         if fx.expect.is_empty() {
             assert!(
                 report.violations.is_empty(),
@@ -36,6 +38,15 @@ fn every_fixture_passes() {
         } else {
             // A kept finding: it must still reproduce (until LDK fixes it; then update the fixture).
             assert!(fx.class.is_some(), "{}: a kept finding says what it is (class)", path.display());
+            // ... and how to recognise it, so runs that hit it again are reported as known.
+            assert!(fx.signature.is_some(), "{}: a kept finding has a signature", path.display());
+            let file = path.file_name().unwrap().to_string_lossy().to_string();
+            assert!(
+                report.known.iter().any(|k| k.fixture.ends_with(&file) && Some(k.class) == fx.class),
+                "{}: its own run is classified as this finding; violations {:?}",
+                path.display(),
+                report.violations
+            );
             for inv in &fx.expect {
                 assert!(
                     report.violations.iter().any(|v| v.invariant == *inv),
