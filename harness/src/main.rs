@@ -83,6 +83,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()))
         .with_writer(std::io::stderr)
+        // Simulated time is in the trace; the host's clock has no place in a seeded run's logs.
+        .without_time()
         .init();
     match cli.command {
         Command::Repro { target } => execute(target.scenario, target.seed, target.fixture, false, true),
