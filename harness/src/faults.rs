@@ -48,6 +48,11 @@ pub struct FaultPlan {
     pub block_interval_ms: u64,
     /// Largest one-way base latency a link may draw, ms (each link draws from 5 to this).
     pub latency_ms_max: u64,
+    /// Crashes while the channels open (between `create_channel` and every channel being
+    /// ready: funding, its persistence and confirmations), each of a random node at a random
+    /// time in the first 10 s. Openers get a spare coin, and a channel LDK dropped is opened
+    /// again, as an application would.
+    pub opening_crashes: u64,
     /// Largest extra delay per chunk on top of its link's latency, ms.
     pub jitter_ms_max: u64,
 }
@@ -142,6 +147,7 @@ impl FaultPlan {
             block_interval_ms: 0,
             latency_ms_max: 60,
             jitter_ms_max: 30,
+            opening_crashes: 0,
         }
     }
 
@@ -165,6 +171,7 @@ impl FaultPlan {
             block_interval_ms: 8_000,
             latency_ms_max: 200,
             jitter_ms_max: 150,
+            opening_crashes: 1,
         }
     }
 
@@ -215,6 +222,9 @@ impl FaultPlan {
             p.latency_ms_max = r.range(60, 800);
             p.jitter_ms_max = r.range(0, 500);
         }
+        if on(&mut r) {
+            p.opening_crashes = r.range(1, 3);
+        }
         p
     }
 
@@ -249,6 +259,7 @@ impl FaultPlan {
             ("latency_ms_max", self.latency_ms_max, 60_000),
             ("jitter_ms_max", self.jitter_ms_max, 60_000),
             ("random_crashes", self.random_crashes, 100),
+            ("opening_crashes", self.opening_crashes, 100),
             ("link_disconnects", self.link_disconnects, 100),
             ("partitions", self.partitions, 100),
         ];

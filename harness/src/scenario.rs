@@ -245,7 +245,7 @@ pub fn run_fixture(
 fn open(world: &mut World, from: NodeIdx, to: NodeIdx) -> Result<(), String> {
     let key = world.node_key(to);
     let uid = (from as u128) << 32 | to as u128;
-    world.act(from, |n| n.open_channel(key, CHANNEL_CAPACITY_SAT, uid)).expect("no crash during opening").map(|_| ())
+    world.act(from, |n| n.open_channel(key, CHANNEL_CAPACITY_SAT, uid)).ok_or("node down")?.map(|_| ())
 }
 
 /// The short channel id of the ready channel between `a` and `b`, as `a` (if up) lists it.
@@ -271,7 +271,9 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     let mut faults = SimRng::fork(seed, "faults");
     for (i, name) in spec.nodes.iter().enumerate() {
         let opened = spec.links.iter().filter(|&&(x, _)| x == i).count();
-        world.add_node(name, &vec![CHANNEL_CAPACITY_SAT; opened]);
+        // With crashes during opening, a channel LDK dropped is opened again: a spare coin.
+        let spare = usize::from(opened > 0 && plan.opening_crashes > 0);
+        world.add_node(name, &vec![CHANNEL_CAPACITY_SAT; opened + spare]);
     }
     world.mine_blocks(1);
 
@@ -294,14 +296,56 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
             open_errors.push(format!("create_channel {}-{} refused by LDK: {e}", world.name(x), world.name(y)));
         }
     }
+    // Crashes while the channels open, from their own stream (plans without them draw
+    // nothing here, so their runs are unchanged).
+    let mut opening = SimRng::fork(seed, "opening");
+    let open_start = world.now_ms();
+    let mut opening_crashes: Vec<(u64, NodeIdx, u64)> = (0..plan.opening_crashes)
+        .map(|_| {
+            let at = open_start + opening.range(0, 10_000);
+            (at, opening.index(spec.nodes.len()), opening.range(100, 3_000))
+        })
+        .collect();
+    opening_crashes.sort();
+    let mut reopened = 0;
     // Mine until every channel is ready (writes may be delayed, so this can take a while).
     for i in 1..=120 {
-        world.run_until(world.now_ms() + 1_000);
-        if links.iter().all(|&(x, y)| scid_between(&world, x, y).is_some()) {
+        let step_end = world.now_ms() + 1_000;
+        while let Some(&(at, node, downtime_ms)) = opening_crashes.first() {
+            if at > step_end {
+                break;
+            }
+            world.run_until(at);
+            world.crash(node, downtime_ms);
+            opening_crashes.remove(0);
+        }
+        world.run_until(step_end);
+        if opening_crashes.is_empty() && links.iter().all(|&(x, y)| scid_between(&world, x, y).is_some()) {
             break;
         }
         if i % 3 == 0 {
             world.mine_blocks(1);
+        }
+        // LDK drops a channel that was not yet funded and persisted when a node restarts
+        // (and force-closes one whose manager went stale); the application reconnects to
+        // the peer (LDK only reconnects peers it has channels with) and opens it again.
+        if plan.opening_crashes > 0 && i % 5 == 0 {
+            for &(x, y) in links {
+                let forgot = |w: &World, a: NodeIdx, b: NodeIdx| {
+                    w.node(a).map_or(false, |n| n.channels().iter().all(|c| c.counterparty != w.node_key(b)))
+                };
+                if reopened >= 2 * links.len() || !forgot(&world, x, y) || !forgot(&world, y, x) {
+                    continue;
+                }
+                if !connected(&world, x, y) {
+                    if !world.linked(x, y) {
+                        world.connect(x, y);
+                    }
+                } else if open(&mut world, x, y).is_ok() {
+                    reopened += 1;
+                    world.note(format!("open channel {}-{} again after LDK dropped it", world.name(x), world.name(y)));
+                }
+            }
         }
     }
     // A channel that never became ready is reported (LDK's `list_channels` says so); its

@@ -479,6 +479,12 @@ impl World {
         &self.trace_lines
     }
 
+    /// Adds a line of the scenario's own to the trace (and so to the digest), at the current
+    /// simulated time, e.g. why it opened a channel again.
+    pub fn note(&mut self, line: String) {
+        self.record(format!("scenario: {line}"));
+    }
+
     fn record(&mut self, line: String) {
         let line = format!("{:>9} {line}", self.clock.now_ms());
         self.digest.update(line.as_bytes());
