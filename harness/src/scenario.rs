@@ -621,8 +621,10 @@ fn scid_either(world: &World, x: NodeIdx, y: NodeIdx) -> Option<u64> {
 
 /// Whether the run has come to rest: every node up, nothing in flight on the network or
 /// pending on a disk, no HTLC pending in any channel, no outbound payment pending at its
-/// payer, every closed channel fully resolved on chain (no claimable balance left), and
-/// every spendable output swept by LDK's `OutputSweeper` and buried.
+/// payer, every closed channel fully resolved on chain (no claimable balance left),
+/// every spendable output swept by LDK's `OutputSweeper` and buried, and every ready
+/// channel usable again (its peers reconnected and reestablished it: `../shared/DESIGN.md`,
+/// "no stuck channel").
 fn quiet(world: &World) -> bool {
     unrest(world).is_none()
 }
@@ -639,7 +641,9 @@ fn unrest(world: &World) -> Option<String> {
         let node = world.node(i).expect("all up");
         let name = world.name(i);
         let pending_writes = world.disk(i).pending_count();
-        let htlcs: usize = node.channels().iter().map(|c| c.htlcs.len()).sum();
+        let channels = node.channels();
+        let htlcs: usize = channels.iter().map(|c| c.htlcs.len()).sum();
+        let unusable = channels.iter().find(|c| c.is_ready && !c.is_usable);
         let reason = if pending_writes > 0 {
             format!("{name} has {pending_writes} write(s) pending")
         } else if htlcs > 0 {
@@ -650,6 +654,10 @@ fn unrest(world: &World) -> Option<String> {
             format!("{name} has unresolved balances {:?}", node.unresolved_closed_balances())
         } else if node.unswept_outputs() > 0 {
             format!("{name} has {} unswept output(s)", node.unswept_outputs())
+        } else if let Some(c) = unusable {
+            let peer = (0..world.node_count()).find(|&j| world.node_key(j) == c.counterparty);
+            let peer = peer.map_or("an unknown peer", |j| world.name(j));
+            format!("{name}'s channel {:?} with {peer} is not usable (not reestablished)", c.channel_id)
         } else {
             continue;
         };
