@@ -240,6 +240,9 @@ fn chain_that_never_confirms_a_commitment_is_a_liveness_finding() {
 /// Expected: `Liveness`, a stuck channel. LDK's ping timer disconnects A and B1 and no
 /// reconnection ever completes its handshake, so channel A-B1 stays open and unusable at
 /// both ends; with no HTLC on it, LDK has no reason to force-close (and should not).
+/// Without the wait the heal phase finds nothing pending two seconds in, before any ping:
+/// a half-dead link that carries nothing is invisible to LDK, and so to the oracle, until
+/// LDK's next ping.
 #[test]
 fn network_that_swallows_one_direction_is_a_liveness_finding() {
     let (_, clean) = run_with(None);
