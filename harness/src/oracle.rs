@@ -60,6 +60,9 @@ pub struct Evidence {
     pub unresolved_balances: Vec<(NodeIdx, Bytes32, String, u64)>,
     /// Per node, spendable outputs the `OutputSweeper` still tracks after the heal phase.
     pub unswept_outputs: Vec<(NodeIdx, usize)>,
+    /// Channels `list_channels` shows ready but not usable after the heal phase (the peers
+    /// never reconnected or never reestablished it): (node, channel, peer if a world node).
+    pub unusable_channels: Vec<(NodeIdx, Bytes32, Option<NodeIdx>)>,
     /// Channels a restart closed while loading although every incarnation since the
     /// manager on disk was written ran deferred mode: (node, restart ms, channel).
     pub deferred_load_closes: Vec<(NodeIdx, u64, Bytes32)>,
@@ -106,7 +109,9 @@ pub enum Invariant {
     FailureExactlyOnce,
     /// 5. Events keep LDK's documented contract (replays repeat, never contradict).
     EventContract,
-    /// 6. After the heal phase nothing is pending.
+    /// 6. After the heal phase nothing is pending (no HTLC, payment, write, unresolved
+    /// on-chain balance or unswept output) and no channel is stuck (every ready channel
+    /// is usable again).
     Liveness,
     /// 7. Both ends of an open channel account for its whole value.
     Conservation,
@@ -426,6 +431,21 @@ pub fn judge(ev: &Evidence) -> Verdict {
             ));
         }
     }
+    // "No stuck channel": once every node is up and reconnected, every open channel that
+    // was ready is usable again. (A channel with a node still down is that node's problem,
+    // reported below.)
+    for (node, channel, peer) in &ev.unusable_channels {
+        if peer.map_or(false, |p| ev.down_nodes.contains(&p)) {
+            continue;
+        }
+        let peer = peer.map_or_else(|| "an unknown peer".to_string(), name);
+        verdict.violations.push(Violation::at_node(
+            Invariant::Liveness,
+            Some(name(*node)),
+            None,
+            format!("channel {channel:?} with {peer} is open but still not usable after the heal phase"),
+        ));
+    }
     for problem in &ev.setup_problems {
         verdict.violations.push(Violation::at_node(Invariant::Liveness, None, None, problem.clone()));
     }
@@ -606,6 +626,22 @@ mod tests {
             payment_id: Some(Bytes32([8; 32])),
         };
         assert!(judge(&evidence(vec![(C, claimed(5_000)), (A, sent()), (C, other)])).violations.is_empty());
+    }
+
+    #[test]
+    fn a_stuck_channel_breaks_liveness() {
+        let mut ev = evidence(vec![(C, claimed(5_000)), (A, sent())]);
+        ev.unusable_channels.push((A, Bytes32([4; 32]), Some(B)));
+        ev.unusable_channels.push((B, Bytes32([5; 32]), Some(C)));
+        ev.down_nodes.push(C);
+        let v = judge(&ev);
+        assert_eq!(invariants(&v), vec![Invariant::Liveness, Invariant::Liveness]);
+        assert_eq!(v.violations[1].message, "node still down after the heal phase", "not also its channels");
+        ev.down_nodes.clear();
+        ev.unusable_channels.pop();
+        let v = judge(&ev);
+        assert_eq!(invariants(&v), vec![Invariant::Liveness]);
+        assert!(v.violations[0].message.contains("with B is open but still not usable"), "{}", v.violations[0].message);
     }
 
     #[test]

@@ -215,6 +215,10 @@ pub fn evidence(run: &RunResult) -> Evidence {
             }
             ev.pending_outbound.push((i, node.pending_outbound_payments()));
             ev.unswept_outputs.push((i, node.unswept_outputs()));
+            for c in node.channels().into_iter().filter(|c| c.is_ready && !c.is_usable) {
+                let peer = (0..w.node_count()).find(|&j| w.node_key(j) == c.counterparty);
+                ev.unusable_channels.push((i, c.channel_id, peer));
+            }
         }
     }
     for i in 0..w.node_count() {

@@ -64,6 +64,46 @@ pub struct RunOptions {
     pub plan: Option<FaultPlan>,
     /// Faults at fixed simulated times (from a fixture), on top of the plan's.
     pub scheduled: Vec<ScheduledFault>,
+    /// A test's plant, called at every [`PlantPoint`] of the run (`None`: never).
+    pub plant: Option<Plant>,
+}
+
+/// A moment of a run at which a [`Plant`] is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantPoint {
+    /// Every channel is open (and ready, unless setup failed) and the graph is filled; no
+    /// payment has been made.
+    Ready,
+    /// Workload step `index` (0-based; payments, crashes, link faults and blocks, in time
+    /// order) has just run, at simulated `at_ms`.
+    Step {
+        /// The step's position in the workload.
+        index: usize,
+        /// Simulated time, ms.
+        at_ms: u64,
+    },
+    /// The workload is over and fault rates are off: the heal phase starts now.
+    Heal,
+}
+
+/// A fault a test plants into a run from outside, to check that the oracle notices
+/// (`harness/tests/plants.rs`). The closure gets the world at each [`PlantPoint`] and may
+/// use the world's `plant_*` hooks, crash nodes or look around; it decides by itself when
+/// (and whether) to act, so it usually keeps its own state. Scenarios never plant anything.
+#[derive(Clone)]
+pub struct Plant(pub std::sync::Arc<dyn Fn(&mut World, PlantPoint) + Send + Sync>);
+
+impl Plant {
+    /// A plant from a closure.
+    pub fn new(f: impl Fn(&mut World, PlantPoint) + Send + Sync + 'static) -> Plant {
+        Plant(std::sync::Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Plant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Plant(..)")
+    }
 }
 
 /// What a scenario run leaves for the oracle and the report.
@@ -235,7 +275,13 @@ pub fn run_fixture(
     seed: Option<u64>,
     keep_trace: bool,
 ) -> Result<RunResult, UnknownScenario> {
-    let opts = RunOptions { keep_trace, extra_ticks: 0, plan: fixture.faults.clone(), scheduled: fixture.at.clone() };
+    let opts = RunOptions {
+        keep_trace,
+        extra_ticks: 0,
+        plan: fixture.faults.clone(),
+        scheduled: fixture.at.clone(),
+        plant: None,
+    };
     let mut r = run(&fixture.scenario, seed.unwrap_or(fixture.seed), &opts)?;
     r.fixture = Some(path.to_path_buf());
     Ok(r)
@@ -370,6 +416,12 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     for _ in 0..opts.extra_ticks {
         world.act(A, |n| n.timer_tick());
     }
+    let plant = |world: &mut World, point: PlantPoint| {
+        if let Some(Plant(f)) = &opts.plant {
+            f(world, point);
+        }
+    };
+    plant(&mut world, PlantPoint::Ready);
 
     // Plan payments: invoices are created up front (LDK derives their preimages from its
     // keys, so they survive the payee's restarts).
@@ -478,7 +530,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     steps.sort_by_key(|(t, _)| *t);
 
     let mut pending_sends: Vec<usize> = Vec::new();
-    for (at, step) in steps {
+    for (index, (at, step)) in steps.into_iter().enumerate() {
         world.run_until(at);
         match step {
             Step::Pay(i) => pending_sends.push(i),
@@ -492,6 +544,8 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
             Step::Mine => world.mine_blocks(1),
         }
         pending_sends.retain(|&i| !try_send(&mut world, &mut payments[i], &receives[i], links));
+        let at_ms = world.now_ms();
+        plant(&mut world, PlantPoint::Step { index, at_ms });
     }
     // Sends the payer could not make while it was down go out once it is back.
     // A payment whose channels are gone (force-closed) is given up after a minute.
@@ -511,6 +565,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     // blocks are mined so that force-closed channels resolve on chain.
     let heal_started_ms = world.now_ms();
     world.set_fault_rates(FaultRates::none());
+    plant(&mut world, PlantPoint::Heal);
     let mut healed = false;
     while world.now_ms() < heal_started_ms + HEAL_BOUND_MS {
         world.run_until(world.now_ms() + HEAL_BLOCK_INTERVAL_MS);
@@ -610,8 +665,10 @@ fn scid_either(world: &World, x: NodeIdx, y: NodeIdx) -> Option<u64> {
 
 /// Whether the run has come to rest: every node up, nothing in flight on the network or
 /// pending on a disk, no HTLC pending in any channel, no outbound payment pending at its
-/// payer, every closed channel fully resolved on chain (no claimable balance left), and
-/// every spendable output swept by LDK's `OutputSweeper` and buried.
+/// payer, every closed channel fully resolved on chain (no claimable balance left),
+/// every spendable output swept by LDK's `OutputSweeper` and buried, and every ready
+/// channel usable again (its peers reconnected and reestablished it: `../shared/DESIGN.md`,
+/// "no stuck channel").
 fn quiet(world: &World) -> bool {
     unrest(world).is_none()
 }
@@ -628,7 +685,9 @@ fn unrest(world: &World) -> Option<String> {
         let node = world.node(i).expect("all up");
         let name = world.name(i);
         let pending_writes = world.disk(i).pending_count();
-        let htlcs: usize = node.channels().iter().map(|c| c.htlcs.len()).sum();
+        let channels = node.channels();
+        let htlcs: usize = channels.iter().map(|c| c.htlcs.len()).sum();
+        let unusable = channels.iter().find(|c| c.is_ready && !c.is_usable);
         let reason = if pending_writes > 0 {
             format!("{name} has {pending_writes} write(s) pending")
         } else if htlcs > 0 {
@@ -639,6 +698,10 @@ fn unrest(world: &World) -> Option<String> {
             format!("{name} has unresolved balances {:?}", node.unresolved_closed_balances())
         } else if node.unswept_outputs() > 0 {
             format!("{name} has {} unswept output(s)", node.unswept_outputs())
+        } else if let Some(c) = unusable {
+            let peer = (0..world.node_count()).find(|&j| world.node_key(j) == c.counterparty);
+            let peer = peer.map_or("an unknown peer", |j| world.name(j));
+            format!("{name}'s channel {:?} with {peer} is not usable (not reestablished)", c.channel_id)
         } else {
             continue;
         };

@@ -52,8 +52,15 @@ struct Utxo {
     height: u32,
 }
 
+/// A rule of [`FakeChain::never_mine`]: which transactions the chain refuses to confirm.
+pub type MiningRefusal = Arc<dyn Fn(&Transaction) -> bool + Send + Sync>;
+
 struct Inner {
     blocks: Vec<Block>,
+    /// Plant rules ([`FakeChain::never_mine`]); empty in normal runs.
+    refusals: Vec<MiningRefusal>,
+    /// Txids a refusal kept out of a block so far (each counted once).
+    refused: BTreeSet<Txid>,
     utxos: BTreeMap<OutPoint, Utxo>,
     mempool: Vec<Transaction>,
     confirmed: BTreeMap<Txid, u32>,
@@ -76,6 +83,8 @@ impl FakeChain {
         let genesis = bitcoin::constants::genesis_block(NETWORK);
         let inner = Inner {
             blocks: vec![genesis],
+            refusals: Vec::new(),
+            refused: BTreeSet::new(),
             utxos: BTreeMap::new(),
             mempool: Vec::new(),
             confirmed: BTreeMap::new(),
@@ -162,8 +171,24 @@ impl FakeChain {
         Ok(())
     }
 
+    /// **Plant** (tests only; nothing in a normal run calls it): from now on no block
+    /// includes a transaction for which `refuse` returns `true`. The mempool still accepts
+    /// it (the broadcaster sees no error; a re-broadcast is a `Duplicate`), so it and every
+    /// transaction spending it wait forever: a chain that never confirms one broadcast
+    /// transaction, whatever its fee. Rules add up.
+    pub fn never_mine(&self, refuse: MiningRefusal) {
+        self.inner.lock().unwrap().refusals.push(refuse);
+    }
+
+    /// Transactions a [`Self::never_mine`] rule has kept out of a block so far (each txid
+    /// once), in txid order.
+    pub fn refused_txids(&self) -> Vec<Txid> {
+        self.inner.lock().unwrap().refused.iter().copied().collect()
+    }
+
     /// Mines one block holding every mempool transaction whose inputs are available
-    /// (in mempool order), timestamped with the simulated clock. Returns its height.
+    /// (in mempool order), timestamped with the simulated clock, except those a
+    /// [`Self::never_mine`] rule refuses. Returns its height.
     pub fn mine(&self) -> u32 {
         let now_secs = self.clock.unix_secs() as u32;
         let mut inner = self.inner.lock().unwrap();
@@ -175,6 +200,11 @@ impl FakeChain {
         let mut created: BTreeSet<Txid> = BTreeSet::new();
         let mut keep = Vec::new();
         for tx in pool {
+            if inner.refusals.iter().any(|refuse| refuse(&tx)) {
+                inner.refused.insert(tx.compute_txid());
+                keep.push(tx);
+                continue;
+            }
             let is_faucet = tx.input.len() == 1 && tx.input[0].previous_output == OutPoint::null();
             let distinct: BTreeSet<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
             let ok = is_faucet
@@ -380,5 +410,29 @@ mod tests {
         assert!(chain.utxo(&coin).is_none(), "spent output is gone");
         assert_eq!(chain.broadcast(&rival), Err(Reject::UnknownInput(coin)), "spent on chain");
         assert_eq!(chain.mempool_len(), 0);
+    }
+
+    #[test]
+    fn a_refused_transaction_and_its_children_wait_in_the_mempool() {
+        let chain = FakeChain::new(SimClock::new());
+        let coin = chain.faucet(ScriptBuf::new(), 10_000);
+        let other = chain.faucet(ScriptBuf::from_bytes(vec![1]), 5_000);
+        chain.mine();
+        let parent = spend(coin, 9_000, Sequence::MAX, LockTime::ZERO);
+        let child = spend(OutPoint { txid: parent.compute_txid(), vout: 0 }, 8_000, Sequence::MAX, LockTime::ZERO);
+        let unrelated = spend(other, 4_000, Sequence::MAX, LockTime::ZERO);
+        chain.never_mine(Arc::new(move |tx: &Transaction| tx.input.iter().any(|i| i.previous_output == coin)));
+        for tx in [&parent, &child, &unrelated] {
+            assert_eq!(chain.broadcast(tx), Ok(()));
+        }
+        for _ in 0..3 {
+            chain.mine();
+        }
+        assert!(chain.confirmation_height(&unrelated.compute_txid()).is_some());
+        assert_eq!(chain.confirmation_height(&parent.compute_txid()), None);
+        assert_eq!(chain.confirmation_height(&child.compute_txid()), None);
+        assert_eq!(chain.mempool_len(), 2);
+        assert_eq!(chain.refused_txids(), vec![parent.compute_txid()]);
+        assert_eq!(chain.broadcast(&parent), Err(Reject::Duplicate));
     }
 }

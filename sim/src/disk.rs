@@ -34,6 +34,9 @@ pub enum DiskOp {
     Lost { id: WriteId, key: String },
     /// A key removed (durably).
     Removed { key: String },
+    /// A plant ([`FakeDisk::roll_back`]): the key's last durable write was undone; `len`
+    /// is the size of the value now under it (`None`: the key is gone).
+    RolledBack { key: String, len: Option<usize> },
 }
 
 struct Pending {
@@ -45,6 +48,9 @@ struct Pending {
 #[derive(Default)]
 struct Inner {
     durable: BTreeMap<String, Vec<u8>>,
+    /// Per key, what it held durably before its last durable change (`None`: absent), for
+    /// [`FakeDisk::roll_back`]. One level deep; the old value is moved here, not copied.
+    previous: BTreeMap<String, Option<Vec<u8>>>,
     pending: Vec<Pending>,
     next_id: u64,
     /// Ids of pending writes that are durable now (landed, or replaced by a later durable
@@ -78,7 +84,7 @@ impl FakeDisk {
         Self::supersede(&mut inner, key);
         let op = DiskOp::WroteDurable { key: key.to_string(), len: bytes.len(), digest: digest(&bytes) };
         inner.journal.push(op);
-        inner.durable.insert(key.to_string(), bytes);
+        Self::set_durable(&mut inner, key, Some(bytes));
     }
 
     /// Issues a write of `bytes` under `key` that stays pending (invisible to [`Self::read`])
@@ -127,7 +133,7 @@ impl FakeDisk {
                 inner.journal.push(DiskOp::Landed { id: p.id, key: p.key.clone() });
                 landed.push(p.id);
                 inner.settled.insert(p.id, true);
-                inner.durable.insert(p.key, p.bytes);
+                Self::set_durable(&mut inner, &p.key, Some(p.bytes));
             } else {
                 i += 1;
             }
@@ -201,8 +207,36 @@ impl FakeDisk {
     pub fn remove(&self, key: &str) {
         let mut inner = self.inner.lock().unwrap();
         Self::supersede(&mut inner, key);
-        inner.durable.remove(key);
+        Self::set_durable(&mut inner, key, None);
         inner.journal.push(DiskOp::Removed { key: key.to_string() });
+    }
+
+    /// Replaces (or with `None` removes) the durable value of `key`, keeping the old one
+    /// for [`Self::roll_back`].
+    fn set_durable(inner: &mut Inner, key: &str, bytes: Option<Vec<u8>>) {
+        let old = match bytes {
+            Some(b) => inner.durable.insert(key.to_string(), b),
+            None => inner.durable.remove(key),
+        };
+        inner.previous.insert(key.to_string(), old);
+    }
+
+    /// **Plant** (tests only; nothing in a normal run calls it): the disk lies about its
+    /// last durable change to `key` (a write it reported durable, a landed pending write or
+    /// a removal): the key holds again what it held before, or is absent if it was absent
+    /// then, as if that change had never reached the platter. Pending writes are untouched.
+    /// Journalled as [`DiskOp::RolledBack`]. One level deep: returns `false` (and does
+    /// nothing) if `key` was never changed or its last change was already rolled back.
+    pub fn roll_back(&self, key: &str) -> bool {
+        let mut inner = self.inner.lock().unwrap();
+        let Some(old) = inner.previous.remove(key) else { return false };
+        let len = old.as_ref().map(Vec::len);
+        match old {
+            Some(b) => inner.durable.insert(key.to_string(), b),
+            None => inner.durable.remove(key),
+        };
+        inner.journal.push(DiskOp::RolledBack { key: key.to_string(), len });
+        true
     }
 
     /// Number of writes still pending.
@@ -281,6 +315,27 @@ mod tests {
         assert_eq!(d.read("a"), Some(vec![2]), "a's first two writes landed, in order");
         assert_eq!(d.read("b"), None);
         assert!(d.complete(a3).is_empty() && d.complete(b2).is_empty(), "nothing from a dead incarnation lands");
+    }
+
+    #[test]
+    fn roll_back_undoes_the_last_durable_change_once() {
+        let d = FakeDisk::new();
+        assert!(!d.roll_back("k"), "nothing to undo");
+        d.write_durable("k", vec![1]);
+        d.write_durable("k", vec![2]);
+        let p = d.write_pending("k", vec![3]);
+        d.complete(p);
+        assert!(d.roll_back("k"));
+        assert_eq!(d.read("k"), Some(vec![2]), "the landed write is undone");
+        assert!(!d.roll_back("k"), "one level deep");
+        d.write_durable("j", vec![9]);
+        assert!(d.roll_back("j"));
+        assert_eq!(d.read("j"), None, "a first write undone leaves the key absent");
+        d.remove("k");
+        assert!(d.roll_back("k"));
+        assert_eq!(d.read("k"), Some(vec![2]), "a removal undone");
+        let ops = d.drain_journal();
+        assert!(ops.contains(&DiskOp::RolledBack { key: "j".into(), len: None }), "{ops:?}");
     }
 
     #[test]

@@ -102,12 +102,41 @@ impl Conn {
     }
 }
 
+/// How much a [`Network::drop_bytes`] plant swallows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteDrop {
+    /// The next this many bytes sent that way (then the rule is spent).
+    Next(usize),
+    /// Every byte sent that way from now on, on every connection between the two nodes.
+    Forever,
+}
+
+/// Bytes a plant swallowed from one chunk (drained into the world's trace).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlantedDrop {
+    /// The connection.
+    pub conn: ConnId,
+    /// The sending node.
+    pub from: NodeIdx,
+    /// The node the bytes were for.
+    pub to: NodeIdx,
+    /// Bytes swallowed.
+    pub dropped: usize,
+    /// Bytes of the chunk still delivered (after the swallowed ones).
+    pub delivered: usize,
+}
+
 struct Inner {
     rng: SimRng,
     latency: LatencyConfig,
     conns: BTreeMap<ConnId, Conn>,
     next_conn: u64,
     dropped_chunks: u64,
+    /// Plant rules ([`Network::drop_bytes`]) by (sending node, receiving node); empty in
+    /// normal runs.
+    drops: BTreeMap<(NodeIdx, NodeIdx), ByteDrop>,
+    /// What the rules swallowed since the last [`Network::drain_planted_drops`].
+    planted: Vec<PlantedDrop>,
 }
 
 /// The network of one run. Cheap to clone; clones share the same links.
@@ -121,7 +150,15 @@ impl Network {
     /// An empty network drawing latencies from `rng` and reading time from `clock`.
     pub fn new(rng: SimRng, clock: SimClock, latency: LatencyConfig) -> Self {
         assert!(latency.base_ms_min <= latency.base_ms_max);
-        let inner = Inner { rng, latency, conns: BTreeMap::new(), next_conn: 0, dropped_chunks: 0 };
+        let inner = Inner {
+            rng,
+            latency,
+            conns: BTreeMap::new(),
+            next_conn: 0,
+            dropped_chunks: 0,
+            drops: BTreeMap::new(),
+            planted: Vec::new(),
+        };
         Network { inner: Arc::new(Mutex::new(inner)), clock }
     }
 
@@ -137,17 +174,58 @@ impl Network {
         id
     }
 
+    /// **Plant** (tests only; nothing in a normal run calls it): bytes node `from` sends to
+    /// node `to`, on the open connection between them and on every later one, vanish
+    /// (as `amount` says) while the connection stays open and neither end is told: TCP's
+    /// contract (every byte in order, or the connection breaks) is broken from outside.
+    /// Sending still draws its latency, so the seeded streams stay aligned with a run
+    /// without the plant. A new rule for the same direction replaces the old one.
+    pub fn drop_bytes(&self, from: NodeIdx, to: NodeIdx, amount: ByteDrop) {
+        self.inner.lock().unwrap().drops.insert((from, to), amount);
+    }
+
+    /// Stops a [`Self::drop_bytes`] rule. Returns whether there was one.
+    pub fn stop_dropping(&self, from: NodeIdx, to: NodeIdx) -> bool {
+        self.inner.lock().unwrap().drops.remove(&(from, to)).is_some()
+    }
+
+    /// Takes what [`Self::drop_bytes`] rules swallowed since the last call, in send order.
+    pub fn drain_planted_drops(&self) -> Vec<PlantedDrop> {
+        std::mem::take(&mut self.inner.lock().unwrap().planted)
+    }
+
     /// Queues `bytes` from end `from` of `conn`. Returns `false` (and drops the bytes) if
     /// the connection is closed.
-    pub fn send(&self, conn: ConnId, from: End, bytes: Vec<u8>) -> bool {
+    pub fn send(&self, conn: ConnId, from: End, mut bytes: Vec<u8>) -> bool {
         let now = self.clock.now_ms();
         let mut inner = self.inner.lock().unwrap();
         let jitter_max = inner.latency.jitter_ms_max;
         let jitter = inner.rng.range(0, jitter_max);
-        let Some(c) = inner.conns.get_mut(&conn) else {
+        let Some(c) = inner.conns.get(&conn) else {
             inner.dropped_chunks += 1;
             return false;
         };
+        let pair = (c.node(from), c.node(from.other()));
+        if let Some(rule) = inner.drops.get(&pair).copied() {
+            let dropped = match rule {
+                ByteDrop::Forever => bytes.len(),
+                ByteDrop::Next(left) => {
+                    let n = left.min(bytes.len());
+                    if left == n {
+                        inner.drops.remove(&pair);
+                    } else {
+                        inner.drops.insert(pair, ByteDrop::Next(left - n));
+                    }
+                    n
+                }
+            };
+            bytes.drain(..dropped);
+            inner.planted.push(PlantedDrop { conn, from: pair.0, to: pair.1, dropped, delivered: bytes.len() });
+            if bytes.is_empty() {
+                return true;
+            }
+        }
+        let c = inner.conns.get_mut(&conn).expect("checked above");
         let at = (now + c.base_ms + jitter).max(c.dir(from.other()).last_deliver_ms);
         let d = c.dir_mut(from.other());
         d.last_deliver_ms = at;
@@ -280,5 +358,33 @@ mod tests {
         assert!(!n.send(c, End::Initiator, vec![4]));
         clock.advance_to(10_000);
         assert!(n.pop_due().is_none());
+    }
+
+    #[test]
+    fn planted_drops_swallow_bytes_of_one_direction_and_keep_the_connection() {
+        let (n, clock) = net(2);
+        let c = n.connect(0, 1);
+        n.drop_bytes(0, 1, ByteDrop::Next(5));
+        n.send(c, End::Initiator, vec![1, 2, 3]);
+        n.send(c, End::Initiator, vec![4, 5, 6, 7]);
+        n.send(c, End::Acceptor, vec![9]);
+        n.send(c, End::Initiator, vec![8]);
+        let got = drain(&n, &clock);
+        let at = |node: NodeIdx| -> Vec<Vec<u8>> {
+            got.iter().filter(|(_, d)| d.node == node).map(|(_, d)| d.bytes.clone()).collect()
+        };
+        assert_eq!(at(1), vec![vec![6, 7], vec![8]], "the first 5 bytes to 1 vanished, then the rule was spent");
+        assert_eq!(at(0), vec![vec![9]], "the other direction is untouched");
+        assert!(n.is_open(c));
+        let drops = n.drain_planted_drops();
+        assert_eq!(drops.iter().map(|d| (d.dropped, d.delivered)).collect::<Vec<_>>(), vec![(3, 0), (2, 2)]);
+        n.drop_bytes(1, 0, ByteDrop::Forever);
+        let c2 = n.connect(0, 1);
+        n.send(c2, End::Acceptor, vec![1; 10]);
+        n.send(c2, End::Initiator, vec![2]);
+        assert_eq!(n.in_flight(), 1, "every byte from 1 to 0 vanishes, on a new connection too");
+        assert!(n.stop_dropping(1, 0));
+        n.send(c2, End::Acceptor, vec![3]);
+        assert_eq!(n.in_flight(), 2);
     }
 }

@@ -305,6 +305,9 @@ pub struct ChannelInfo {
     pub counterparty: NodeKey,
     /// Short channel id, once confirmed.
     pub short_channel_id: Option<u64>,
+    /// The funding output (LDK's `funding_txo`), once known: every commitment transaction
+    /// of the channel spends it.
+    pub funding_outpoint: Option<bitcoin::OutPoint>,
     /// Channel value, sat.
     pub capacity_sat: u64,
     /// What we could send now, msat (LDK's `outbound_capacity_msat`).
@@ -2356,6 +2359,7 @@ impl Node {
                     channel_id: chan_id(&c.channel_id),
                     counterparty: NodeKey::from_pk(&c.counterparty.node_id),
                     short_channel_id: c.short_channel_id,
+                    funding_outpoint: c.funding_txo.map(|o| o.into_bitcoin_outpoint()),
                     capacity_sat: c.channel_value_satoshis,
                     outbound_capacity_msat: c.outbound_capacity_msat,
                     inbound_capacity_msat: c.inbound_capacity_msat,

@@ -20,10 +20,10 @@
 //! - crashes and restarts, and blocks, when the harness asks.
 //! Every injected fault is recorded with its simulated time ([`FaultRecord`]).
 
-use crate::chain::FakeChain;
+use crate::chain::{FakeChain, MiningRefusal};
 use crate::clock::SimClock;
 use crate::disk::{DiskOp, FakeDisk, WriteId};
-use crate::net::{ConnId, LatencyConfig, Network, NodeIdx};
+use crate::net::{ByteDrop, ConnId, LatencyConfig, Network, NodeIdx};
 use crate::node::{
     Bytes32, HtlcDirection, HtlcInfo, HtlcState, LoadError, LoadedState, MonitorStorage, Node, NodeEnv, NodeEvent,
     NodeKey, NodeProfile, NodeTrace, PeerMessage, SharedGraph,
@@ -110,7 +110,7 @@ pub struct RestartRecord {
     /// The profile of the incarnation that came back.
     pub profile: Option<NodeProfile>,
     /// Channels open right before the crash that the load closed (see
-    /// [`LoadedState::open_after_read`]).
+    /// [`LoadedState::open_after_read`]); empty when the load failed.
     pub closed_at_load: Vec<Bytes32>,
     /// Whether every incarnation since the one that wrote the manager on disk (inclusive)
     /// ran the `ChainMonitor`'s deferred mode: then no monitor on disk can be ahead of that
@@ -148,6 +148,10 @@ pub enum FaultKind {
     LinkDisconnect,
     /// A node was partitioned from all peers.
     Partition,
+    /// A test planted a fault that breaks one of LDK's contracts from outside (a disk
+    /// that undoes a durable write, a chain that never confirms a transaction, a link that
+    /// swallows bytes); never in a normal run.
+    Plant,
 }
 
 /// One injected fault.
@@ -575,9 +579,13 @@ impl World {
     /// Mines `n` blocks at the current simulated time and feeds them to every live node.
     pub fn mine_blocks(&mut self, n: u32) {
         for _ in 0..n {
+            let refused_before = self.chain.refused_txids();
             let h = self.chain.mine();
             let txs = self.chain.block(h).map(|b| b.txdata.len()).unwrap_or(0);
             self.record(format!("block {h} txs={txs}"));
+            for txid in self.chain.refused_txids().into_iter().filter(|t| !refused_before.contains(t)) {
+                self.record(format!("PLANT chain refused to mine {txid}"));
+            }
         }
         for slot in &mut self.slots {
             if let Some(node) = slot.node.as_mut() {
@@ -585,6 +593,48 @@ impl World {
             }
         }
         self.settle();
+    }
+
+    // -- plants (tests only) ----------------------------------------------------------------
+    //
+    // Each breaks one of LDK's contracts with the outside world, so that a test can check
+    // the oracle notices. Nothing in a normal run calls them; they draw from no seeded
+    // stream, and each use is recorded as a `FaultKind::Plant` fault and in the trace.
+
+    /// **Plant**: node `idx`'s disk undoes its last durable change to `key` (see
+    /// [`FakeDisk::roll_back`]), e.g. a monitor write `Persist` reported `Completed`.
+    /// Returns `false` if there was nothing to undo.
+    pub fn plant_roll_back(&mut self, idx: NodeIdx, key: &str) -> bool {
+        let done = self.slots[idx].env.disk.roll_back(key);
+        self.fault(Some(idx), FaultKind::Plant, format!("disk rolled back {key}: {done}"));
+        for op in self.slots[idx].env.disk.drain_journal() {
+            self.record_disk_op(idx, op);
+        }
+        done
+    }
+
+    /// **Plant**: the chain never confirms a transaction `refuse` matches (see
+    /// [`FakeChain::never_mine`]); `what` names it for the report.
+    pub fn plant_never_mine(&mut self, what: &str, refuse: MiningRefusal) {
+        self.chain.never_mine(refuse);
+        self.fault(None, FaultKind::Plant, format!("chain never mines {what}"));
+    }
+
+    /// **Plant**: bytes `from` sends to `to` vanish inside live connections, as `amount`
+    /// says (see [`Network::drop_bytes`]); each swallowed chunk is a trace line.
+    pub fn plant_drop_bytes(&mut self, from: NodeIdx, to: NodeIdx, amount: ByteDrop) {
+        self.net.drop_bytes(from, to, amount);
+        let detail = format!("link {} -> {} swallows {amount:?}", self.slots[from].env.name, self.slots[to].env.name);
+        self.fault(Some(from), FaultKind::Plant, detail);
+    }
+
+    /// Ends a [`Self::plant_drop_bytes`] rule. Returns whether there was one.
+    pub fn plant_stop_dropping(&mut self, from: NodeIdx, to: NodeIdx) -> bool {
+        let had = self.net.stop_dropping(from, to);
+        let detail =
+            format!("link {} -> {} no longer swallows bytes", self.slots[from].env.name, self.slots[to].env.name);
+        self.fault(Some(from), FaultKind::Plant, detail);
+        had
     }
 
     /// Crashes node `idx` now and schedules its restart after `downtime_ms`. The in-flight
@@ -702,6 +752,8 @@ impl World {
                 }
             }
             Err(e) => {
+                // Nothing was loaded, so the load closed nothing.
+                rec.closed_at_load.clear();
                 rec.loaded = Some(Err(e.clone()));
                 self.record(format!("restart {} FAILED: {e}", self.slots[idx].env.name));
             }
@@ -899,6 +951,13 @@ impl World {
                 self.notice_landed(idx, &landed);
             }
         }
+        for d in self.net.drain_planted_drops() {
+            let (from, to) = (self.slots[d.from].env.name.clone(), self.slots[d.to].env.name.clone());
+            self.record(format!(
+                "PLANT net swallowed {} byte(s) {from} -> {to} conn={} ({} delivered)",
+                d.dropped, d.conn.0, d.delivered
+            ));
+        }
         // Connections LDK asked to close (disconnect_socket) are gone from the network.
         let closed: Vec<ConnId> = self.conns.keys().copied().filter(|c| !self.net.is_open(*c)).collect();
         for c in closed {
@@ -1013,6 +1072,7 @@ impl World {
             DiskOp::Landed { id, key } => format!("disk {name} landed#{} {key}", id.0),
             DiskOp::Lost { id, key } => format!("disk {name} lost#{} {key}", id.0),
             DiskOp::Removed { key } => format!("disk {name} removed {key}"),
+            DiskOp::RolledBack { key, len } => format!("disk {name} PLANT rolled back {key} len={len:?}"),
         };
         self.record(line);
     }
