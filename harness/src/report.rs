@@ -228,9 +228,14 @@ pub fn evidence(run: &RunResult) -> Evidence {
         }
     }
     for r in w.restarts() {
-        if r.deferred_since_manager && matches!(r.loaded, Some(Ok(_))) {
+        if let (true, Some(Ok(loaded))) = (r.deferred_since_manager, &r.loaded) {
             let at = r.restarted_at_ms.unwrap_or(r.crashed_at_ms);
-            ev.deferred_load_closes.extend(r.closed_at_load.iter().map(|c| (r.node, at, *c)));
+            // Only a channel with a monitor on disk can be force-closed by the load; one
+            // without (not yet funded when the manager was written) is simply not there,
+            // as LDK documents for unfunded channels.
+            let had_monitor = |c: &Bytes32| loaded.monitors.iter().any(|(m, _)| m == c);
+            ev.deferred_load_closes
+                .extend(r.closed_at_load.iter().filter(|c| had_monitor(c)).map(|c| (r.node, at, *c)));
         }
     }
     ev.htlc_messages = w

@@ -294,6 +294,13 @@ fn open(world: &mut World, from: NodeIdx, to: NodeIdx) -> Result<(), String> {
     world.act(from, |n| n.open_channel(key, CHANNEL_CAPACITY_SAT, uid)).ok_or("node down")?.map(|_| ())
 }
 
+/// Whether `node` is up and holds a confirmed coin large enough to fund a channel.
+fn can_fund(world: &World, node: NodeIdx) -> bool {
+    world.node(node).map_or(false, |n| {
+        n.wallet().iter().any(|op| world.chain().utxo(op).map_or(false, |o| o.value.to_sat() >= CHANNEL_CAPACITY_SAT))
+    })
+}
+
 /// The short channel id of the ready channel between `a` and `b`, as `a` (if up) lists it.
 fn scid_between(world: &World, a: NodeIdx, b: NodeIdx) -> Option<u64> {
     let b_key = world.node_key(b);
@@ -317,8 +324,8 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     let mut faults = SimRng::fork(seed, "faults");
     for (i, name) in spec.nodes.iter().enumerate() {
         let opened = spec.links.iter().filter(|&&(x, _)| x == i).count();
-        // With crashes during opening, a channel LDK dropped is opened again: a spare coin.
-        let spare = usize::from(opened > 0 && plan.opening_crashes > 0);
+        // With crashes during opening, a channel LDK dropped is opened again: spare coins.
+        let spare = if opened > 0 && plan.opening_crashes > 0 { 2 } else { 0 };
         world.add_node(name, &vec![CHANNEL_CAPACITY_SAT; opened + spare]);
     }
     world.mine_blocks(1);
@@ -387,12 +394,19 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
                     if !world.linked(x, y) {
                         world.connect(x, y);
                     }
-                } else if open(&mut world, x, y).is_ok() {
+                } else if can_fund(&world, x) && open(&mut world, x, y).is_ok() {
                     reopened += 1;
                     world.note(format!("open channel {}-{} again after LDK dropped it", world.name(x), world.name(y)));
                 }
             }
         }
+    }
+    // A node that crashed late in the opening is back before the workload starts.
+    for _ in 0..60 {
+        if world.down_nodes().is_empty() {
+            break;
+        }
+        world.run_until(world.now_ms() + 1_000);
     }
     // A channel that never became ready is reported (LDK's `list_channels` says so); its
     // payments then fail to send.
