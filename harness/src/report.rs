@@ -135,6 +135,9 @@ pub struct NodeReport {
     pub channels: Vec<ChannelReport>,
     /// Funds LDK's `OutputSweeper` swept to the node and the chain confirmed, sat.
     pub swept_on_chain_sat: u64,
+    /// How its inbound HTLCs ended and how many it offered, over the whole run (from the
+    /// HTLC messages and `list_channels`, as the oracle sees them).
+    pub htlcs: crate::oracle::htlcs::HtlcCounts,
 }
 
 /// The outcome report.
@@ -297,6 +300,7 @@ pub fn evidence(run: &RunResult) -> Evidence {
 pub fn build(run: &RunResult) -> Report {
     let ev = evidence(run);
     let verdict: Verdict = oracle::judge(&ev);
+    let htlc_counts = oracle::htlcs::htlc_summary(&ev);
     let w = &run.world;
     let sent: Vec<_> = run.payments.iter().filter(|p| p.sent_at_ms.is_some()).collect();
     let payments = sent
@@ -372,7 +376,13 @@ pub fn build(run: &RunResult) -> Report {
                 })
                 .unwrap_or_default();
             let swept_on_chain_sat = w.node(i).map(|n| n.swept_sat()).unwrap_or(0);
-            NodeReport { node: w.name(i).to_string(), up: w.node(i).is_some(), channels, swept_on_chain_sat }
+            NodeReport {
+                node: w.name(i).to_string(),
+                up: w.node(i).is_some(),
+                channels,
+                swept_on_chain_sat,
+                htlcs: htlc_counts.get(i).copied().unwrap_or_default(),
+            }
         })
         .collect();
     let faults: Vec<FaultReport> = w
@@ -589,10 +599,16 @@ impl Report {
         for n in &self.nodes {
             let _ = writeln!(
                 o,
-                "  {}{}  swept on chain {} sat",
+                "  {}{}  swept on chain {} sat  HTLCs offered {}, received {} (fulfilled {}, failed {}, on chain {}, unresolved {})",
                 n.node,
                 if n.up { "" } else { " (down)" },
-                msat(n.swept_on_chain_sat)
+                msat(n.swept_on_chain_sat),
+                n.htlcs.outbound,
+                n.htlcs.inbound,
+                n.htlcs.fulfilled,
+                n.htlcs.failed,
+                n.htlcs.on_chain,
+                n.htlcs.unresolved
             );
             for c in &n.channels {
                 let _ = writeln!(
@@ -775,6 +791,8 @@ pub struct NodeSnapshot {
     pub closures: Vec<String>,
     /// Funds its `OutputSweeper` swept and the chain confirmed, sat.
     pub swept_on_chain_sat: u64,
+    /// How its inbound HTLCs ended and how many it offered, over the run.
+    pub htlcs: crate::oracle::htlcs::HtlcCounts,
     /// Its channels at the end (LDK's `list_channels`; empty if down): the final balances.
     pub channels: Vec<ChannelSnapshot>,
 }
@@ -918,6 +936,7 @@ impl Report {
                     })
                     .collect(),
                 swept_on_chain_sat: n.swept_on_chain_sat,
+                htlcs: n.htlcs,
                 channels: n
                     .channels
                     .iter()

@@ -166,6 +166,55 @@ fn table(ev: &Evidence) -> Vec<Htlc> {
     htlcs
 }
 
+/// How a node's inbound HTLCs ended, counted over a run (see [`htlc_summary`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HtlcCounts {
+    /// Inbound HTLCs LDK listed as committed.
+    pub inbound: usize,
+    /// Of those, fulfilled by message.
+    pub fulfilled: usize,
+    /// Of those, failed by message (`update_fail_htlc` or `update_fail_malformed_htlc`).
+    pub failed: usize,
+    /// Of those, on a channel that closed before a message resolved them (the chain did).
+    pub on_chain: usize,
+    /// Of those, none of the above.
+    pub unresolved: usize,
+    /// HTLCs the node offered (`update_add_htlc` its peers received).
+    pub outbound: usize,
+}
+
+/// Per node (by index), how its inbound HTLCs ended and how many it offered: the HTLC
+/// table the invariants work on, summed up for the report.
+pub fn htlc_summary(ev: &Evidence) -> Vec<HtlcCounts> {
+    let htlcs = table(ev);
+    let closed: BTreeSet<Bytes32> = ev
+        .observations
+        .iter()
+        .filter_map(|o| match &o.event {
+            NodeEvent::ChannelClosed { channel_id, .. } => Some(*channel_id),
+            _ => None,
+        })
+        .collect();
+    let mut out = vec![HtlcCounts::default(); ev.names.len()];
+    for h in &htlcs {
+        if let Some(c) = out.get_mut(h.offerer) {
+            c.outbound += 1;
+        }
+        let Some(c) = out.get_mut(h.receiver).filter(|_| h.committed) else { continue };
+        c.inbound += 1;
+        if h.fulfilled_ms.is_some() {
+            c.fulfilled += 1;
+        } else if h.failed_ms.is_some() {
+            c.failed += 1;
+        } else if closed.contains(&h.channel_id) {
+            c.on_chain += 1;
+        } else {
+            c.unresolved += 1;
+        }
+    }
+    out
+}
+
 /// Checks invariants 2, 3, 4 and 7 and appends what breaks them.
 pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
     let name = |i: NodeIdx| ev.names.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
