@@ -166,6 +166,17 @@ fn table(ev: &Evidence) -> Vec<Htlc> {
     htlcs
 }
 
+/// Every channel some node reported `ChannelClosed` for.
+fn closed_channels(ev: &Evidence) -> BTreeSet<Bytes32> {
+    ev.observations
+        .iter()
+        .filter_map(|o| match &o.event {
+            NodeEvent::ChannelClosed { channel_id, .. } => Some(*channel_id),
+            _ => None,
+        })
+        .collect()
+}
+
 /// How a node's inbound HTLCs ended, counted over a run (see [`htlc_summary`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct HtlcCounts {
@@ -187,14 +198,7 @@ pub struct HtlcCounts {
 /// table the invariants work on, summed up for the report.
 pub fn htlc_summary(ev: &Evidence) -> Vec<HtlcCounts> {
     let htlcs = table(ev);
-    let closed: BTreeSet<Bytes32> = ev
-        .observations
-        .iter()
-        .filter_map(|o| match &o.event {
-            NodeEvent::ChannelClosed { channel_id, .. } => Some(*channel_id),
-            _ => None,
-        })
-        .collect();
+    let closed = closed_channels(ev);
     let mut out = vec![HtlcCounts::default(); ev.names.len()];
     for h in &htlcs {
         if let Some(c) = out.get_mut(h.offerer) {
@@ -219,14 +223,7 @@ pub fn htlc_summary(ev: &Evidence) -> Vec<HtlcCounts> {
 pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
     let name = |i: NodeIdx| ev.names.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
     let htlcs = table(ev);
-    let closed: BTreeSet<Bytes32> = ev
-        .observations
-        .iter()
-        .filter_map(|o| match &o.event {
-            NodeEvent::ChannelClosed { channel_id, .. } => Some(*channel_id),
-            _ => None,
-        })
-        .collect();
+    let closed = closed_channels(ev);
     let mut closed_at: BTreeMap<(NodeIdx, Bytes32), u64> = BTreeMap::new();
     for o in &ev.observations {
         if let NodeEvent::ChannelClosed { channel_id, .. } = &o.event {
