@@ -621,7 +621,7 @@ impl Logger for SimLogger {
         let node = self.node.as_str();
         let module = record.module_path;
         // The node is a span field too, so `RUST_LOG='ldk[node{name=B1}]=trace'` filters one node.
-        let _span = tracing::trace_span!(target: "ldk", "node", name = node).entered();
+        let _span = tracing::info_span!(target: "ldk", "node", name = node).entered();
         match record.level {
             Level::Gossip | Level::Trace => tracing::trace!(target: "ldk", node, module, "{}", record.args),
             Level::Debug => tracing::debug!(target: "ldk", node, module, "{}", record.args),
