@@ -50,6 +50,16 @@ pub struct FaultPlan {
     pub latency_ms_max: u64,
     /// Largest extra delay per chunk on top of its link's latency, ms.
     pub jitter_ms_max: u64,
+    /// Chance, per run, that its channels are `anchors_zero_fee_htlc_tx` channels (every
+    /// node negotiates them; on-chain claims are fee-bumped from each node's anchor wallet).
+    /// Drawn from its own `channel-type` stream. Left out of the report when 0, so plans
+    /// without it read as before.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub anchor_channels_chance: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Default for FaultPlan {
@@ -122,7 +132,9 @@ impl ScheduledFault {
 
 impl FaultPlan {
     /// Only crashes (after payments and at random), every write durable at the end of its
-    /// step, synchronous persistence, no network or event faults.
+    /// step, synchronous persistence, no network or event faults, no anchor channels (a
+    /// fixture's `[faults]` defaults to this, so fixtures written before anchor channels
+    /// existed replay unchanged).
     pub fn crashes_only() -> Self {
         FaultPlan {
             write_delay_ms_max: 0,
@@ -142,6 +154,7 @@ impl FaultPlan {
             block_interval_ms: 0,
             latency_ms_max: 60,
             jitter_ms_max: 30,
+            anchor_channels_chance: 0.0,
         }
     }
 
@@ -165,6 +178,7 @@ impl FaultPlan {
             block_interval_ms: 8_000,
             latency_ms_max: 200,
             jitter_ms_max: 150,
+            anchor_channels_chance: 0.5,
         }
     }
 
@@ -215,6 +229,10 @@ impl FaultPlan {
             p.latency_ms_max = r.range(60, 800);
             p.jitter_ms_max = r.range(0, 500);
         }
+        // Drawn last, so that the draws above stay what they were before it existed.
+        if on(&mut r) {
+            p.anchor_channels_chance = r.range(3, 10) as f64 / 10.0;
+        }
         p
     }
 
@@ -229,6 +247,7 @@ impl FaultPlan {
             ("replay_event_chance", self.replay_event_chance),
             ("crash_after_payment_chance", self.crash_after_payment_chance),
             ("crash_after_restart_chance", self.crash_after_restart_chance),
+            ("anchor_channels_chance", self.anchor_channels_chance),
         ];
         for (field, v) in chances {
             if !(0.0..=1.0).contains(&v) {
@@ -277,6 +296,7 @@ impl FaultPlan {
             replay_event_chance: self.replay_event_chance,
             replay_event_rate: self.replay_event_rate,
             crash_after_restart_chance: self.crash_after_restart_chance,
+            anchor_channels_chance: self.anchor_channels_chance,
         }
     }
 }

@@ -64,6 +64,9 @@ pub struct RunOptions {
     pub plan: Option<FaultPlan>,
     /// Faults at fixed simulated times (from a fixture), on top of the plan's.
     pub scheduled: Vec<ScheduledFault>,
+    /// Force anchor channels: the plan's `anchor_channels_chance` becomes 1 (`ldk-dst run
+    /// --anchors`; the replay line carries the flag).
+    pub force_anchors: bool,
 }
 
 /// What a scenario run leaves for the oracle and the report.
@@ -88,6 +91,8 @@ pub struct RunResult {
     pub fixture: Option<std::path::PathBuf>,
     /// Channels of the topology that `list_channels` never showed ready during opening.
     pub setup_problems: Vec<String>,
+    /// Whether the run was asked to force anchor channels ([`RunOptions::force_anchors`]).
+    pub forced_anchors: bool,
 }
 
 /// Channel capacity of every channel, sat.
@@ -235,7 +240,13 @@ pub fn run_fixture(
     seed: Option<u64>,
     keep_trace: bool,
 ) -> Result<RunResult, UnknownScenario> {
-    let opts = RunOptions { keep_trace, extra_ticks: 0, plan: fixture.faults.clone(), scheduled: fixture.at.clone() };
+    let opts = RunOptions {
+        keep_trace,
+        extra_ticks: 0,
+        plan: fixture.faults.clone(),
+        scheduled: fixture.at.clone(),
+        force_anchors: false,
+    };
     let mut r = run(&fixture.scenario, seed.unwrap_or(fixture.seed), &opts)?;
     r.fixture = Some(path.to_path_buf());
     Ok(r)
@@ -264,7 +275,10 @@ fn scid_between(world: &World, a: NodeIdx, b: NodeIdx) -> Option<u64> {
 /// payment was sent, so that HTLCs are in flight), links drop and blocks are mined as the
 /// seed's fault plan says; then heals.
 fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
-    let plan = opts.plan.clone().unwrap_or_else(|| FaultPlan::swarm(seed));
+    let mut plan = opts.plan.clone().unwrap_or_else(|| FaultPlan::swarm(seed));
+    if opts.force_anchors {
+        plan.anchor_channels_chance = 1.0;
+    }
     let config = WorldConfig { faults: plan.world_rates(), latency: plan.latency(), ..WorldConfig::default() };
     let mut world = World::new(seed, config, opts.keep_trace);
     let mut workload = SimRng::fork(seed, "workload");
@@ -488,6 +502,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
         plan,
         fixture: None,
         setup_problems,
+        forced_anchors: opts.force_anchors,
     }
 }
 

@@ -266,6 +266,30 @@ impl FakeChain {
         out.into_iter().collect()
     }
 
+    /// The confirmed, unspent outputs paying `script_pubkey` that no mempool transaction
+    /// spends yet, in outpoint order: what a wallet watching that script can still spend.
+    pub fn spendable_paying(&self, script_pubkey: &ScriptBuf) -> Vec<(OutPoint, TxOut)> {
+        let inner = self.inner.lock().unwrap();
+        let spent_in_mempool: BTreeSet<OutPoint> =
+            inner.mempool.iter().flat_map(|t| t.input.iter().map(|i| i.previous_output)).collect();
+        inner
+            .utxos
+            .iter()
+            .filter(|(op, u)| &u.out.script_pubkey == script_pubkey && !spent_in_mempool.contains(op))
+            .map(|(op, u)| (*op, u.out.clone()))
+            .collect()
+    }
+
+    /// The transaction `txid`, if it is confirmed or in the mempool.
+    pub fn transaction(&self, txid: &Txid) -> Option<Transaction> {
+        let inner = self.inner.lock().unwrap();
+        if let Some(&height) = inner.confirmed.get(txid) {
+            let block = inner.blocks.get(height as usize)?;
+            return block.txdata.iter().find(|t| t.compute_txid() == *txid).cloned();
+        }
+        inner.mempool.iter().find(|t| t.compute_txid() == *txid).cloned()
+    }
+
     /// Total value of the confirmed, unspent outputs paying `script_pubkey`, sat.
     pub fn balance_sat(&self, script_pubkey: &ScriptBuf) -> u64 {
         let inner = self.inner.lock().unwrap();
