@@ -5,7 +5,8 @@
 //! through a real `Persist` implementation, a `ChannelManager`, and a `PeerManager` whose
 //! sockets are links of the fake [`Network`]. The adapter does what a real application does
 //! around them: it handles events (funding, accepting inbound channels, claiming received
-//! payments), forwards HTLCs when asked, ticks timers, feeds blocks, and writes the manager
+//! payments, paying for anchor channels' on-chain claims from its [`AnchorWallet`]), forwards
+//! HTLCs when asked, ticks timers, feeds blocks, and writes the manager
 //! when `get_and_clear_needs_persistence` says so (as LDK's background processor does).
 //!
 //! Everything LDK reports is translated into types this crate owns ([`NodeEvent`],
