@@ -55,6 +55,16 @@ pub struct FaultPlan {
     pub opening_crashes: u64,
     /// Largest extra delay per chunk on top of its link's latency, ms.
     pub jitter_ms_max: u64,
+    /// Chance, per run, that its channels are `anchors_zero_fee_htlc_tx` channels (every
+    /// node negotiates them; on-chain claims are fee-bumped from each node's anchor wallet).
+    /// Drawn from its own `channel-type` stream. Left out of the report when 0, so plans
+    /// without it read as before.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub anchor_channels_chance: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Default for FaultPlan {
@@ -127,7 +137,9 @@ impl ScheduledFault {
 
 impl FaultPlan {
     /// Only crashes (after payments and at random), every write durable at the end of its
-    /// step, synchronous persistence, no network or event faults.
+    /// step, synchronous persistence, no network or event faults, no anchor channels (a
+    /// fixture's `[faults]` defaults to this, so fixtures written before anchor channels
+    /// existed replay unchanged).
     pub fn crashes_only() -> Self {
         FaultPlan {
             write_delay_ms_max: 0,
@@ -148,6 +160,7 @@ impl FaultPlan {
             latency_ms_max: 60,
             jitter_ms_max: 30,
             opening_crashes: 0,
+            anchor_channels_chance: 0.0,
         }
     }
 
@@ -172,6 +185,7 @@ impl FaultPlan {
             latency_ms_max: 200,
             jitter_ms_max: 150,
             opening_crashes: 1,
+            anchor_channels_chance: 0.5,
         }
     }
 
@@ -225,6 +239,10 @@ impl FaultPlan {
         // Crashes during opening are not drawn yet: with them on, about one seed in seven
         // ends with a channel that never became ready after a stale-manager restart during
         // funding, not yet triaged (fixtures/leads/). Fixtures and `everything()` use them.
+        // Drawn last, so that the draws above stay what they were before it existed.
+        if on(&mut r) {
+            p.anchor_channels_chance = r.range(3, 10) as f64 / 10.0;
+        }
         p
     }
 
@@ -239,6 +257,7 @@ impl FaultPlan {
             ("replay_event_chance", self.replay_event_chance),
             ("crash_after_payment_chance", self.crash_after_payment_chance),
             ("crash_after_restart_chance", self.crash_after_restart_chance),
+            ("anchor_channels_chance", self.anchor_channels_chance),
         ];
         for (field, v) in chances {
             if !(0.0..=1.0).contains(&v) {
@@ -288,6 +307,7 @@ impl FaultPlan {
             replay_event_chance: self.replay_event_chance,
             replay_event_rate: self.replay_event_rate,
             crash_after_restart_chance: self.crash_after_restart_chance,
+            anchor_channels_chance: self.anchor_channels_chance,
         }
     }
 }

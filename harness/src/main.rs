@@ -1,8 +1,8 @@
 //! `ldk-dst`: run a seeded simulation of real LDK nodes and judge it.
 //!
 //! ```text
-//! ldk-dst run --scenario trampoline-receive --seed 7 [--json] [--fixture F]
-//! ldk-dst repro --scenario trampoline-receive --seed 7 [--fixture F]
+//! ldk-dst run --scenario trampoline-receive --seed 7 [--json] [--anchors] [--fixture F]
+//! ldk-dst repro --scenario trampoline-receive --seed 7 [--anchors] [--fixture F]
 //! ```
 //! Exit codes: 0 when no invariant is violated, 1 when one is, 2 for bad usage.
 
@@ -28,6 +28,10 @@ struct Target {
     /// A fixture file (fixtures/*.toml) pinning scenario, seed, fault plan and faults.
     #[arg(long)]
     fixture: Option<std::path::PathBuf>,
+    /// Force anchor channels (anchors_zero_fee_htlc_tx) on top of the seed's fault plan; a
+    /// fixture says so in its [faults] instead (anchor_channels_chance = 1.0).
+    #[arg(long, conflicts_with = "fixture")]
+    anchors: bool,
 }
 
 #[derive(Subcommand)]
@@ -87,20 +91,15 @@ fn main() -> ExitCode {
         .without_time()
         .init();
     match cli.command {
-        Command::Repro { target } => execute(target.scenario, target.seed, target.fixture, false, true),
-        Command::Run { target, json } => execute(target.scenario, target.seed, target.fixture, json, false),
+        Command::Repro { target } => execute(target, false, true),
+        Command::Run { target, json } => execute(target, json, false),
     }
 }
 
 /// Runs one simulation, prints its report (and with `repro`, its trace first), and maps the
 /// verdict to the exit code.
-fn execute(
-    scenario: String,
-    seed: Option<String>,
-    fixture: Option<std::path::PathBuf>,
-    json: bool,
-    repro: bool,
-) -> ExitCode {
+fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
+    let Target { scenario, seed, fixture, anchors } = target;
     let seed = match seed.map(|s| s.trim().parse::<u64>().map_err(|_| s)) {
         None => None,
         Some(Ok(seed)) => Some(seed),
@@ -123,14 +122,15 @@ fn execute(
         _ => String::new(),
     };
     let replay = match &fx {
-        Some(fx) => harness::report::replay_command(&fx.scenario, seed.unwrap_or(fx.seed), fixture.as_deref()),
-        None => harness::report::replay_command(&scenario, seed.unwrap_or(0), None),
+        Some(fx) => harness::report::replay_command(&fx.scenario, seed.unwrap_or(fx.seed), fixture.as_deref(), false),
+        None => harness::report::replay_command(&scenario, seed.unwrap_or(0), None, anchors),
     };
     // A panic in LDK or the harness is a finding: report it with its replay line.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match (&fixture, &fx) {
         (Some(path), Some(fx)) => harness::scenario::run_fixture(path, fx, seed, repro),
         _ => {
-            let opts = harness::scenario::RunOptions { keep_trace: repro, ..Default::default() };
+            let opts =
+                harness::scenario::RunOptions { keep_trace: repro, force_anchors: anchors, ..Default::default() };
             harness::scenario::run(&scenario, seed.expect("clap requires --seed"), &opts)
         }
     }));

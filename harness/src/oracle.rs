@@ -729,7 +729,13 @@ mod tests {
         ev.reestablish_counts = vec![(channel, A, B, REESTABLISH_LOOP_MIN)];
         ev.open_balances = vec![(
             A,
-            OpenChannelBalance { channel_id: channel, amount_sat: 1, transaction_fee_sat: 0, capacity_sat: 1 },
+            OpenChannelBalance {
+                channel_id: channel,
+                amount_sat: 1,
+                transaction_fee_sat: 0,
+                capacity_sat: 1,
+                anchor_channel: false,
+            },
         )];
         let fired = invariants(&judge(&ev));
         assert!(!fired.contains(&Invariant::Liveness), "{fired:?}");

@@ -157,6 +157,9 @@ pub struct Report {
     pub restart_log: Vec<RestartReport>,
     /// The fault plan this seed drew.
     pub plan: crate::faults::FaultPlan,
+    /// Whether the run's channels are `anchors_zero_fee_htlc_tx` channels (drawn with the
+    /// plan's `anchor_channels_chance`); otherwise LDK's `static_remote_key` channels.
+    pub anchor_channels: bool,
     /// Every injected fault, in time order.
     pub faults: Vec<FaultReport>,
     /// Count of injected faults per kind.
@@ -420,6 +423,7 @@ pub fn build(run: &RunResult) -> Report {
     let resolved_on_chain = force_closed.iter().filter(|c| !unresolved.contains(**c)).count();
     Report {
         plan: run.plan.clone(),
+        anchor_channels: w.anchor_channels(),
         faults,
         fault_counts,
         closures,
@@ -437,7 +441,7 @@ pub fn build(run: &RunResult) -> Report {
         healed: run.healed,
         end_ms: w.now_ms(),
         trace_digest: w.trace_digest(),
-        replay: replay_command(&run.scenario, run.seed, run.fixture.as_deref()),
+        replay: replay_command(&run.scenario, run.seed, run.fixture.as_deref(), run.forced_anchors),
     }
 }
 
@@ -454,13 +458,14 @@ pub fn profile_name(p: &sim::node::NodeProfile) -> String {
 }
 
 /// The one-line command that replays a run exactly, with its full trace (`repro`), and its
-/// fixture if it had one.
-pub fn replay_command(scenario: &str, seed: u64, fixture: Option<&std::path::Path>) -> String {
+/// fixture if it had one; `anchors` adds `--anchors` (anchor channels forced on).
+pub fn replay_command(scenario: &str, seed: u64, fixture: Option<&std::path::Path>, anchors: bool) -> String {
+    let flag = if anchors { " --anchors" } else { "" };
     match fixture {
         Some(path) => {
-            format!("cargo run -q -p harness --bin ldk-dst -- repro --fixture {} --seed {seed}", path.display())
+            format!("cargo run -q -p harness --bin ldk-dst -- repro --fixture {} --seed {seed}{flag}", path.display())
         }
-        None => format!("cargo run -q -p harness --bin ldk-dst -- repro --scenario {scenario} --seed {seed}"),
+        None => format!("cargo run -q -p harness --bin ldk-dst -- repro --scenario {scenario} --seed {seed}{flag}"),
     }
 }
 
@@ -499,6 +504,8 @@ impl Report {
         );
         let _ = writeln!(o, "simulated time: {} ms | healed: {}", self.end_ms, self.healed);
         let _ = writeln!(o, "fault plan: {}", serde_json::to_string(&self.plan).unwrap_or_default());
+        let channel_type = if self.anchor_channels { "anchors_zero_fee_htlc_tx" } else { "static_remote_key" };
+        let _ = writeln!(o, "channel type: {channel_type}");
         let count = |s: PaymentStatus| self.payments.iter().filter(|p| p.status == s).count();
         let _ = writeln!(
             o,

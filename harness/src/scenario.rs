@@ -66,6 +66,9 @@ pub struct RunOptions {
     pub scheduled: Vec<ScheduledFault>,
     /// A test's plant, called at every [`PlantPoint`] of the run (`None`: never).
     pub plant: Option<Plant>,
+    /// Force anchor channels: the plan's `anchor_channels_chance` becomes 1 (`ldk-dst run
+    /// --anchors`; the replay line carries the flag).
+    pub force_anchors: bool,
 }
 
 /// A moment of a run at which a [`Plant`] is called.
@@ -128,6 +131,8 @@ pub struct RunResult {
     pub fixture: Option<std::path::PathBuf>,
     /// Channels of the topology that `list_channels` never showed ready during opening.
     pub setup_problems: Vec<String>,
+    /// Whether the run was asked to force anchor channels ([`RunOptions::force_anchors`]).
+    pub forced_anchors: bool,
 }
 
 /// Channel capacity of every channel, sat.
@@ -281,6 +286,7 @@ pub fn run_fixture(
         plan: fixture.faults.clone(),
         scheduled: fixture.at.clone(),
         plant: None,
+        force_anchors: false,
     };
     let mut r = run(&fixture.scenario, seed.unwrap_or(fixture.seed), &opts)?;
     r.fixture = Some(path.to_path_buf());
@@ -317,7 +323,10 @@ fn scid_between(world: &World, a: NodeIdx, b: NodeIdx) -> Option<u64> {
 /// payment was sent, so that HTLCs are in flight), links drop and blocks are mined as the
 /// seed's fault plan says; then heals.
 fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
-    let plan = opts.plan.clone().unwrap_or_else(|| FaultPlan::swarm(seed));
+    let mut plan = opts.plan.clone().unwrap_or_else(|| FaultPlan::swarm(seed));
+    if opts.force_anchors {
+        plan.anchor_channels_chance = 1.0;
+    }
     let config = WorldConfig { faults: plan.world_rates(), latency: plan.latency(), ..WorldConfig::default() };
     let mut world = World::new(seed, config, opts.keep_trace);
     let mut workload = SimRng::fork(seed, "workload");
@@ -601,6 +610,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
         plan,
         fixture: None,
         setup_problems,
+        forced_anchors: opts.force_anchors,
     }
 }
 

@@ -125,6 +125,7 @@ macro_rules! fixture_cases {
 fixture_cases! {
     fixture_pinned_faults: "pinned-faults";
     fixture_stale_manager_force_close: "stale-manager-force-close";
+    fixture_anchors_stale_manager_force_close: "anchors-stale-manager-force-close";
     // A kept finding (event-contract): its outcome, violation included, is stable too.
     fixture_ldk_bug_partial_payment_claimed_replay: "ldk-bug-partial-payment-claimed-replay";
 }

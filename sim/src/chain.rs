@@ -296,6 +296,30 @@ impl FakeChain {
         out.into_iter().collect()
     }
 
+    /// The confirmed, unspent outputs paying `script_pubkey` that no mempool transaction
+    /// spends yet, in outpoint order: what a wallet watching that script can still spend.
+    pub fn spendable_paying(&self, script_pubkey: &ScriptBuf) -> Vec<(OutPoint, TxOut)> {
+        let inner = self.inner.lock().unwrap();
+        let spent_in_mempool: BTreeSet<OutPoint> =
+            inner.mempool.iter().flat_map(|t| t.input.iter().map(|i| i.previous_output)).collect();
+        inner
+            .utxos
+            .iter()
+            .filter(|(op, u)| &u.out.script_pubkey == script_pubkey && !spent_in_mempool.contains(op))
+            .map(|(op, u)| (*op, u.out.clone()))
+            .collect()
+    }
+
+    /// The transaction `txid`, if it is confirmed or in the mempool.
+    pub fn transaction(&self, txid: &Txid) -> Option<Transaction> {
+        let inner = self.inner.lock().unwrap();
+        if let Some(&height) = inner.confirmed.get(txid) {
+            let block = inner.blocks.get(height as usize)?;
+            return block.txdata.iter().find(|t| t.compute_txid() == *txid).cloned();
+        }
+        inner.mempool.iter().find(|t| t.compute_txid() == *txid).cloned()
+    }
+
     /// Total value of the confirmed, unspent outputs paying `script_pubkey`, sat.
     pub fn balance_sat(&self, script_pubkey: &ScriptBuf) -> u64 {
         let inner = self.inner.lock().unwrap();
@@ -434,5 +458,40 @@ mod tests {
         assert_eq!(chain.mempool_len(), 2);
         assert_eq!(chain.refused_txids(), vec![parent.compute_txid()]);
         assert_eq!(chain.broadcast(&parent), Err(Reject::Duplicate));
+    }
+
+    #[test]
+    fn packages_confirm_parent_first_and_wallet_coins_are_listed_until_spent() {
+        // What LDK broadcasts for an anchor channel: a commitment, then a CPFP child spending
+        // its anchor output and a wallet coin, in one call, parent first.
+        let chain = FakeChain::new(SimClock::new());
+        let wallet = ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::all_zeros());
+        let funding = chain.faucet(ScriptBuf::new(), 10_000);
+        let coin = chain.faucet(wallet.clone(), 5_000);
+        chain.mine();
+        assert_eq!(chain.spendable_paying(&wallet).iter().map(|(op, _)| *op).collect::<Vec<_>>(), vec![coin]);
+        let mut commitment = spend(funding, 9_670, Sequence::MAX, LockTime::ZERO);
+        commitment.output.push(TxOut { value: Amount::from_sat(330), script_pubkey: ScriptBuf::new() });
+        let anchor = OutPoint { txid: commitment.compute_txid(), vout: 1 };
+        let mut child = spend(anchor, 4_000, Sequence::ENABLE_RBF_NO_LOCKTIME, LockTime::ZERO);
+        child.input.push(TxIn { previous_output: coin, ..child.input[0].clone() });
+        child.output[0].script_pubkey = wallet.clone();
+        assert_eq!(chain.broadcast(&child), Err(Reject::UnknownInput(anchor)), "no parent yet");
+        assert_eq!(chain.broadcast(&commitment), Ok(()));
+        assert_eq!(chain.broadcast(&child), Ok(()), "the parent is in the mempool");
+        assert_eq!(chain.transaction(&child.compute_txid()), Some(child.clone()), "mempool lookup");
+        assert!(chain.spendable_paying(&wallet).is_empty(), "the coin is spent in the mempool");
+        // An output of the in-mempool commitment locked by CSV 1 (to_remote and HTLC outputs
+        // of anchor channels) waits for the commitment's confirmation.
+        let to_remote = OutPoint { txid: commitment.compute_txid(), vout: 0 };
+        let csv = spend(to_remote, 9_000, Sequence::from_height(1), LockTime::ZERO);
+        assert_eq!(chain.broadcast(&csv), Err(Reject::SequenceNotMet(to_remote)));
+        let h = chain.mine();
+        assert_eq!(chain.confirmation_height(&commitment.compute_txid()), Some(h));
+        assert_eq!(chain.confirmation_height(&child.compute_txid()), Some(h), "parent and child in one block");
+        assert_eq!(chain.transaction(&child.compute_txid()), Some(child.clone()), "confirmed lookup");
+        let change = OutPoint { txid: child.compute_txid(), vout: 0 };
+        assert_eq!(chain.spendable_paying(&wallet).iter().map(|(op, _)| *op).collect::<Vec<_>>(), vec![change]);
+        assert_eq!(chain.broadcast(&csv), Ok(()), "one confirmation now");
     }
 }

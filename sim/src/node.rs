@@ -5,7 +5,8 @@
 //! through a real `Persist` implementation, a `ChannelManager`, and a `PeerManager` whose
 //! sockets are links of the fake [`Network`]. The adapter does what a real application does
 //! around them: it handles events (funding, accepting inbound channels, claiming received
-//! payments), forwards HTLCs when asked, ticks timers, feeds blocks, and writes the manager
+//! payments, paying for anchor channels' on-chain claims from its [`AnchorWallet`]), forwards
+//! HTLCs when asked, ticks timers, feeds blocks, and writes the manager
 //! when `get_and_clear_needs_persistence` says so (as LDK's background processor does).
 //!
 //! Everything LDK reports is translated into types this crate owns ([`NodeEvent`],
@@ -37,6 +38,8 @@ use lightning::chain::chaininterface::{BroadcasterInterface, ConfirmationTarget,
 use lightning::chain::chainmonitor::{AsyncPersister, ChainMonitor, Persist};
 use lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
 use lightning::chain::{BlockLocator, ChannelMonitorUpdateStatus, Filter, Listen};
+use lightning::events::bump_transaction::sync::BumpTransactionEventHandlerSync;
+use lightning::events::bump_transaction::BumpTransactionEvent;
 use lightning::events::{ClosureReason, Event, EventsProvider, ReplayEvent};
 use lightning::ln::channel_state::{InboundHTLCStateDetails, OutboundHTLCStateDetails};
 use lightning::ln::channelmanager::{ChainParameters, ChannelManager, ChannelManagerReadArgs, PaymentId};
@@ -67,6 +70,7 @@ use lightning::util::persist::{
 };
 use lightning::util::ser::{ReadableArgs, Writeable};
 use lightning::util::sweep::OutputSweeperSync;
+use lightning::util::wallet_utils::{Utxo, WalletSourceSync, WalletSync};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -220,6 +224,15 @@ pub enum NodeEvent {
         /// Number of outputs.
         outputs: usize,
     },
+    /// `Event::BumpTransaction` (anchor channels only), handed to LDK's
+    /// `BumpTransactionEventHandlerSync`.
+    BumpTransaction {
+        /// The channel whose claim it bumps.
+        channel_id: Bytes32,
+        /// `ChannelClose` (a CPFP child for the commitment transaction) or `HTLCResolution`
+        /// (HTLC-success/-timeout transactions given fees from the wallet).
+        kind: String,
+    },
     /// `Event::ChannelPending`.
     ChannelPending {
         /// The channel.
@@ -360,7 +373,16 @@ pub struct OpenChannelBalance {
     pub transaction_fee_sat: u64,
     /// The channel's value, sat.
     pub capacity_sat: u64,
+    /// Whether LDK lists the channel as an `anchors_zero_fee_htlc_tx` channel (its
+    /// `channel_type`): then each end with an output on the commitment transaction also has an
+    /// anchor output of [`ANCHOR_OUTPUT_SAT`] there (BOLT 3), counted neither in
+    /// `amount_sat` nor in `transaction_fee_sat`.
+    pub anchor_channel: bool,
 }
+
+/// Value of an anchor output of an `anchors_zero_fee_htlc_tx` commitment transaction, sat
+/// (BOLT 3).
+pub const ANCHOR_OUTPUT_SAT: u64 = 330;
 
 /// What a BOLT 11 invoice carries for a plain payment, created by [`Node::create_invoice`].
 #[derive(Clone, Debug)]
@@ -632,12 +654,30 @@ impl Logger for SimLogger {
     }
 }
 
-/// A fee estimator that always answers the minimum relay feerate.
-pub struct FixedFees;
+/// Feerate of every estimate in a run without anchor channels, and of the commitment
+/// transactions of anchor channels (`AnchorChannelFee`): the minimum relay feerate, sat per
+/// 1000 weight units.
+pub const MIN_FEERATE_SAT_PER_KW: u32 = 253;
+/// With anchor channels: the feerate LDK's on-chain claims aim for (`UrgentOnChainSweep`,
+/// `OutputSpendingFee`), sat per 1000 weight units. Above the commitments' own feerate, as
+/// when the mempool got busier after the channels were opened, so a force-close bumps its
+/// commitment with a CPFP child spending its anchor output.
+pub const ANCHOR_CLAIM_FEERATE_SAT_PER_KW: u32 = 1_000;
+
+/// The fee estimator. Without anchor channels it always answers [`MIN_FEERATE_SAT_PER_KW`];
+/// with them, on-chain claims and sweeps get [`ANCHOR_CLAIM_FEERATE_SAT_PER_KW`] (see there).
+pub struct FixedFees {
+    anchors: bool,
+}
 
 impl FeeEstimator for FixedFees {
-    fn get_est_sat_per_1000_weight(&self, _target: ConfirmationTarget) -> u32 {
-        253
+    fn get_est_sat_per_1000_weight(&self, target: ConfirmationTarget) -> u32 {
+        match target {
+            ConfirmationTarget::UrgentOnChainSweep | ConfirmationTarget::OutputSpendingFee if self.anchors => {
+                ANCHOR_CLAIM_FEERATE_SAT_PER_KW
+            }
+            _ => MIN_FEERATE_SAT_PER_KW,
+        }
     }
 }
 
@@ -649,9 +689,17 @@ pub struct SimBroadcaster {
 
 impl BroadcasterInterface for SimBroadcaster {
     fn broadcast_transactions(&self, txs: &[(&Transaction, TransactionType)]) {
-        for (tx, _) in txs {
-            let accepted = self.chain.broadcast(tx).is_ok();
+        // In the order given: LDK hands a package parent first (a commitment, then the CPFP
+        // child spending its anchor output).
+        for (tx, kind) in txs {
+            let result = self.chain.broadcast(tx);
             let txid = tx.compute_txid().to_string();
+            // Why a transaction was refused goes to the debug log only (the trace keeps its
+            // shape, so digests stay comparable across versions of the harness).
+            if let Err(reject) = &result {
+                tracing::debug!(target: "sim", "broadcast {txid} ({kind:?}) rejected: {reject:?}");
+            }
+            let accepted = result.is_ok();
             self.trace.lock().unwrap().push(NodeTrace::Broadcast { txid, accepted });
         }
     }
@@ -1461,6 +1509,67 @@ impl ChangeDestinationSourceSync for SweepDestination {
     }
 }
 
+/// The on-chain wallet that pays the fees of anchor channels' claims: every confirmed output
+/// paying the node's anchor-wallet script ([`Node::anchor_wallet_script`]) that no mempool
+/// transaction spends yet. LDK's `WalletSync` does the coin selection over it and its
+/// `BumpTransactionEventHandlerSync` builds the CPFP children and HTLC transactions; change
+/// goes back to the same script. The fake chain checks no signatures, so "signing" puts a
+/// P2WPKH-shaped dummy witness on the wallet's own inputs: a 72-byte signature (the largest
+/// low-S DER signature with its sighash byte) and a 33-byte key, exactly the weight LDK
+/// budgets for a P2WPKH input (its debug assertions fail if a witness is heavier).
+pub struct AnchorWallet {
+    chain: FakeChain,
+    pubkey_hash: bitcoin::WPubkeyHash,
+}
+
+impl AnchorWallet {
+    fn script(&self) -> ScriptBuf {
+        ScriptBuf::new_p2wpkh(&self.pubkey_hash)
+    }
+}
+
+impl WalletSourceSync for AnchorWallet {
+    fn list_confirmed_utxos(&self) -> Result<Vec<Utxo>, ()> {
+        let coins = self.chain.spendable_paying(&self.script());
+        Ok(coins.into_iter().map(|(op, out)| Utxo::new_v0_p2wpkh(op, out.value, &self.pubkey_hash)).collect())
+    }
+
+    fn get_prevtx(&self, outpoint: bitcoin::OutPoint) -> Result<Transaction, ()> {
+        self.chain.transaction(&outpoint.txid).ok_or(())
+    }
+
+    fn get_change_script(&self) -> Result<ScriptBuf, ()> {
+        Ok(self.script())
+    }
+
+    fn sign_psbt(&self, psbt: bitcoin::Psbt) -> Result<Transaction, ()> {
+        let script = self.script();
+        let ours: Vec<bool> = psbt
+            .unsigned_tx
+            .input
+            .iter()
+            .zip(&psbt.inputs)
+            .map(|(txin, meta)| {
+                let prev = meta.witness_utxo.clone().or_else(|| self.chain.utxo(&txin.previous_output));
+                prev.map_or(false, |o| o.script_pubkey == script)
+            })
+            .collect();
+        let mut tx = psbt.unsigned_tx;
+        for (txin, ours) in tx.input.iter_mut().zip(ours) {
+            if ours {
+                let mut key = [3u8; 33];
+                key[0] = 2;
+                txin.witness = Witness::from_slice(&[&[1u8; 72][..], &key[..]]);
+            }
+        }
+        Ok(tx)
+    }
+}
+
+type AnchorCoins = WalletSync<Arc<AnchorWallet>, Arc<SimLogger>>;
+type BumpHandler =
+    BumpTransactionEventHandlerSync<Arc<SimBroadcaster>, Arc<AnchorCoins>, Arc<KeysManager>, Arc<SimLogger>>;
+
 type Sweeper = OutputSweeperSync<
     Arc<SimBroadcaster>,
     Arc<SweepDestination>,
@@ -1492,6 +1601,9 @@ pub struct NodeEnv {
     pub storage: MonitorStorage,
     /// The network graph its router uses (shared by all nodes, outlives incarnations).
     pub graph: SharedGraph,
+    /// Whether the node negotiates `anchors_zero_fee_htlc_tx` channels (the run's seeded
+    /// channel type; every node of a run has the same, so both ends of a channel agree).
+    pub anchors: bool,
 }
 
 /// One incarnation of an LDK node.
@@ -1516,12 +1628,16 @@ pub struct Node {
     deferred_flushed: usize,
     /// LDK's `OutputSweeper`, persisted on the fake disk through [`DiskKv`].
     sweeper: Sweeper,
+    /// LDK's handler of `Event::BumpTransaction` (anchor channels), over [`AnchorWallet`].
+    bump_handler: BumpHandler,
 }
 
-fn user_config() -> UserConfig {
+fn user_config(anchors: bool) -> UserConfig {
     let mut c = UserConfig::default();
-    // Non-anchor channels: anchors need a wallet that bumps fees (a later issue).
-    c.channel_handshake_config.negotiate_anchors_zero_fee_htlc_tx = false;
+    // The run's seeded channel type: anchor channels need the wallet that bumps their fees
+    // ([`AnchorWallet`]); LDK asks to accept them by hand (`OpenChannelRequest`), as every
+    // inbound channel here.
+    c.channel_handshake_config.negotiate_anchors_zero_fee_htlc_tx = anchors;
     c.channel_handshake_config.announce_for_forwarding = false;
     c.channel_handshake_config.minimum_depth = 3;
     c.channel_handshake_limits.max_minimum_depth = 6;
@@ -1573,7 +1689,7 @@ impl Node {
         let logger = Arc::new(SimLogger { node: env.name.clone() });
         let trace = Arc::new(Mutex::new(Vec::new()));
         let broadcaster = Arc::new(SimBroadcaster { chain: env.chain.clone(), trace: trace.clone() });
-        let fees = Arc::new(FixedFees);
+        let fees = Arc::new(FixedFees { anchors: env.anchors });
         let spawner = SimSpawner::default();
         let kv_persister = |max: u64| -> KvPersister {
             MonitorUpdatingPersisterAsync::new(
@@ -1693,6 +1809,14 @@ impl Node {
         for h in sweeper.current_best_block().height + 1..=env.chain.tip_height() {
             sweeper.block_connected(&env.chain.block(h).expect("mined"), h);
         }
+        let wallet_source =
+            Arc::new(AnchorWallet { chain: env.chain.clone(), pubkey_hash: Self::anchor_wallet_hash(&env) });
+        let bump_handler = BumpTransactionEventHandlerSync::new(
+            parts.broadcaster.clone(),
+            Arc::new(WalletSync::new(wallet_source, parts.logger.clone())),
+            parts.keys.clone(),
+            parts.logger.clone(),
+        );
         Ok(Node {
             env,
             incarnation,
@@ -1711,6 +1835,7 @@ impl Node {
             deferred_cover: BTreeMap::new(),
             deferred_flushed: 0,
             sweeper,
+            bump_handler,
         })
     }
 
@@ -1727,6 +1852,18 @@ impl Node {
             Arc::new(Mutex::new(scorer)),
             ProbabilisticScoringFeeParameters::default(),
         ))
+    }
+
+    fn anchor_wallet_hash(env: &NodeEnv) -> bitcoin::WPubkeyHash {
+        let mut tagged = b"ldk-dst/anchor-wallet/v1".to_vec();
+        tagged.extend_from_slice(&env.key_seed);
+        bitcoin::WPubkeyHash::from_raw_hash(bitcoin::hashes::hash160::Hash::hash(&tagged))
+    }
+
+    /// The P2WPKH script of the node's anchor wallet ([`AnchorWallet`]): its coins for fee
+    /// bumping and the change of its CPFP and HTLC transactions.
+    pub fn anchor_wallet_script(env: &NodeEnv) -> ScriptBuf {
+        ScriptBuf::new_p2wpkh(&Self::anchor_wallet_hash(env))
     }
 
     /// The script the node's swept funds are paid to.
@@ -1770,7 +1907,7 @@ impl Node {
             p.keys.clone(),
             p.keys.clone(),
             p.keys.clone(),
-            user_config(),
+            user_config(env.anchors),
             params,
             env.clock.unix_secs() as u32,
         ));
@@ -1827,7 +1964,7 @@ impl Node {
             Self::router(&env, &logger, &keys),
             Arc::new(NullMessageRouter {}),
             logger.clone(),
-            user_config(),
+            user_config(env.anchors),
             monitors.iter().collect(),
         );
         let (locator, manager) = <(BlockLocator, ChanMan)>::read(&mut &bytes[..], args)
@@ -1885,6 +2022,18 @@ impl Node {
     pub fn fund_wallet(&mut self, value_sat: u64) {
         let op = self.env.chain.faucet(ScriptBuf::new(), value_sat);
         self.wallet.push(op);
+    }
+
+    /// Gives the node's anchor wallet ([`AnchorWallet`]) a coin of `value_sat` (from the
+    /// chain's faucet, confirmed by the next block), for bumping the fees of anchor channels'
+    /// claims.
+    pub fn fund_anchor_wallet(&mut self, value_sat: u64) {
+        self.env.chain.faucet(Self::anchor_wallet_script(&self.env), value_sat);
+    }
+
+    /// What the node's anchor wallet holds on chain (confirmed, unspent), sat.
+    pub fn anchor_wallet_sat(&self) -> u64 {
+        self.env.chain.balance_sat(&Self::anchor_wallet_script(&self.env))
     }
 
     // -- connections --------------------------------------------------------------------
@@ -2070,6 +2219,17 @@ impl Node {
                     tracing::warn!(node = %self.env.name, "OutputSweeper refused {n} spendable output(s)");
                 }
                 NodeEvent::SpendableOutputs { outputs: n }
+            }
+            Event::BumpTransaction(bump) => {
+                // LDK's handler builds, signs (with the wallet's dummy witnesses) and broadcasts
+                // the CPFP child or the HTLC transactions; a failure is logged by LDK and the
+                // claim is retried on later blocks.
+                self.bump_handler.handle_event(&bump);
+                let (channel_id, kind) = match &bump {
+                    BumpTransactionEvent::ChannelClose { channel_id, .. } => (channel_id, "ChannelClose"),
+                    BumpTransactionEvent::HTLCResolution { channel_id, .. } => (channel_id, "HTLCResolution"),
+                };
+                NodeEvent::BumpTransaction { channel_id: chan_id(channel_id), kind: kind.to_string() }
             }
             Event::ChannelPending { channel_id, .. } => NodeEvent::ChannelPending { channel_id: chan_id(&channel_id) },
             Event::ChannelReady { channel_id, counterparty_node_id, .. } => NodeEvent::ChannelReady {
@@ -2283,6 +2443,10 @@ impl Node {
                             amount_sat: cand.amount_satoshis,
                             transaction_fee_sat: cand.transaction_fee_satoshis,
                             capacity_sat: c.channel_value_satoshis,
+                            anchor_channel: c
+                                .channel_type
+                                .as_ref()
+                                .map_or(false, |t| t.supports_anchors_zero_fee_htlc_tx()),
                         });
                     }
                 }

@@ -16,6 +16,8 @@
 //! - per incarnation, a seeded persistence profile: synchronous or asynchronous monitor
 //!   writes, the `ChainMonitor`'s deferred mode, `ReplayEvent` answers from the handler;
 //!   per node and run, full-monitor storage or LDK's `MonitorUpdatingPersister`;
+//! - per run, the channel type: `anchors_zero_fee_htlc_tx` channels (fees of on-chain
+//!   claims bumped from each node's anchor wallet) or not;
 //! - link disconnects and partitions of a node from all its peers (bytes in flight lost);
 //! - crashes and restarts, and blocks, when the harness asks.
 //! Every injected fault is recorded with its simulated time ([`FaultRecord`]).
@@ -152,6 +154,8 @@ pub enum FaultKind {
     /// that undoes a durable write, a chain that never confirms a transaction, a link that
     /// swallows bytes); never in a normal run.
     Plant,
+    /// A node ran with `anchors_zero_fee_htlc_tx` channels (the run's seeded channel type).
+    AnchorChannels,
 }
 
 /// One injected fault.
@@ -168,7 +172,7 @@ pub struct FaultRecord {
 }
 
 /// Rates of the faults the world injects on its own (the harness schedules the rest).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct FaultRates {
     /// Largest delay before a pending write lands, ms (0: at the end of the step).
     pub write_delay_ms_max: u64,
@@ -188,6 +192,31 @@ pub struct FaultRates {
     pub replay_event_rate: f64,
     /// Chance that a node crashes again shortly (within half a second) after a restart.
     pub crash_after_restart_chance: f64,
+    /// Chance, per run, that every node negotiates `anchors_zero_fee_htlc_tx` channels
+    /// (drawn once, from the `channel-type` stream, when the world is made).
+    pub anchor_channels_chance: f64,
+}
+
+/// As `derive(Debug)` would print it, except that `anchor_channels_chance` is left out when
+/// it is 0: the trace records the rates, and runs without anchor channels keep the trace
+/// (and digest) they had before the field existed.
+impl std::fmt::Debug for FaultRates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("FaultRates");
+        d.field("write_delay_ms_max", &self.write_delay_ms_max)
+            .field("crash_prefix_chance", &self.crash_prefix_chance)
+            .field("async_monitor_chance", &self.async_monitor_chance)
+            .field("deferred_chance", &self.deferred_chance)
+            .field("updating_persister_chance", &self.updating_persister_chance)
+            .field("async_kv_store_chance", &self.async_kv_store_chance)
+            .field("replay_event_chance", &self.replay_event_chance)
+            .field("replay_event_rate", &self.replay_event_rate)
+            .field("crash_after_restart_chance", &self.crash_after_restart_chance);
+        if self.anchor_channels_chance != 0.0 {
+            d.field("anchor_channels_chance", &self.anchor_channels_chance);
+        }
+        d.finish()
+    }
 }
 
 impl FaultRates {
@@ -203,9 +232,17 @@ impl FaultRates {
             replay_event_chance: 0.0,
             replay_event_rate: 0.0,
             crash_after_restart_chance: 0.0,
+            anchor_channels_chance: 0.0,
         }
     }
 }
+
+/// Coins each node's anchor wallet gets at creation in a run with anchor channels (none
+/// otherwise): several, so that claims of different channels need not wait for each other's
+/// change to confirm.
+pub const ANCHOR_WALLET_COINS: usize = 4;
+/// Value of each of those coins, sat.
+pub const ANCHOR_WALLET_COIN_SAT: u64 = 100_000;
 
 /// Timing knobs of the world, simulated ms.
 #[derive(Clone, Debug)]
@@ -287,6 +324,7 @@ pub struct World {
     profile_rng: SimRng,
     disk_rng: SimRng,
     graph: SharedGraph,
+    anchors: bool,
 }
 
 impl World {
@@ -296,6 +334,9 @@ impl World {
         let clock = SimClock::new();
         let chain = FakeChain::new(clock.clone());
         let net = Network::new(SimRng::fork(seed, "net"), clock.clone(), config.latency);
+        // The channel type is one choice per run (both ends of a channel must agree), from its
+        // own stream so that no other draw shifts.
+        let anchors = SimRng::fork(seed, "channel-type").chance(config.faults.anchor_channels_chance);
         World {
             seed,
             config,
@@ -320,7 +361,13 @@ impl World {
             profile_rng: SimRng::fork(seed, "profiles"),
             disk_rng: SimRng::fork(seed, "disk"),
             graph: SharedGraph::new(),
+            anchors,
         }
+    }
+
+    /// Whether this run's channels are `anchors_zero_fee_htlc_tx` channels.
+    pub fn anchor_channels(&self) -> bool {
+        self.anchors
     }
 
     /// Changes the rates of the faults the world injects from now on (the heal phase turns
@@ -338,7 +385,9 @@ impl World {
     }
 
     /// Adds a node named `name` with a fresh disk and one on-chain coin per entry of
-    /// `coins_sat` (confirmed by the next block). Returns its index.
+    /// `coins_sat` (confirmed by the next block). In a run with anchor channels the node's
+    /// anchor wallet also gets [`ANCHOR_WALLET_COINS`] coins of [`ANCHOR_WALLET_COIN_SAT`].
+    /// Returns its index.
     pub fn add_node(&mut self, name: &str, coins_sat: &[u64]) -> NodeIdx {
         let idx = self.slots.len();
         self.names.push(name.to_string());
@@ -363,6 +412,7 @@ impl World {
             disk: FakeDisk::new(),
             storage,
             graph: self.graph.clone(),
+            anchors: self.anchors,
         };
         match storage {
             MonitorStorage::FullMonitor => {}
@@ -373,10 +423,18 @@ impl World {
                 self.fault(Some(idx), FaultKind::AsyncKvStore, format!("{storage:?}"))
             }
         }
+        if self.anchors {
+            self.fault(Some(idx), FaultKind::AnchorChannels, "negotiates anchors_zero_fee_htlc_tx".into());
+        }
         let profile = self.choose_profile(idx);
         let mut node = Node::create(env.clone(), profile);
         for &value_sat in coins_sat {
             node.fund_wallet(value_sat);
+        }
+        if self.anchors {
+            for _ in 0..ANCHOR_WALLET_COINS {
+                node.fund_anchor_wallet(ANCHOR_WALLET_COIN_SAT);
+            }
         }
         let key = node.node_key();
         self.record(format!("add node {idx} {name} key={key:?}"));

@@ -385,8 +385,10 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
     // 7. Conservation, per open channel once at rest: what both ends would get from their
     // commitment transactions plus the commitment fee the funder pays add up to the channel's
     // value (`Balance::ClaimableOnChannelClose`; amounts are sat, each end's msat remainder
-    // is rounded down, hence up to 1 sat per end). A channel open at one end and gone at
-    // the other is a channel whose funds nobody accounts for.
+    // is rounded down, hence up to 1 sat per end), plus, on an anchor channel, one anchor
+    // output per end that has an output (at rest no HTLC is pending, so an end has one when
+    // it claims something; BOLT 3). A channel open at one end and gone at the other is a
+    // channel whose funds nobody accounts for.
     if ev.healed {
         let mut by_channel: BTreeMap<Bytes32, Vec<(NodeIdx, &sim::node::OpenChannelBalance)>> = BTreeMap::new();
         for (node, b) in &ev.open_balances {
@@ -408,7 +410,12 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
                 });
                 continue;
             }
-            let total: u64 = ends.iter().map(|(_, b)| b.amount_sat + b.transaction_fee_sat).sum();
+            let anchors_sat: u64 = ends
+                .iter()
+                .filter(|(_, b)| b.anchor_channel && b.amount_sat > 0)
+                .map(|_| sim::node::ANCHOR_OUTPUT_SAT)
+                .sum();
+            let total: u64 = ends.iter().map(|(_, b)| b.amount_sat + b.transaction_fee_sat).sum::<u64>() + anchors_sat;
             let capacity = ends[0].1.capacity_sat;
             if total > capacity || capacity - total > CONSERVATION_ROUNDING_SAT {
                 violations.push(Violation {
@@ -417,14 +424,15 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
                     node: Some(format!("{}+{}", at(0), at(1))),
                     at_ms: None,
                     message: format!(
-                        "channel {} of {capacity} sat: {} claims {} sat (+{} sat fee), {} claims {} sat (+{} sat fee), total {total} sat",
+                        "channel {} of {capacity} sat: {} claims {} sat (+{} sat fee), {} claims {} sat (+{} sat fee), {}total {total} sat",
                         short(channel),
                         at(0),
                         ends[0].1.amount_sat,
                         ends[0].1.transaction_fee_sat,
                         at(1),
                         ends[1].1.amount_sat,
-                        ends[1].1.transaction_fee_sat
+                        ends[1].1.transaction_fee_sat,
+                        if anchors_sat > 0 { format!("anchor outputs {anchors_sat} sat, ") } else { String::new() }
                     ),
                 });
             }
@@ -635,6 +643,7 @@ mod tests {
             amount_sat,
             transaction_fee_sat,
             capacity_sat: 1_000_000,
+            anchor_channel: false,
         };
         let mut ev = Evidence { healed: true, names: vec!["A".into(), "B".into()], ..Evidence::default() };
         ev.open_balances = vec![(A, bal(899_000, 1_000)), (B, bal(99_999, 0))];
@@ -647,5 +656,25 @@ mod tests {
         assert_eq!(fired(&ev), vec![Invariant::Conservation], "more than the channel holds");
         ev.open_balances = vec![(A, bal(899_000, 1_000))];
         assert_eq!(fired(&ev), vec![Invariant::Conservation], "open at one end only");
+    }
+
+    #[test]
+    fn anchor_channels_account_for_one_anchor_output_per_end_with_an_output() {
+        let bal = |amount_sat, transaction_fee_sat| OpenChannelBalance {
+            channel_id: AB,
+            amount_sat,
+            transaction_fee_sat,
+            capacity_sat: 1_000_000,
+            anchor_channel: true,
+        };
+        let mut ev = Evidence { healed: true, names: vec!["A".into(), "B".into()], ..Evidence::default() };
+        ev.open_balances = vec![(A, bal(898_340, 1_000)), (B, bal(100_000, 0))];
+        assert_eq!(fired(&ev), vec![], "two anchors of 330 sat");
+        ev.open_balances = vec![(A, bal(998_670, 1_000)), (B, bal(0, 0))];
+        assert_eq!(fired(&ev), vec![], "only the funder has an output, so one anchor");
+        ev.open_balances = vec![(A, bal(899_000, 1_000)), (B, bal(100_000, 0))];
+        let v = judge(&ev).violations;
+        assert_eq!(v.iter().map(|v| v.invariant).collect::<Vec<_>>(), vec![Invariant::Conservation]);
+        assert!(v[0].message.contains("anchor outputs 660 sat, total 1000660 sat"), "{}", v[0].message);
     }
 }
