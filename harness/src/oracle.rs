@@ -364,7 +364,13 @@ pub fn judge(ev: &Evidence) -> Verdict {
             }
         }
         if v.status == PaymentStatus::Pending {
+            let (offered, failed_back) = htlcs::offered(ev, p.payer, p.payment_hash);
             let message = match reached_peer {
+                // `send_payment`'s docs allow losing a payment only when the crash comes before
+                // its monitor update persisted; these HTLCs were committed and failed back.
+                _ if offered > 0 && failed_back == offered && !payer_tracks && ev.healed => format!(
+                    "payer forgot the payment: all {offered} of its HTLCs were failed back, yet LDK neither reported PaymentFailed nor lists it as pending"
+                ),
                 Some((n, t)) => format!(
                     "payment neither succeeded nor failed after the heal phase, though its HTLC reached {} at {t} ms",
                     name(n)
@@ -739,5 +745,37 @@ mod tests {
         )];
         let fired = invariants(&judge(&ev));
         assert!(!fired.contains(&Invariant::Liveness), "{fired:?}");
+    }
+
+    #[test]
+    fn a_payment_whose_htlcs_all_failed_back_but_never_failed_is_forgotten() {
+        // The payer offered one HTLC and it was failed back; the payer then reported nothing
+        // and tracks nothing: LDK forgot the payment (a liveness violation that says so).
+        let mut ev = evidence(vec![]);
+        ev.healed = true;
+        let channel = Bytes32([3; 32]);
+        let hash = preimage().sha256();
+        ev.htlc_messages = vec![
+            HtlcMessage {
+                at_ms: 1,
+                to: B,
+                from: A,
+                msg: HtlcMsg::Add { channel_id: channel, htlc_id: 0, payment_hash: hash, amount_msat: 5_100 },
+            },
+            HtlcMessage { at_ms: 2, to: A, from: B, msg: HtlcMsg::Fail { channel_id: channel, htlc_id: 0 } },
+        ];
+        ev.inbound_htlcs_seen = vec![(hash, B, 1)];
+        let v = judge(&ev);
+        assert_eq!(v.payments[0].status, PaymentStatus::Pending);
+        assert!(
+            v.violations.iter().any(|x| x.invariant == Invariant::Liveness
+                && x.message.contains("payer forgot the payment: all 1 of its HTLCs were failed back")),
+            "{:?}",
+            v.violations
+        );
+        // Still tracked by the payer: just pending, not forgotten.
+        ev.pending_outbound = vec![(A, 1)];
+        let v = judge(&ev);
+        assert!(v.violations.iter().all(|x| !x.message.contains("payer forgot")), "{:?}", v.violations);
     }
 }

@@ -219,6 +219,14 @@ pub fn htlc_summary(ev: &Evidence) -> Vec<HtlcCounts> {
     out
 }
 
+/// The HTLCs `payer` offered for `payment_hash`: (how many, how many were failed back by
+/// message).
+pub(super) fn offered(ev: &Evidence, payer: NodeIdx, payment_hash: Bytes32) -> (usize, usize) {
+    let htlcs = table(ev);
+    let mine: Vec<&Htlc> = htlcs.iter().filter(|h| h.offerer == payer && h.payment_hash == payment_hash).collect();
+    (mine.len(), mine.iter().filter(|h| h.failed_ms.is_some() && h.fulfilled_ms.is_none()).count())
+}
+
 /// Checks invariants 2, 3, 4 and 7 and appends what breaks them.
 pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
     let name = |i: NodeIdx| ev.names.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
