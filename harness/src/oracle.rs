@@ -81,6 +81,10 @@ pub struct Evidence {
     pub onchain_claims: BTreeSet<(Bytes32, Bytes32)>,
     /// Per node, its open channels' balances after the heal phase (from the monitors).
     pub open_balances: Vec<(NodeIdx, OpenChannelBalance)>,
+    /// Channels a restart closed while loading (LDK force-closes a channel whose monitor is
+    /// ahead of the manager without always reporting `ChannelClosed`): (node, restart ms,
+    /// channel).
+    pub closed_at_load: Vec<(NodeIdx, u64, Bytes32)>,
     /// `channel_reestablish` messages received per channel over the run: (channel, the two
     /// nodes that sent them, lower index first, count).
     pub reestablish_counts: Vec<(Bytes32, NodeIdx, NodeIdx, usize)>,
@@ -760,7 +764,13 @@ mod tests {
                 at_ms: 1,
                 to: B,
                 from: A,
-                msg: HtlcMsg::Add { channel_id: channel, htlc_id: 0, payment_hash: hash, amount_msat: 5_100 },
+                msg: HtlcMsg::Add {
+                    channel_id: channel,
+                    htlc_id: 0,
+                    payment_hash: hash,
+                    amount_msat: 5_100,
+                    cltv_expiry: 500,
+                },
             },
             HtlcMessage { at_ms: 2, to: A, from: B, msg: HtlcMsg::Fail { channel_id: channel, htlc_id: 0 } },
         ];

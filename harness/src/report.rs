@@ -249,12 +249,15 @@ pub fn evidence(run: &RunResult) -> Evidence {
         .iter()
         .filter_map(|m| {
             let msg = match &m.msg {
-                PeerMessage::UpdateAddHtlc { channel_id, htlc_id, payment_hash, amount_msat, .. } => HtlcMsg::Add {
-                    channel_id: *channel_id,
-                    htlc_id: *htlc_id,
-                    payment_hash: *payment_hash,
-                    amount_msat: *amount_msat,
-                },
+                PeerMessage::UpdateAddHtlc { channel_id, htlc_id, payment_hash, amount_msat, cltv_expiry } => {
+                    HtlcMsg::Add {
+                        channel_id: *channel_id,
+                        htlc_id: *htlc_id,
+                        payment_hash: *payment_hash,
+                        amount_msat: *amount_msat,
+                        cltv_expiry: *cltv_expiry,
+                    }
+                }
                 PeerMessage::UpdateFulfillHtlc { channel_id, htlc_id, payment_preimage } => {
                     HtlcMsg::Fulfill { channel_id: *channel_id, htlc_id: *htlc_id, preimage: *payment_preimage }
                 }
@@ -290,6 +293,10 @@ pub fn evidence(run: &RunResult) -> Evidence {
         if let Some(node) = w.node(i) {
             ev.open_balances.extend(node.open_channel_balances().into_iter().map(|b| (i, b)));
         }
+    }
+    for r in w.restarts() {
+        let at = r.restarted_at_ms.unwrap_or(r.crashed_at_ms);
+        ev.closed_at_load.extend(r.closed_at_load.iter().map(|c| (r.node, at, *c)));
     }
     for r in w.restarts() {
         if let Some(Err(e)) = &r.loaded {

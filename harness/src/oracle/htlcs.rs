@@ -39,6 +39,8 @@ pub enum HtlcMsg {
         payment_hash: Bytes32,
         /// Amount, msat.
         amount_msat: u64,
+        /// Absolute CLTV expiry, block height.
+        cltv_expiry: u32,
     },
     /// `update_fulfill_htlc`: the sender settles an HTLC the receiver offered.
     Fulfill {
@@ -68,6 +70,7 @@ struct Htlc {
     htlc_id: u64,
     payment_hash: Bytes32,
     amount_msat: u64,
+    cltv_expiry: u32,
     added_ms: u64,
     committed: bool,
     fulfilled_ms: Option<u64>,
@@ -101,7 +104,7 @@ fn table(ev: &Evidence) -> Vec<Htlc> {
     let mut current: BTreeMap<(Bytes32, NodeIdx, u64), usize> = BTreeMap::new();
     for m in &ev.htlc_messages {
         match &m.msg {
-            HtlcMsg::Add { channel_id, htlc_id, payment_hash, amount_msat } => {
+            HtlcMsg::Add { channel_id, htlc_id, payment_hash, amount_msat, cltv_expiry } => {
                 let key = (*channel_id, m.from, *htlc_id);
                 if let Some(&i) = current.get(&key) {
                     if htlcs[i].payment_hash == *payment_hash && htlcs[i].amount_msat == *amount_msat {
@@ -116,6 +119,7 @@ fn table(ev: &Evidence) -> Vec<Htlc> {
                     htlc_id: *htlc_id,
                     payment_hash: *payment_hash,
                     amount_msat: *amount_msat,
+                    cltv_expiry: *cltv_expiry,
                     added_ms: m.at_ms,
                     committed: false,
                     fulfilled_ms: None,
@@ -154,6 +158,7 @@ fn table(ev: &Evidence) -> Vec<Htlc> {
                         htlc_id: key.htlc_id,
                         payment_hash: key.payment_hash,
                         amount_msat: c.amount_msat,
+                        cltv_expiry: c.cltv_expiry,
                         added_ms: c.first_ms,
                         committed: true,
                         fulfilled_ms: None,
@@ -166,15 +171,26 @@ fn table(ev: &Evidence) -> Vec<Htlc> {
     htlcs
 }
 
-/// Every channel some node reported `ChannelClosed` for.
+/// Every channel some node reported `ChannelClosed` for or a restart closed while loading.
 fn closed_channels(ev: &Evidence) -> BTreeSet<Bytes32> {
-    ev.observations
-        .iter()
-        .filter_map(|o| match &o.event {
-            NodeEvent::ChannelClosed { channel_id, .. } => Some(*channel_id),
-            _ => None,
-        })
-        .collect()
+    closed_at(ev).into_keys().map(|(_, c)| c).collect()
+}
+
+/// When each node first saw each of its channels closed: `ChannelClosed`, or a restart
+/// that closed it while loading.
+fn closed_at(ev: &Evidence) -> BTreeMap<(NodeIdx, Bytes32), u64> {
+    let mut at: BTreeMap<(NodeIdx, Bytes32), u64> = BTreeMap::new();
+    for o in &ev.observations {
+        if let NodeEvent::ChannelClosed { channel_id, .. } = &o.event {
+            let t = at.entry((o.node, *channel_id)).or_insert(o.at_ms);
+            *t = (*t).min(o.at_ms);
+        }
+    }
+    for (node, ms, channel) in &ev.closed_at_load {
+        let t = at.entry((*node, *channel)).or_insert(*ms);
+        *t = (*t).min(*ms);
+    }
+    at
 }
 
 /// How a node's inbound HTLCs ended, counted over a run (see [`htlc_summary`]).
@@ -232,12 +248,7 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
     let name = |i: NodeIdx| ev.names.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
     let htlcs = table(ev);
     let closed = closed_channels(ev);
-    let mut closed_at: BTreeMap<(NodeIdx, Bytes32), u64> = BTreeMap::new();
-    for o in &ev.observations {
-        if let NodeEvent::ChannelClosed { channel_id, .. } = &o.event {
-            closed_at.entry((o.node, *channel_id)).or_insert(o.at_ms);
-        }
-    }
+    let closed_at = closed_at(ev);
     // Preimage of this hash revealed on chain in a claim from this channel's commitment.
     let claimed_on_chain = |h: &Htlc| ev.onchain_claims.contains(&(h.payment_hash, h.channel_id));
     let hv = |invariant, h: &Htlc, node: NodeIdx, at_ms: Option<u64>, message: String| Violation {
@@ -279,22 +290,59 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
             continue;
         }
         // 2. Forwarders lose nothing: once the node learned the preimage downstream (a
-        // fulfill, or the peer's on-chain claim) for an outbound HTLC it offered while an
-        // inbound HTLC of that hash was live (committed, not failed back, its channel not yet
-        // closed at the node), that inbound HTLC is fulfilled, by message or on chain. For
-        // trampoline this covers all inbound HTLCs of the payment. An inbound HTLC that was
-        // no longer live when the outbound one was offered (e.g. it timed out before a retry
-        // of the payment came through another channel) was not forwarded by it.
-        for i in ins {
+        // fulfill, or the peer's on-chain claim) for an outbound HTLC it offered for an
+        // inbound HTLC of that hash, that inbound HTLC is fulfilled, by message or on chain.
+        //
+        // Which inbound HTLC an outbound one forwards: first one to one, each outbound HTLC
+        // (in the order offered) to the earliest inbound HTLC of the hash that was live when
+        // it was offered (committed, not failed back, its channel not closed at the node) and
+        // could have paid for it (at least its amount, a later CLTV expiry), closest in
+        // amount; this keeps MPP parts and retries through one forwarder apart. An inbound
+        // HTLC left without a partner while outbound HTLCs of the hash were offered during
+        // its life (several inbound HTLCs paying for one outbound set, as a trampoline
+        // forward does) is owed the preimage of any of those: for trampoline, all inbound
+        // HTLCs of the payment. An inbound HTLC that was no longer live when an outbound one
+        // was offered (e.g. it timed out before a retry came through another channel) was not
+        // forwarded by it.
+        let live_until = |i: &Htlc| {
             let closed_ms = closed_at.get(&(*node, i.channel_id)).copied().unwrap_or(u64::MAX);
-            let live_until = i.failed_ms.unwrap_or(u64::MAX).min(closed_ms);
-            let learned = outs
+            i.failed_ms.unwrap_or(u64::MAX).min(closed_ms)
+        };
+        let mut partner: Vec<Option<usize>> = vec![None; ins.len()];
+        let mut by_time: Vec<(usize, &&Htlc)> = outs.iter().enumerate().collect();
+        by_time.sort_by_key(|(k, o)| (o.added_ms, *k));
+        for (k, o) in &by_time {
+            let best = ins
                 .iter()
-                .filter(|o| o.added_ms >= i.added_ms && o.added_ms < live_until)
-                .filter_map(|o| o.fulfilled_ms.or(claimed_on_chain(o).then_some(o.added_ms)))
-                .min();
+                .enumerate()
+                .filter(|(j, i)| {
+                    partner[*j].is_none()
+                        && i.added_ms <= o.added_ms
+                        && o.added_ms < live_until(i)
+                        && i.amount_msat >= o.amount_msat
+                        && i.cltv_expiry > o.cltv_expiry
+                })
+                .min_by_key(|(j, i)| (i.amount_msat - o.amount_msat, i.added_ms, *j))
+                .map(|(j, _)| j);
+            if let Some(j) = best {
+                partner[j] = Some(*k);
+            }
+        }
+        let matched: BTreeSet<usize> = partner.iter().flatten().copied().collect();
+        for (j, i) in ins.iter().enumerate() {
+            let settled = |o: &&Htlc| o.fulfilled_ms.or(claimed_on_chain(o).then_some(o.added_ms));
+            let learned = match partner[j] {
+                Some(k) => settled(&outs[k]),
+                None => outs
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, o)| !matched.contains(k) && o.added_ms >= i.added_ms && o.added_ms < live_until(i))
+                    .filter_map(|(_, o)| settled(o))
+                    .min(),
+            };
             let Some(learned_ms) = learned else { continue };
             if i.fulfilled_ms.is_none() && !claimed_on_chain(i) {
+                let closed = closed_at.contains_key(&(*node, i.channel_id));
                 violations.push(hv(
                     Invariant::ForwardersLoseNothing,
                     i,
@@ -304,7 +352,7 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
                         "{} learned the preimage downstream (by {learned_ms} ms) but never fulfilled inbound {}{}",
                         name(*node),
                         i.describe(&name),
-                        if closed_ms < u64::MAX {
+                        if closed {
                             " (its channel closed and no claim with the preimage from it confirmed)"
                         } else {
                             ""
@@ -313,9 +361,10 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
                 ));
             }
         }
-        // 3. No double forward: what a node offered onwards for a hash (not counting parts
-        // that failed back) never exceeds what it received for it.
-        let in_msat: u64 = ins.iter().map(|h| h.amount_msat).sum();
+        // 3. No double forward: what a node offered onwards for a hash and did not get failed
+        // back never exceeds what it received for it and did not fail back (a first attempt
+        // failed back cannot pay for a retry forwarded twice).
+        let in_msat: u64 = ins.iter().filter(|h| h.failed_ms.is_none()).map(|h| h.amount_msat).sum();
         let live_out: Vec<&&Htlc> = outs.iter().filter(|o| o.failed_ms.is_none()).collect();
         let out_msat: u64 = live_out.iter().map(|h| h.amount_msat).sum();
         if out_msat > in_msat {
@@ -473,7 +522,14 @@ mod tests {
     }
 
     fn add(at_ms: u64, from: NodeIdx, to: NodeIdx, channel_id: Bytes32, htlc_id: u64, amount_msat: u64) -> HtlcMessage {
-        HtlcMessage { at_ms, to, from, msg: HtlcMsg::Add { channel_id, htlc_id, payment_hash: hash(), amount_msat } }
+        // Each hop takes 100 blocks off the expiry (A offers at 600, B at 500).
+        let cltv_expiry = if from == A { 600 } else { 500 };
+        HtlcMessage {
+            at_ms,
+            to,
+            from,
+            msg: HtlcMsg::Add { channel_id, htlc_id, payment_hash: hash(), amount_msat, cltv_expiry },
+        }
     }
 
     /// `by` settles the HTLC `htlc_id` that `to` offered on `channel_id`.
@@ -684,5 +740,57 @@ mod tests {
         let v = judge(&ev).violations;
         assert_eq!(v.iter().map(|v| v.invariant).collect::<Vec<_>>(), vec![Invariant::Conservation]);
         assert!(v[0].message.contains("anchor outputs 660 sat, total 1000660 sat"), "{}", v[0].message);
+    }
+
+    #[test]
+    fn parts_through_one_forwarder_are_matched_one_to_one() {
+        // Two MPP parts of one payment through B (different sizes): the first fails
+        // downstream and B fails it back; the second settles. B owes nothing on the first.
+        let mut ev = forward();
+        ev.htlc_messages = vec![
+            add(10, A, B, AB, 0, 600_600),
+            add(11, B, C, BC, 0, 600_000),
+            add(12, A, B, AB2, 0, 400_400),
+            add(13, B, C, BC, 1, 400_000),
+            fail(20, C, B, BC, 0),
+            fail(25, B, A, AB, 0),
+            fulfill(30, C, B, BC, 1),
+            fulfill(35, B, A, AB2, 0),
+        ];
+        ev.committed_inbound = vec![committed(B, A, AB, 0, 600_600), committed(B, A, AB2, 0, 400_400)];
+        assert_eq!(fired(&ev), vec![]);
+        // If B kept the second part's preimage instead (and A then closed the channel and
+        // took the HTLC back on chain), it is the second inbound HTLC it lost.
+        ev.htlc_messages.pop();
+        ev.observations = vec![closed(40, B, AB2)];
+        let v = judge(&ev).violations;
+        assert_eq!(v.iter().map(|v| v.invariant).collect::<Vec<_>>(), vec![Invariant::ForwardersLoseNothing]);
+        assert!(v[0].message.contains("400400 msat"), "{}", v[0].message);
+    }
+
+    #[test]
+    fn a_channel_closed_at_load_without_an_event_counts_as_closed() {
+        let mut ev = forward();
+        ev.closed_at_load = vec![(B, 40, AB), (C, 40, BC)];
+        assert_eq!(fired(&ev), vec![]);
+    }
+
+    #[test]
+    fn a_failed_back_first_attempt_does_not_pay_for_a_doubled_retry() {
+        // B failed the first attempt back, then forwarded the retry twice.
+        let mut ev = forward();
+        ev.htlc_messages = vec![
+            add(10, A, B, AB, 0, 1_001_100),
+            add(11, B, C, BC, 0, 1_000_000),
+            fail(12, C, B, BC, 0),
+            fail(13, B, A, AB, 0),
+            add(20, A, B, AB2, 0, 1_001_100),
+            add(21, B, C, BC, 1, 1_000_000),
+            add(22, B, C, BC, 2, 1_000_000),
+        ];
+        ev.committed_inbound = vec![committed(B, A, AB, 0, 1_001_100), committed(B, A, AB2, 0, 1_001_100)];
+        ev.observations = vec![closed(50, B, AB2), closed(50, C, BC)];
+        let fired = fired(&ev);
+        assert!(fired.contains(&Invariant::NoDoubleForward), "{fired:?}");
     }
 }
