@@ -361,11 +361,15 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
                 ));
             }
         }
-        // 3. No double forward: what a node offered onwards for a hash and did not get failed
-        // back never exceeds what it received for it and did not fail back (a first attempt
-        // failed back cannot pay for a retry forwarded twice).
+        // 3. No double forward: what a node offered onwards for a hash and was neither failed
+        // back nor resolved on chain never exceeds what it received for it and did not fail
+        // back (a first attempt failed back cannot pay for a retry forwarded twice).
         let in_msat: u64 = ins.iter().filter(|h| h.failed_ms.is_none()).map(|h| h.amount_msat).sum();
-        let live_out: Vec<&&Htlc> = outs.iter().filter(|o| o.failed_ms.is_none()).collect();
+        // Outbound HTLCs on a channel that closed were resolved on chain (either way).
+        let live_out: Vec<&&Htlc> = outs
+            .iter()
+            .filter(|o| o.failed_ms.is_none() && !closed_at.contains_key(&(*node, o.channel_id)))
+            .collect();
         let out_msat: u64 = live_out.iter().map(|h| h.amount_msat).sum();
         if out_msat > in_msat {
             let worst = live_out.iter().max_by_key(|h| h.added_ms).expect("out_msat > 0");
