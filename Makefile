@@ -1,6 +1,6 @@
 # ldk-dst: deterministic simulation testing of LDK nodes across restarts.
-# Both targets use the dev profile (dependencies optimised, LDK's debug assertions on),
-# so `make run` and `make test` share one build.
+# Both targets use the dev profile (dependencies optimised, LDK's debug assertions on);
+# `make test` builds LDK once more, as the tests' dev-dependencies change feature sets.
 
 SEED ?= 1
 SCENARIO ?= trampoline-receive

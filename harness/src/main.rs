@@ -19,7 +19,7 @@ struct Cli {
 /// What to run: a scenario and seed, or a fixture.
 #[derive(clap::Args)]
 struct Target {
-    /// Scenario name: trampoline-receive.
+    /// Scenario name: trampoline-receive, trampoline-forward, forward-mpp or mixed.
     #[arg(long, default_value = "trampoline-receive", conflicts_with = "fixture")]
     scenario: String,
     /// The run's seed (an unsigned 64-bit integer); with --fixture, overrides its seed.
@@ -115,7 +115,15 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
             path.display(),
             fx.note.as_deref().unwrap_or("-"),
             match &fx.class {
-                Some(c) => format!(" (kept finding: {c:?}; expected violations: {:?})", fx.expect),
+                Some(c) => format!(
+                    " (kept finding: {}; expected violations: {})",
+                    serde_json::to_value(c).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                    fx.expect
+                        .iter()
+                        .filter_map(|i| serde_json::to_value(i).ok().and_then(|v| v.as_str().map(String::from)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 None => String::new(),
             }
         ),

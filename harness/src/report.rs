@@ -178,6 +178,10 @@ pub struct Report {
     /// Violations that are a kept finding (see [`Report::classify`]), by index into
     /// `violations`.
     pub known: Vec<KnownViolation>,
+    /// Payments the scenario planned but never handed to LDK (payer down or without usable
+    /// channels until the workload ended), one line each; LDK never knew them, so the oracle
+    /// does not judge them.
+    pub unsent: Vec<String>,
     /// Whether the heal phase ended with nothing pending.
     pub healed: bool,
     /// Simulated time at the end, ms.
@@ -313,6 +317,43 @@ pub fn build(run: &RunResult) -> Report {
     let htlc_counts = oracle::htlcs::htlc_summary(&ev);
     let w = &run.world;
     let sent: Vec<_> = run.payments.iter().filter(|p| p.sent_at_ms.is_some()).collect();
+    // For a routed payment, the router's choice as LDK carried it out: the first hop of each
+    // HTLC the payer offered for the hash (`update_add_htlc` its peers received), retries
+    // included.
+    let routed_parts = |p: &&crate::scenario::PaymentPlan| -> Vec<String> {
+        w.messages()
+            .iter()
+            .filter(|m| {
+                m.from == p.payer
+                    && matches!(&m.msg, PeerMessage::UpdateAddHtlc { payment_hash, .. } if *payment_hash == p.payment_hash)
+            })
+            .map(|m| (m.node, m.msg.channel_id(), m.msg.clone()))
+            .fold(Vec::<(usize, Bytes32, PeerMessage)>::new(), |mut acc, x| {
+                if !acc.contains(&x) {
+                    acc.push(x);
+                }
+                acc
+            })
+            .into_iter()
+            .map(|(n, _, _)| w.name(n).to_string())
+            .collect()
+    };
+    let unsent: Vec<String> = run
+        .payments
+        .iter()
+        .filter(|p| p.sent_at_ms.is_none())
+        .map(|p| {
+            format!(
+                "{} {} {}->{} {} msat: {}",
+                &p.payment_hash.to_string()[..16],
+                p.flow.name(),
+                w.name(p.payer),
+                w.name(p.payee),
+                p.amount_msat,
+                p.send_error.as_deref().unwrap_or("not sent")
+            )
+        })
+        .collect();
     let payments = sent
         .iter()
         .zip(&verdict.payments)
@@ -324,8 +365,12 @@ pub fn build(run: &RunResult) -> Report {
                 1 => "single",
                 _ => "mpp",
             },
-            parts: p.parts_via.len(),
-            via: p.parts_via.iter().map(|&i| w.name(i).to_string()).collect(),
+            parts: if p.parts_via.is_empty() { routed_parts(p).len() } else { p.parts_via.len() },
+            via: if p.parts_via.is_empty() {
+                routed_parts(p)
+            } else {
+                p.parts_via.iter().map(|&i| w.name(i).to_string()).collect()
+            },
             trampoline: p.trampoline.map(|i| w.name(i).to_string()),
             payer: w.name(p.payer).to_string(),
             payee: w.name(p.payee).to_string(),
@@ -445,6 +490,7 @@ pub fn build(run: &RunResult) -> Report {
         nodes,
         violations: verdict.violations,
         known: Vec::new(),
+        unsent,
         healed: run.healed,
         end_ms: w.now_ms(),
         trace_digest: w.trace_digest(),
@@ -547,6 +593,16 @@ impl Report {
             }
             let events = if p.events.is_empty() { "(none)".to_string() } else { p.events.join(" ") };
             let _ = writeln!(o, "      events: {events}");
+        }
+        if !self.unsent.is_empty() {
+            let _ = writeln!(
+                o,
+                "  never sent ({}): planned, but the payer was down or had no usable channel",
+                self.unsent.len()
+            );
+            for u in &self.unsent {
+                let _ = writeln!(o, "    {u}");
+            }
         }
         let _ = writeln!(o, "\nrestarts: {}", self.restarts);
         for r in &self.restart_log {

@@ -319,7 +319,7 @@ fn scid_between(world: &World, a: NodeIdx, b: NodeIdx) -> Option<u64> {
 }
 
 /// Runs `spec`: opens its channels fault-free, fills the shared network graph, then pays
-/// 6 to 9 payments of its flows while random nodes crash and restart (some right after a
+/// 6 to 10 payments of its flows while random nodes crash and restart (some right after a
 /// payment was sent, so that HTLCs are in flight), links drop and blocks are mined as the
 /// seed's fault plan says; then heals.
 fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {

@@ -366,10 +366,8 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
         // back (a first attempt failed back cannot pay for a retry forwarded twice).
         let in_msat: u64 = ins.iter().filter(|h| h.failed_ms.is_none()).map(|h| h.amount_msat).sum();
         // Outbound HTLCs on a channel that closed were resolved on chain (either way).
-        let live_out: Vec<&&Htlc> = outs
-            .iter()
-            .filter(|o| o.failed_ms.is_none() && !closed_at.contains_key(&(*node, o.channel_id)))
-            .collect();
+        let live_out: Vec<&&Htlc> =
+            outs.iter().filter(|o| o.failed_ms.is_none() && !closed_at.contains_key(&(*node, o.channel_id))).collect();
         let out_msat: u64 = live_out.iter().map(|h| h.amount_msat).sum();
         if out_msat > in_msat {
             let worst = live_out.iter().max_by_key(|h| h.added_ms).expect("out_msat > 0");
