@@ -350,6 +350,19 @@ pub fn judge(ev: &Evidence) -> Verdict {
                 ));
             }
         }
+        // Atomicity from the messages too: a payee's `PaymentClaimed` can be lost, its
+        // `update_fulfill_htlc` cannot be taken back. A payer that ends with PaymentFailed
+        // although one of its HTLCs was fulfilled lost money it believes it kept.
+        if v.status == PaymentStatus::Failed && claimed_at.is_none() {
+            if let Some(at) = htlcs::fulfilled_at(ev, p.payer, p.payment_hash) {
+                verdict.violations.push(violation(
+                    Invariant::Atomicity,
+                    Some(at),
+                    Some(name(p.payer)),
+                    format!("payer ended with PaymentFailed, but its HTLC for this payment was fulfilled at {at} ms"),
+                ));
+            }
+        }
         if let Some(at) = claimed_at {
             match v.status {
                 PaymentStatus::Succeeded => {}
@@ -787,5 +800,44 @@ mod tests {
         ev.pending_outbound = vec![(A, 1)];
         let v = judge(&ev);
         assert!(v.violations.iter().all(|x| !x.message.contains("payer forgot")), "{:?}", v.violations);
+    }
+
+    #[test]
+    fn payer_failed_while_its_htlc_was_fulfilled_breaks_atomicity() {
+        // The payee's PaymentClaimed was lost, but its fulfill reached the router.
+        let mut ev = evidence(vec![(A, failed())]);
+        ev.healed = true;
+        let channel = Bytes32([3; 32]);
+        let hash = preimage().sha256();
+        ev.htlc_messages = vec![
+            HtlcMessage {
+                at_ms: 1,
+                to: B,
+                from: A,
+                msg: HtlcMsg::Add {
+                    channel_id: channel,
+                    htlc_id: 0,
+                    payment_hash: hash,
+                    amount_msat: 5_100,
+                    cltv_expiry: 500,
+                },
+            },
+            HtlcMessage {
+                at_ms: 7,
+                to: A,
+                from: B,
+                msg: HtlcMsg::Fulfill { channel_id: channel, htlc_id: 0, preimage: preimage() },
+            },
+        ];
+        let v = judge(&ev);
+        assert!(
+            v.violations.iter().any(|x| x.invariant == Invariant::Atomicity && x.message.contains("fulfilled at 7 ms")),
+            "{:?}",
+            v.violations
+        );
+        // Failed back instead: a clean failure.
+        ev.htlc_messages[1].msg = HtlcMsg::Fail { channel_id: channel, htlc_id: 0 };
+        let v = judge(&ev);
+        assert!(v.violations.iter().all(|x| x.invariant != Invariant::Atomicity), "{:?}", v.violations);
     }
 }

@@ -243,6 +243,15 @@ pub(super) fn offered(ev: &Evidence, payer: NodeIdx, payment_hash: Bytes32) -> (
     (mine.len(), mine.iter().filter(|h| h.failed_ms.is_some() && h.fulfilled_ms.is_none()).count())
 }
 
+/// When the first HTLC `payer` offered for `payment_hash` was fulfilled by message, if one was.
+pub(super) fn fulfilled_at(ev: &Evidence, payer: NodeIdx, payment_hash: Bytes32) -> Option<u64> {
+    table(ev)
+        .iter()
+        .filter(|h| h.offerer == payer && h.payment_hash == payment_hash)
+        .filter_map(|h| h.fulfilled_ms)
+        .min()
+}
+
 /// Checks invariants 2, 3, 4 and 7 and appends what breaks them.
 pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
     let name = |i: NodeIdx| ev.names.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
