@@ -85,6 +85,13 @@ pub struct Evidence {
     /// ahead of the manager without always reporting `ChannelClosed`): (node, restart ms,
     /// channel).
     pub closed_at_load: Vec<(NodeIdx, u64, Bytes32)>,
+    /// The peer of each (node, channel), from the channel messages the two exchanged.
+    pub channel_peers: Vec<(NodeIdx, Bytes32, NodeIdx)>,
+    /// Restarts: (node, restart ms, whether it loaded a stale manager).
+    pub restart_times: Vec<(NodeIdx, u64, bool)>,
+    /// Faults that make a peer unavailable: crashes, partitions, link disconnects and
+    /// plants, as (node, ms) (both ends for a link).
+    pub unavailable: Vec<(NodeIdx, u64)>,
     /// `channel_reestablish` messages received per channel over the run: (channel, the two
     /// nodes that sent them, lower index first, count).
     pub reestablish_counts: Vec<(Bytes32, NodeIdx, NodeIdx, usize)>,
@@ -197,6 +204,74 @@ fn event_name(e: &NodeEvent) -> &'static str {
         NodeEvent::PaymentPathFailed { .. } => "PaymentPathFailed",
         NodeEvent::PaymentPathSuccessful { .. } => "PaymentPathSuccessful",
         _ => "other",
+    }
+}
+
+/// 8. Every force-close LDK reported is explained by what happened in the run; the reasons
+/// LDK may give (`ClosureReason` docs) and what explains each:
+/// - `OutdatedChannelManager`: the node restarted from a manager older than a monitor (the
+///   `ChannelManagerReadArgs` docs; under deferred mode it is a finding, judged above);
+/// - `CommitmentTxConfirmed`, `CounterpartyForceClosed`: the peer closed it (the peer's own
+///   close is judged at the peer) or a restart closed it while loading;
+/// - `ProcessingError` "invalid channel_reestablish to force close" or "reconnect
+///   channel_ready with a different point": the peer restarted or closed the channel before
+///   (it lost or dropped the channel or its state, e.g. an unfunded channel dropped on
+///   disconnect, and LDK's reestablish protocol makes the other side close);
+/// - `HTLCsTimedOut`: one end was unavailable at some point before (crash, partition, link
+///   drop): an HTLC could not be resolved in time.
+/// Any other force-close is a finding.
+fn judge_force_closes(ev: &Evidence, violations: &mut Vec<Violation>) {
+    let name = |i: NodeIdx| ev.names.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
+    let peer_of = |node: NodeIdx, channel: &Bytes32| {
+        ev.channel_peers.iter().find(|(n, c, _)| *n == node && c == channel).map(|(_, _, p)| *p)
+    };
+    let closed_elsewhere = |node: NodeIdx, channel: &Bytes32| {
+        ev.observations.iter().any(|o| {
+            o.node != node && matches!(&o.event, NodeEvent::ChannelClosed { channel_id, force_close: true, .. } if channel_id == channel)
+        }) || ev.closed_at_load.iter().any(|(_, _, c)| c == channel)
+    };
+    let restarted_before =
+        |n: Option<NodeIdx>, at: u64| ev.restart_times.iter().any(|(x, t, _)| Some(*x) == n && *t <= at);
+    let peer_closed_before = |n: Option<NodeIdx>, channel: &Bytes32, at: u64| {
+        ev.observations.iter().any(|x| {
+            Some(x.node) == n
+                && x.at_ms <= at
+                && matches!(&x.event, NodeEvent::ChannelClosed { channel_id, .. } if channel_id == channel)
+        })
+    };
+    let unavailable_before =
+        |ns: &[Option<NodeIdx>], at: u64| ev.unavailable.iter().any(|(x, t)| ns.contains(&Some(*x)) && *t <= at);
+    let mut seen = std::collections::BTreeSet::new();
+    for o in &ev.observations {
+        let NodeEvent::ChannelClosed { channel_id, reason, force_close: true } = &o.event else { continue };
+        if !seen.insert((o.node, *channel_id)) {
+            continue;
+        }
+        let peer = peer_of(o.node, channel_id);
+        let explained = if reason.starts_with("OutdatedChannelManager") {
+            true
+        } else if reason.starts_with("CommitmentTxConfirmed") || reason.starts_with("CounterpartyForceClosed") {
+            closed_elsewhere(o.node, channel_id)
+        } else if reason.contains("invalid channel_reestablish to force close")
+            || reason.contains("reconnect channel_ready with a different point")
+        {
+            restarted_before(peer, o.at_ms) || peer_closed_before(peer, channel_id, o.at_ms)
+        } else if reason.starts_with("HTLCsTimedOut") {
+            unavailable_before(&[Some(o.node), peer], o.at_ms)
+        } else {
+            false
+        };
+        if !explained {
+            violations.push(Violation::at_node(
+                Invariant::ExplainedForceClose,
+                Some(name(o.node)),
+                Some(o.at_ms),
+                format!(
+                    "force-close of channel {channel_id:?} ({reason}) with nothing in the run that explains it{}",
+                    peer.map(|p| format!(" (peer {})", name(p))).unwrap_or_default()
+                ),
+            ));
+        }
     }
 }
 
@@ -505,6 +580,7 @@ pub fn judge(ev: &Evidence) -> Verdict {
             ));
         }
     }
+    judge_force_closes(ev, &mut verdict.violations);
     htlcs::judge_htlcs(ev, &mut verdict.violations);
     if !ev.healed && verdict.violations.iter().all(|v| v.invariant != Invariant::Liveness) {
         verdict.violations.push(Violation::at_node(
@@ -839,5 +915,35 @@ mod tests {
         ev.htlc_messages[1].msg = HtlcMsg::Fail { channel_id: channel, htlc_id: 0 };
         let v = judge(&ev);
         assert!(v.violations.iter().all(|x| x.invariant != Invariant::Atomicity), "{:?}", v.violations);
+    }
+
+    #[test]
+    fn force_closes_need_an_explanation_from_the_run() {
+        let channel = Bytes32([4; 32]);
+        let close = |node, reason: &str| Observation {
+            at_ms: 100,
+            node,
+            incarnation: 0,
+            event: NodeEvent::ChannelClosed { channel_id: channel, reason: reason.into(), force_close: true },
+        };
+        let mut ev = Evidence { healed: true, names: vec!["A".into(), "C".into(), "B".into()], ..Evidence::default() };
+        ev.channel_peers = vec![(A, channel, B), (B, channel, A)];
+        // LDK force-closing on its own, with nothing in the run to explain it.
+        ev.observations = vec![close(A, "HolderForceClosed { broadcasted_latest_txn: Some(true) }")];
+        assert_eq!(invariants(&judge(&ev)), vec![Invariant::ExplainedForceClose]);
+        // An HTLC timed out although both ends were always up: unexplained too.
+        ev.observations = vec![close(A, "HTLCsTimedOut { payment_hash: None }")];
+        assert_eq!(invariants(&judge(&ev)), vec![Invariant::ExplainedForceClose]);
+        // ... explained once the peer was down for a while before.
+        ev.unavailable = vec![(B, 50)];
+        assert_eq!(invariants(&judge(&ev)), vec![]);
+        // The bogus-reestablish close is explained by the peer's restart before it.
+        ev.observations = vec![close(A, "ProcessingError { err: \"Peer sent an invalid channel_reestablish to force close in a non-standard way\" }")];
+        assert_eq!(invariants(&judge(&ev)), vec![Invariant::ExplainedForceClose]);
+        ev.restart_times = vec![(B, 90, true)];
+        assert_eq!(invariants(&judge(&ev)), vec![]);
+        // A stale manager's close is LDK's documented behaviour.
+        ev.observations = vec![close(A, "OutdatedChannelManager")];
+        assert_eq!(invariants(&judge(&ev)), vec![]);
     }
 }

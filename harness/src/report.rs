@@ -301,6 +301,29 @@ pub fn evidence(run: &RunResult) -> Evidence {
     for r in w.restarts() {
         let at = r.restarted_at_ms.unwrap_or(r.crashed_at_ms);
         ev.closed_at_load.extend(r.closed_at_load.iter().map(|c| (r.node, at, *c)));
+        if r.restarted_at_ms.is_some() {
+            ev.restart_times.push((r.node, at, r.stale_manager));
+        }
+    }
+    let mut peers = std::collections::BTreeSet::new();
+    for m in w.messages() {
+        peers.insert((m.node, m.msg.channel_id(), m.from));
+        peers.insert((m.from, m.msg.channel_id(), m.node));
+    }
+    ev.channel_peers = peers.into_iter().collect();
+    for f in w.faults() {
+        use sim::world::FaultKind;
+        if matches!(f.kind, FaultKind::Crash | FaultKind::Partition | FaultKind::LinkDisconnect | FaultKind::Plant) {
+            ev.unavailable.extend(f.node.map(|n| (n, f.at_ms)));
+            // A link drop names one end; the other end lost the link too.
+            if f.kind == FaultKind::LinkDisconnect {
+                for i in 0..w.node_count() {
+                    if f.detail.contains(&format!("-{}", w.name(i))) || f.detail.contains(&format!("{}-", w.name(i))) {
+                        ev.unavailable.push((i, f.at_ms));
+                    }
+                }
+            }
+        }
     }
     for r in w.restarts() {
         if let Some(Err(e)) = &r.loaded {
