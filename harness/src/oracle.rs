@@ -840,6 +840,18 @@ mod tests {
         assert!(!fired.contains(&Invariant::Liveness), "{fired:?}");
     }
 
+    /// A offers B an HTLC for the test payment on `channel`.
+    fn payer_add(channel: Bytes32) -> HtlcMessage {
+        let msg = HtlcMsg::Add {
+            channel_id: channel,
+            htlc_id: 0,
+            payment_hash: preimage().sha256(),
+            amount_msat: 5_100,
+            cltv_expiry: 500,
+        };
+        HtlcMessage { at_ms: 1, to: B, from: A, msg }
+    }
+
     #[test]
     fn a_payment_whose_htlcs_all_failed_back_but_never_failed_is_forgotten() {
         // The payer offered one HTLC and it was failed back; the payer then reported nothing
@@ -849,18 +861,7 @@ mod tests {
         let channel = Bytes32([3; 32]);
         let hash = preimage().sha256();
         ev.htlc_messages = vec![
-            HtlcMessage {
-                at_ms: 1,
-                to: B,
-                from: A,
-                msg: HtlcMsg::Add {
-                    channel_id: channel,
-                    htlc_id: 0,
-                    payment_hash: hash,
-                    amount_msat: 5_100,
-                    cltv_expiry: 500,
-                },
-            },
+            payer_add(channel),
             HtlcMessage { at_ms: 2, to: A, from: B, msg: HtlcMsg::Fail { channel_id: channel, htlc_id: 0 } },
         ];
         ev.inbound_htlcs_seen = vec![(hash, B, 1)];
@@ -884,20 +885,8 @@ mod tests {
         let mut ev = evidence(vec![(A, failed())]);
         ev.healed = true;
         let channel = Bytes32([3; 32]);
-        let hash = preimage().sha256();
         ev.htlc_messages = vec![
-            HtlcMessage {
-                at_ms: 1,
-                to: B,
-                from: A,
-                msg: HtlcMsg::Add {
-                    channel_id: channel,
-                    htlc_id: 0,
-                    payment_hash: hash,
-                    amount_msat: 5_100,
-                    cltv_expiry: 500,
-                },
-            },
+            payer_add(channel),
             HtlcMessage {
                 at_ms: 7,
                 to: A,
