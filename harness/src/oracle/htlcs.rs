@@ -504,9 +504,42 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
                     ),
                 });
             }
+            // And the ledger: the end that did not open the channel (it pays no commitment fee)
+            // started with nothing on it, so at rest it holds exactly the HTLCs settled to it
+            // minus those it settled onwards on this channel (in msat, rounded down to sat;
+            // an output below the dust limit is trimmed, BOLT 3).
+            let fundees: Vec<&(NodeIdx, &sim::node::OpenChannelBalance)> =
+                ends.iter().filter(|(_, b)| b.transaction_fee_sat == 0).collect();
+            if let [(fundee, b)] = fundees[..] {
+                let net_msat: i128 = htlcs
+                    .iter()
+                    .filter(|h| h.channel_id == *channel && h.fulfilled_ms.is_some())
+                    .map(|h| if h.receiver == *fundee { h.amount_msat as i128 } else { -(h.amount_msat as i128) })
+                    .sum();
+                let expected_sat = (net_msat.max(0) / 1000) as u64;
+                let trimmed = b.amount_sat == 0 && expected_sat < DUST_LIMIT_SAT;
+                if !trimmed && b.amount_sat.abs_diff(expected_sat) > 1 {
+                    violations.push(Violation {
+                        invariant: Invariant::Conservation,
+                        payment_hash: None,
+                        node: Some(name(*fundee)),
+                        at_ms: None,
+                        message: format!(
+                            "channel {}: {} holds {} sat, but the HTLCs settled on it net {net_msat} msat to {}",
+                            short(channel),
+                            name(*fundee),
+                            b.amount_sat,
+                            name(*fundee)
+                        ),
+                    });
+                }
+            }
         }
     }
 }
+
+/// Below this, sat, a commitment output is trimmed (LDK's dust limit for the channels here).
+pub const DUST_LIMIT_SAT: u64 = 546;
 
 /// Largest shortfall, sat, between a channel's value and what its ends account for that is
 /// msat rounding (each end's balance is rounded down to whole sat).
@@ -722,16 +755,29 @@ mod tests {
             anchor_channel: false,
         };
         let mut ev = Evidence { healed: true, names: vec!["A".into(), "B".into()], ..Evidence::default() };
+        // A paid B 99_999_500 msat over the channel (B opened nothing, so that is all B has).
+        ev.htlc_messages = vec![add(1, A, B, AB, 0, 99_999_500), fulfill(2, B, A, AB, 0)];
+        ev.committed_inbound = vec![committed(B, A, AB, 0, 99_999_500)];
         ev.open_balances = vec![(A, bal(899_000, 1_000)), (B, bal(99_999, 0))];
         assert_eq!(fired(&ev), vec![], "1 sat of msat rounding is allowed");
         ev.open_balances = vec![(A, bal(899_000, 1_000)), (B, bal(90_000, 0))];
         let v = judge(&ev).violations;
-        assert_eq!(v.iter().map(|v| v.invariant).collect::<Vec<_>>(), vec![Invariant::Conservation]);
+        assert!(v.iter().all(|v| v.invariant == Invariant::Conservation), "{v:?}");
         assert!(v[0].message.contains("total 990000 sat"), "{}", v[0].message);
+        assert!(
+            v[1].message.contains("B holds 90000 sat, but the HTLCs settled on it net 99999500 msat"),
+            "{}",
+            v[1].message
+        );
         ev.open_balances = vec![(A, bal(899_000, 1_000)), (B, bal(200_000, 0))];
-        assert_eq!(fired(&ev), vec![Invariant::Conservation], "more than the channel holds");
+        assert!(fired(&ev).contains(&Invariant::Conservation), "more than the channel holds");
         ev.open_balances = vec![(A, bal(899_000, 1_000))];
         assert_eq!(fired(&ev), vec![Invariant::Conservation], "open at one end only");
+        // The ledger alone: the channel adds up, but B holds what nobody paid it.
+        ev.htlc_messages = vec![add(1, A, B, AB, 0, 99_999_500)];
+        ev.open_balances = vec![(A, bal(899_000, 1_000)), (B, bal(99_999, 0))];
+        let v = judge(&ev).violations;
+        assert!(v.iter().any(|v| v.invariant == Invariant::Conservation && v.message.contains("net 0 msat")), "{v:?}");
     }
 
     #[test]
@@ -744,10 +790,17 @@ mod tests {
             anchor_channel: true,
         };
         let mut ev = Evidence { healed: true, names: vec!["A".into(), "B".into()], ..Evidence::default() };
+        // A paid B 100_000 sat over the channel.
+        ev.htlc_messages = vec![add(1, A, B, AB, 0, 100_000_000), fulfill(2, B, A, AB, 0)];
+        ev.committed_inbound = vec![committed(B, A, AB, 0, 100_000_000)];
         ev.open_balances = vec![(A, bal(898_340, 1_000)), (B, bal(100_000, 0))];
         assert_eq!(fired(&ev), vec![], "two anchors of 330 sat");
+        ev.htlc_messages.clear();
+        ev.committed_inbound.clear();
         ev.open_balances = vec![(A, bal(998_670, 1_000)), (B, bal(0, 0))];
         assert_eq!(fired(&ev), vec![], "only the funder has an output, so one anchor");
+        ev.htlc_messages = vec![add(1, A, B, AB, 0, 100_000_000), fulfill(2, B, A, AB, 0)];
+        ev.committed_inbound = vec![committed(B, A, AB, 0, 100_000_000)];
         ev.open_balances = vec![(A, bal(899_000, 1_000)), (B, bal(100_000, 0))];
         let v = judge(&ev).violations;
         assert_eq!(v.iter().map(|v| v.invariant).collect::<Vec<_>>(), vec![Invariant::Conservation]);
