@@ -314,15 +314,8 @@ pub fn evidence(run: &RunResult) -> Evidence {
     for f in w.faults() {
         use sim::world::FaultKind;
         if matches!(f.kind, FaultKind::Crash | FaultKind::Partition | FaultKind::LinkDisconnect | FaultKind::Plant) {
-            ev.unavailable.extend(f.node.map(|n| (n, f.at_ms)));
-            // A link drop names one end; the other end lost the link too.
-            if f.kind == FaultKind::LinkDisconnect {
-                for i in 0..w.node_count() {
-                    if f.detail.contains(&format!("-{}", w.name(i))) || f.detail.contains(&format!("{}-", w.name(i))) {
-                        ev.unavailable.push((i, f.at_ms));
-                    }
-                }
-            }
+            // Both ends of a dropped link lost it.
+            ev.unavailable.extend(f.node.iter().chain(&f.peer).map(|&n| (n, f.at_ms)));
         }
     }
     for r in w.restarts() {
@@ -344,21 +337,18 @@ pub fn build(run: &RunResult) -> Report {
     // HTLC the payer offered for the hash (`update_add_htlc` its peers received), retries
     // included.
     let routed_parts = |p: &&crate::scenario::PaymentPlan| -> Vec<String> {
+        // A retransmitted `update_add_htlc` (same channel and id) is the same HTLC.
+        let mut seen = std::collections::BTreeSet::new();
         w.messages()
             .iter()
-            .filter(|m| {
-                m.from == p.payer
-                    && matches!(&m.msg, PeerMessage::UpdateAddHtlc { payment_hash, .. } if *payment_hash == p.payment_hash)
-            })
-            .map(|m| (m.node, m.msg.channel_id(), m.msg.clone()))
-            .fold(Vec::<(usize, Bytes32, PeerMessage)>::new(), |mut acc, x| {
-                if !acc.contains(&x) {
-                    acc.push(x);
+            .filter_map(|m| match &m.msg {
+                PeerMessage::UpdateAddHtlc { channel_id, htlc_id, payment_hash, .. }
+                    if m.from == p.payer && *payment_hash == p.payment_hash =>
+                {
+                    seen.insert((*channel_id, *htlc_id)).then(|| w.name(m.node).to_string())
                 }
-                acc
+                _ => None,
             })
-            .into_iter()
-            .map(|(n, _, _)| w.name(n).to_string())
             .collect()
     };
     let unsent: Vec<String> = run

@@ -165,6 +165,8 @@ pub struct FaultRecord {
     pub at_ms: u64,
     /// The node it hit, if one.
     pub node: Option<NodeIdx>,
+    /// The other node it hit, if one: the far end of a dropped link.
+    pub peer: Option<NodeIdx>,
     /// What kind.
     pub kind: FaultKind,
     /// Details, in words.
@@ -560,7 +562,7 @@ impl World {
     fn fault(&mut self, node: Option<NodeIdx>, kind: FaultKind, detail: String) {
         let who = node.map(|n| self.names.get(n).cloned().unwrap_or_else(|| format!("#{n}"))).unwrap_or_default();
         self.record(format!("fault {kind:?} {who} {detail}"));
-        self.faults.push(FaultRecord { at_ms: self.now_ms(), node, kind, detail });
+        self.faults.push(FaultRecord { at_ms: self.now_ms(), node, peer: None, kind, detail });
     }
 
     /// The persistence profile of a new incarnation of `idx`, drawn from the `profiles` stream.
@@ -848,6 +850,7 @@ impl World {
         }
         let detail = format!("link {}-{} dropped", self.slots[a].env.name, self.slots[b].env.name);
         self.fault(Some(a), FaultKind::LinkDisconnect, detail);
+        self.faults.last_mut().expect("just recorded").peer = Some(b);
         for c in conns {
             self.close_conn(c);
         }
@@ -1107,6 +1110,7 @@ impl World {
                     self.faults.push(FaultRecord {
                         at_ms: self.now_ms(),
                         node: Some(idx),
+                        peer: None,
                         kind: FaultKind::DelayedWrite,
                         detail: format!("{key} pending for {delay} ms"),
                     });
