@@ -8,8 +8,11 @@
 //! LDK's event contract (5), liveness (6), explained force-closes (8) and read-back
 //! (decision 5) from events and restarts here; forwarders lose nothing (2), no double
 //! forward (3), failures reach every inbound HTLC exactly once (4) and conservation (7)
-//! from HTLC messages, committed HTLCs, the chain and monitor balances in [`htlcs`].
+//! per open channel from HTLC messages, committed HTLCs, the chain and monitor balances in
+//! [`htlcs`]; conservation across closed channels and each node's books in
+//! [`conservation`].
 
+pub mod conservation;
 pub mod htlcs;
 
 pub use htlcs::{HtlcMessage, HtlcMsg, CONSERVATION_ROUNDING_SAT};
@@ -95,6 +98,11 @@ pub struct Evidence {
     /// `channel_reestablish` messages received per channel over the run: (channel, the two
     /// nodes that sent them, lower index first, count).
     pub reestablish_counts: Vec<(Bytes32, NodeIdx, NodeIdx, usize)>,
+    /// Every confirmed transaction, in chain order, with who each output pays.
+    pub chain_txs: Vec<conservation::ChainTx>,
+    /// Whether the run's channels are anchor channels (each commitment transaction carries
+    /// an anchor output per end with an output, BOLT 3).
+    pub anchor_channels: bool,
 }
 
 /// A channel whose ends exchanged at least this many `channel_reestablish` messages in one
@@ -124,7 +132,9 @@ pub enum Invariant {
     /// on-chain balance or unswept output) and no channel is stuck (every ready channel
     /// is usable again).
     Liveness,
-    /// 7. Both ends of an open channel account for its whole value.
+    /// 7. Channel balances, on-chain outputs and fees add up to what the nodes started
+    /// with: per open channel, per channel closed on chain, and per node
+    /// ([`conservation`]).
     Conservation,
     /// Decision 5: every restart reads the node back from what its disk durably holds.
     Readback,
@@ -582,6 +592,7 @@ pub fn judge(ev: &Evidence) -> Verdict {
     }
     judge_force_closes(ev, &mut verdict.violations);
     htlcs::judge_htlcs(ev, &mut verdict.violations);
+    conservation::judge_conservation(ev, &mut verdict.violations);
     if !ev.healed && verdict.violations.iter().all(|v| v.invariant != Invariant::Liveness) {
         verdict.violations.push(Violation::at_node(
             Invariant::Liveness,

@@ -4,6 +4,7 @@
 //! `scenario`, `seed`, `restarts` (count), `payments` (objects with `status`),
 //! `violations` and `trace_digest`.
 
+use crate::oracle::conservation::{ChainOutput, ChainTx, PaidTo};
 use crate::oracle::{self, Evidence, PaymentFacts, PaymentStatus, Verdict, Violation};
 use crate::oracle::{HtlcMessage, HtlcMsg};
 use crate::scenario::RunResult;
@@ -138,6 +139,9 @@ pub struct NodeReport {
     /// How its inbound HTLCs ended and how many it offered, over the whole run (from the
     /// HTLC messages and `list_channels`, as the oracle sees them).
     pub htlcs: crate::oracle::htlcs::HtlcCounts,
+    /// Its books: what it started with, holds, paid in fees and settled in HTLCs
+    /// (conservation, see [`crate::oracle::conservation`]).
+    pub books: crate::oracle::conservation::NodeBooks,
 }
 
 /// The outcome report.
@@ -190,6 +194,49 @@ pub struct Report {
     pub trace_digest: String,
     /// The command that replays this run.
     pub replay: String,
+}
+
+/// The confirmed transactions as the conservation check reads them: each output marked
+/// with the node whose script it pays (or whose given coin it is), the application's empty
+/// change script, or anything else.
+fn chain_txs(w: &sim::world::World) -> Vec<ChainTx> {
+    use bitcoin::hashes::Hash;
+    let scripts: Vec<(usize, bitcoin::ScriptBuf)> =
+        (0..w.node_count()).flat_map(|i| w.owned_scripts(i).into_iter().map(move |s| (i, s))).collect();
+    w.chain()
+        .confirmed_transactions()
+        .into_iter()
+        .map(|(height, tx)| {
+            let txid = tx.compute_txid();
+            ChainTx {
+                txid: Bytes32(txid.to_byte_array()),
+                height,
+                inputs: tx
+                    .input
+                    .iter()
+                    .filter(|i| !i.previous_output.is_null())
+                    .map(|i| (Bytes32(i.previous_output.txid.to_byte_array()), i.previous_output.vout))
+                    .collect(),
+                outputs: tx
+                    .output
+                    .iter()
+                    .enumerate()
+                    .map(|(vout, o)| {
+                        let op = bitcoin::OutPoint { txid, vout: vout as u32 };
+                        let given = w.coins_given().iter().find(|(_, c)| *c == op).map(|(n, _)| *n);
+                        let paid_to = match given
+                            .or_else(|| scripts.iter().find(|(_, s)| *s == o.script_pubkey).map(|(n, _)| *n))
+                        {
+                            Some(n) => PaidTo::Node(n),
+                            None if o.script_pubkey.is_empty() => PaidTo::Change,
+                            None => PaidTo::Other,
+                        };
+                        ChainOutput { value_sat: o.value.to_sat(), paid_to }
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// Collects what the oracle may see from a finished run.
@@ -298,6 +345,8 @@ pub fn evidence(run: &RunResult) -> Evidence {
             ev.open_balances.extend(node.open_channel_balances().into_iter().map(|b| (i, b)));
         }
     }
+    ev.anchor_channels = w.anchor_channels();
+    ev.chain_txs = chain_txs(w);
     for r in w.restarts() {
         let at = r.restarted_at_ms.unwrap_or(r.crashed_at_ms);
         ev.closed_at_load.extend(r.closed_at_load.iter().map(|c| (r.node, at, *c)));
@@ -331,6 +380,7 @@ pub fn build(run: &RunResult) -> Report {
     let ev = evidence(run);
     let verdict: Verdict = oracle::judge(&ev);
     let htlc_counts = oracle::htlcs::htlc_summary(&ev);
+    let books = oracle::conservation::books(&ev);
     let w = &run.world;
     let sent: Vec<_> = run.payments.iter().filter(|p| p.sent_at_ms.is_some()).collect();
     // For a routed payment, the router's choice as LDK carried it out: the first hop of each
@@ -450,6 +500,7 @@ pub fn build(run: &RunResult) -> Report {
                 channels,
                 swept_on_chain_sat,
                 htlcs: htlc_counts.get(i).copied().unwrap_or_default(),
+                books: books[i].clone(),
             }
         })
         .collect();
@@ -538,6 +589,15 @@ pub fn replay_command(scenario: &str, seed: u64, fixture: Option<&std::path::Pat
 /// A short channel id in BOLT 7's `block x tx x output` form.
 fn scid_text(scid: u64) -> String {
     format!("{}x{}x{}", scid >> 40, (scid >> 16) & 0xff_ffff, scid & 0xffff)
+}
+
+/// [`msat`] with a sign for negative values.
+fn signed(v: i64) -> String {
+    if v < 0 {
+        format!("-{}", msat(v.unsigned_abs()))
+    } else {
+        msat(v as u64)
+    }
 }
 
 fn msat(v: u64) -> String {
@@ -692,6 +752,18 @@ impl Report {
                 n.htlcs.failed,
                 n.htlcs.on_chain,
                 n.htlcs.unresolved
+            );
+            let b = &n.books;
+            let _ = writeln!(
+                o,
+                "    books: started {} sat, net HTLCs {} msat, anchors swept {} sat; holds {} sat on chain + {} sat in channels; fees {} sat; unaccounted {}",
+                msat(b.started_sat),
+                signed(b.net_htlcs_msat),
+                b.anchors_swept_sat,
+                msat(b.on_chain_sat),
+                msat(b.in_channels_sat),
+                msat(b.fees_sat),
+                b.unaccounted_msat.map_or_else(|| "n/a (a channel is unresolved)".to_string(), |u| format!("{} msat", signed(u)))
             );
             for c in &n.channels {
                 let _ = writeln!(
@@ -876,6 +948,8 @@ pub struct NodeSnapshot {
     pub swept_on_chain_sat: u64,
     /// How its inbound HTLCs ended and how many it offered, over the run.
     pub htlcs: crate::oracle::htlcs::HtlcCounts,
+    /// Its books (started, holds, fees, net HTLCs, unaccounted).
+    pub books: crate::oracle::conservation::NodeBooks,
     /// Its channels at the end (LDK's `list_channels`; empty if down): the final balances.
     pub channels: Vec<ChannelSnapshot>,
 }
@@ -1020,6 +1094,7 @@ impl Report {
                     .collect(),
                 swept_on_chain_sat: n.swept_on_chain_sat,
                 htlcs: n.htlcs,
+                books: n.books.clone(),
                 channels: n
                     .channels
                     .iter()

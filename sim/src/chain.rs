@@ -326,6 +326,20 @@ impl FakeChain {
         inner.utxos.values().filter(|u| &u.out.script_pubkey == script_pubkey).map(|u| u.out.value.to_sat()).sum()
     }
 
+    /// Every confirmed transaction with the height of its block, in chain order (block by
+    /// block, each block's transactions in their order); the genesis block's coinbase is
+    /// left out (nothing here spends it).
+    pub fn confirmed_transactions(&self) -> Vec<(u32, Transaction)> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .blocks
+            .iter()
+            .enumerate()
+            .skip(1)
+            .flat_map(|(h, b)| b.txdata.iter().map(move |t| (h as u32, t.clone())))
+            .collect()
+    }
+
     /// Number of transactions waiting in the mempool.
     pub fn mempool_len(&self) -> usize {
         self.inner.lock().unwrap().mempool.len()

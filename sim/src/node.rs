@@ -57,7 +57,7 @@ use lightning::routing::scoring::{
     ProbabilisticScorer, ProbabilisticScoringDecayParameters, ProbabilisticScoringFeeParameters,
 };
 use lightning::sign::ChangeDestinationSourceSync;
-use lightning::sign::{EntropySource, InMemorySigner, KeysManager, NodeSigner};
+use lightning::sign::{EntropySource, InMemorySigner, KeysManager, NodeSigner, SignerProvider};
 use lightning::types::features::{Bolt11InvoiceFeatures, ChannelFeatures, Features, NodeFeatures};
 use lightning::types::payment::{PaymentHash, PaymentSecret};
 use lightning::util::config::UserConfig;
@@ -1866,6 +1866,18 @@ impl Node {
         ScriptBuf::new_p2wpkh(&Self::anchor_wallet_hash(env))
     }
 
+    /// Every script the node is paid to on chain: its `OutputSweeper`'s destination
+    /// ([`Self::sweep_script`]), its anchor wallet ([`Self::anchor_wallet_script`]) and the
+    /// destination of claims LDK pays out directly (`SignerProvider::get_destination_script`
+    /// of its `KeysManager`, which depends only on the node's seed). The application's own
+    /// coins pay an empty script; [`Self::fund_wallet`] tells where they are.
+    pub fn owned_scripts(env: &NodeEnv) -> Vec<ScriptBuf> {
+        let keys = KeysManager::new(&env.key_seed, crate::clock::EPOCH_UNIX_SECS, 0, true);
+        let mut scripts = vec![Self::sweep_script(env), Self::anchor_wallet_script(env)];
+        scripts.extend(keys.get_destination_script([0; 32]));
+        scripts
+    }
+
     /// The script the node's swept funds are paid to.
     pub fn sweep_script(env: &NodeEnv) -> ScriptBuf {
         let hash = bitcoin::hashes::hash160::Hash::hash(&env.key_seed);
@@ -2018,10 +2030,12 @@ impl Node {
         NodeKey::from_pk(&self.manager.get_our_node_id())
     }
 
-    /// Gives the application an on-chain coin of `value_sat` (from the chain's faucet).
-    pub fn fund_wallet(&mut self, value_sat: u64) {
+    /// Gives the application an on-chain coin of `value_sat` (from the chain's faucet);
+    /// returns where it is.
+    pub fn fund_wallet(&mut self, value_sat: u64) -> bitcoin::OutPoint {
         let op = self.env.chain.faucet(ScriptBuf::new(), value_sat);
         self.wallet.push(op);
+        op
     }
 
     /// Gives the node's anchor wallet ([`AnchorWallet`]) a coin of `value_sat` (from the

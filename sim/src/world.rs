@@ -309,6 +309,8 @@ pub struct World {
     net: Network,
     rng: SimRng,
     slots: Vec<Slot>,
+    /// Application coins given to nodes at creation: (owner, outpoint).
+    coins: Vec<(NodeIdx, bitcoin::OutPoint)>,
     queue: BTreeMap<(u64, u64), Action>,
     next_seq: u64,
     conns: BTreeMap<ConnId, (NodeIdx, NodeIdx)>,
@@ -347,6 +349,7 @@ impl World {
             net,
             rng: SimRng::fork(seed, "world"),
             slots: Vec::new(),
+            coins: Vec::new(),
             queue: BTreeMap::new(),
             next_seq: 0,
             conns: BTreeMap::new(),
@@ -431,7 +434,8 @@ impl World {
         let profile = self.choose_profile(idx);
         let mut node = Node::create(env.clone(), profile);
         for &value_sat in coins_sat {
-            node.fund_wallet(value_sat);
+            let coin = node.fund_wallet(value_sat);
+            self.coins.push((idx, coin));
         }
         if self.anchors {
             for _ in 0..ANCHOR_WALLET_COINS {
@@ -471,6 +475,17 @@ impl World {
     /// The fake chain.
     pub fn chain(&self) -> &FakeChain {
         &self.chain
+    }
+
+    /// The application coins the nodes were given at creation (outputs paying an empty
+    /// script, see [`Node::fund_wallet`]), with their owner, in the order given.
+    pub fn coins_given(&self) -> &[(NodeIdx, bitcoin::OutPoint)] {
+        &self.coins
+    }
+
+    /// The scripts node `idx` is paid to on chain ([`Node::owned_scripts`]).
+    pub fn owned_scripts(&self, idx: NodeIdx) -> Vec<bitcoin::ScriptBuf> {
+        Node::owned_scripts(&self.slots[idx].env)
     }
 
     /// The network graph all nodes route over (the scenario fills it from its topology).

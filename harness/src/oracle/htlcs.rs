@@ -538,6 +538,24 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
     }
 }
 
+/// Per (channel, node), the net of the HTLCs settled on the channel, msat: those the node
+/// received minus those it offered, counting an HTLC settled when its offerer received
+/// `update_fulfill_htlc` for it or, for one that was committed and never failed back, when
+/// a preimage of its hash was revealed on chain from that channel's commitment transaction.
+/// Only nodes that settled something appear.
+pub(super) fn settled_net_msat(ev: &Evidence) -> BTreeMap<(Bytes32, NodeIdx), i128> {
+    let mut net: BTreeMap<(Bytes32, NodeIdx), i128> = BTreeMap::new();
+    for h in table(ev) {
+        let on_chain =
+            h.committed && h.failed_ms.is_none() && ev.onchain_claims.contains(&(h.payment_hash, h.channel_id));
+        if h.fulfilled_ms.is_some() || on_chain {
+            *net.entry((h.channel_id, h.receiver)).or_default() += h.amount_msat as i128;
+            *net.entry((h.channel_id, h.offerer)).or_default() -= h.amount_msat as i128;
+        }
+    }
+    net
+}
+
 /// Below this, sat, a commitment output is trimmed (LDK's dust limit for the channels here).
 pub const DUST_LIMIT_SAT: u64 = 546;
 
