@@ -87,6 +87,12 @@ pub enum PlantPoint {
     },
     /// The workload is over and fault rates are off: the heal phase starts now.
     Heal,
+    /// In the heal phase, the run is not at rest yet and a block is about to be mined, at
+    /// simulated `at_ms`.
+    HealBlock {
+        /// Simulated time, ms.
+        at_ms: u64,
+    },
 }
 
 /// A fault a test plants into a run from outside, to check that the oracle notices
@@ -596,6 +602,8 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
             healed = true;
             break;
         }
+        let at_ms = world.now_ms();
+        plant(&mut world, PlantPoint::HealBlock { at_ms });
         world.mine_blocks(1);
     }
     let heal_blocker = if healed { None } else { unrest(&world) };

@@ -19,6 +19,11 @@
 //!   (LDK's ping timer disconnects, the HTLC times out, LDK force-closes and the chain
 //!   resolves it).
 //!
+//! - Disk, defended: the `OutputSweeper`'s persisted state vanishes while it tracks an
+//!   output of a force-closed channel, and the node restarts: LDK's monitor hands the output
+//!   over again and every node's books balance (conservation, end to end). The oracle's
+//!   conservation rules fail on synthetic evidence in `harness/src/oracle/conservation.rs`.
+//!
 //! Every plant is recorded as a `Plant` fault in the report and in the trace.
 
 use harness::faults::FaultPlan;
@@ -167,30 +172,35 @@ fn disk_that_undoes_a_durable_monitor_write_is_a_readback_finding() {
 /// chain the same undone manager write is defended by LDK: the force-close confirms, the
 /// outputs are swept, and the oracle passes (a force-close from a stale manager is
 /// explained: LDK's documented behaviour).
+/// At the first workload step after C claimed an HTLC: C's disk undoes its last manager
+/// write and C restarts, so LDK force-closes that HTLC's channel (`OutdatedChannelManager`,
+/// defended); with `censor`, the chain also never mines anything spending its funding
+/// output. The channel goes into `closed`.
+fn stale_manager_force_close(closed: Arc<std::sync::Mutex<Option<Bytes32>>>, censor: bool) -> Plant {
+    once(move |w, point| {
+        let c = idx(w, "C");
+        let PlantPoint::Step { .. } = point else { return false };
+        let Some(channel) = first_claimed_channel(w, c) else { return false };
+        let (_, funding) = monitor_key(w, c, channel);
+        assert!(w.plant_roll_back(c, "manager"));
+        if censor {
+            let refuse =
+                Arc::new(move |tx: &bitcoin::Transaction| tx.input.iter().any(|i| i.previous_output == funding));
+            w.plant_never_mine(&format!("spends of {funding}"), refuse);
+        }
+        *closed.lock().unwrap() = Some(channel);
+        w.crash(c, 1_000);
+        true
+    })
+}
+
 #[test]
 fn chain_that_never_confirms_a_commitment_is_a_liveness_finding() {
     let (_, clean) = run_with(None);
     assert_clean(&clean, "no plant");
 
     let closed = Arc::new(std::sync::Mutex::new(None));
-    let stale_manager_plant = |censor: bool| {
-        let closed = closed.clone();
-        once(move |w, point| {
-            let c = idx(w, "C");
-            let PlantPoint::Step { .. } = point else { return false };
-            let Some(channel) = first_claimed_channel(w, c) else { return false };
-            let (_, funding) = monitor_key(w, c, channel);
-            assert!(w.plant_roll_back(c, "manager"));
-            if censor {
-                let refuse =
-                    Arc::new(move |tx: &bitcoin::Transaction| tx.input.iter().any(|i| i.previous_output == funding));
-                w.plant_never_mine(&format!("spends of {funding}"), refuse);
-            }
-            *closed.lock().unwrap() = Some(channel);
-            w.crash(c, 1_000);
-            true
-        })
-    };
+    let stale_manager_plant = |censor: bool| stale_manager_force_close(closed.clone(), censor);
 
     // LDK defends against the stale manager alone.
     let (_, defended) = run_with(Some(stale_manager_plant(false)));
@@ -230,6 +240,53 @@ fn chain_that_never_confirms_a_commitment_is_a_liveness_finding() {
     assert_eq!(unresolved, BTreeSet::from(["B1", "C"]), "both ends of B1-C keep a balance");
     assert!(!report.healed);
     assert_eq!(report.resolved_on_chain, 0);
+}
+
+/// Disk, defended: the channel of the chain plant's stale manager is force-closed and
+/// resolved on chain; in the heal phase, the first node whose `OutputSweeper` tracks an
+/// output of it loses the sweeper's persisted state (the file vanishes from a disk that had
+/// reported it durable) and restarts before the sweep is broadcast. LDK defends: the
+/// restarted node's `ChannelMonitor` hands the output over again
+/// (`Event::SpendableOutputs` after the restart), the fresh sweeper sweeps it, and the
+/// books of every node balance (conservation checked end to end, with the output claimed).
+#[test]
+fn disk_that_loses_the_sweeper_state_is_defended_by_a_replayed_spendable_outputs() {
+    let closed = Arc::new(std::sync::Mutex::new(None));
+    let lost = Arc::new(std::sync::Mutex::new(None::<(String, u64)>));
+    let plant = {
+        let first = stale_manager_force_close(closed.clone(), false);
+        let lost = lost.clone();
+        let second = once(move |w, point| {
+            let PlantPoint::HealBlock { at_ms } = point else { return false };
+            let Some(n) = (0..w.node_count()).find(|&n| w.node(n).is_some_and(|node| node.unswept_outputs() > 0))
+            else {
+                return false;
+            };
+            assert!(w.plant_lose(n, &sim::node::Node::sweeper_disk_key()), "the sweeper had persisted its state");
+            *lost.lock().unwrap() = Some((w.name(n).to_string(), at_ms));
+            w.crash(n, 1_000);
+            true
+        });
+        Plant::new(move |w, point| {
+            (first.0)(w, point);
+            (second.0)(w, point);
+        })
+    };
+    let (r, report) = run_with(Some(plant));
+    let (node, at_ms) = lost.lock().unwrap().take().expect("a sweeper tracked an output in the heal phase");
+    assert!(closed.lock().unwrap().is_some(), "the stale manager force-closed a channel");
+    assert_eq!(plants(&report).last(), Some(&"disk lost kv///output_sweeper: true".to_string()), "{:?}", report.faults);
+    assert_clean(&report, "sweeper state lost while the monitor still holds the output");
+    assert_eq!(report.resolved_on_chain, 1);
+    let replayed = r.world.observations().iter().any(|o| {
+        o.at_ms > at_ms && r.world.name(o.node) == node && matches!(o.event, NodeEvent::SpendableOutputs { .. })
+    });
+    assert!(replayed, "{node} got SpendableOutputs again after its restart");
+    for n in &report.nodes {
+        let unaccounted = n.books.unaccounted_msat.expect("every channel resolved");
+        assert!(unaccounted.abs() <= n.books.tolerance_msat, "{}: {:?}", n.node, n.books);
+    }
+    assert!(report.nodes.iter().find(|n| n.node == node).is_some_and(|n| n.swept_on_chain_sat > 0));
 }
 
 /// Network: from the heal phase on, every byte B1 sends to A vanishes, on the live

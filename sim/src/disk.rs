@@ -239,6 +239,17 @@ impl FakeDisk {
         true
     }
 
+    /// **Plant** (tests only): the disk loses everything it durably holds under `key`, as if
+    /// the file had vanished (pending writes are untouched). Journalled as
+    /// [`DiskOp::RolledBack`] with no length. Returns whether the key held anything.
+    pub fn lose(&self, key: &str) -> bool {
+        let mut inner = self.inner.lock().unwrap();
+        let had = inner.durable.remove(key).is_some();
+        inner.previous.remove(key);
+        inner.journal.push(DiskOp::RolledBack { key: key.to_string(), len: None });
+        had
+    }
+
     /// Number of writes still pending.
     pub fn pending_count(&self) -> usize {
         self.inner.lock().unwrap().pending.len()

@@ -1878,6 +1878,16 @@ impl Node {
         scripts
     }
 
+    /// The fake disk's key for the `OutputSweeper`'s persisted state (LDK's
+    /// `OUTPUT_SWEEPER_PERSISTENCE_*` namespace and key under our KV prefix).
+    pub fn sweeper_disk_key() -> String {
+        DiskKv::path(
+            OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
+            OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
+            OUTPUT_SWEEPER_PERSISTENCE_KEY,
+        )
+    }
+
     /// The script the node's swept funds are paid to.
     pub fn sweep_script(env: &NodeEnv) -> ScriptBuf {
         let hash = bitcoin::hashes::hash160::Hash::hash(&env.key_seed);

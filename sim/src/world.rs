@@ -688,6 +688,18 @@ impl World {
         done
     }
 
+    /// **Plant**: node `idx`'s disk loses everything it durably holds under `key` (see
+    /// [`FakeDisk::lose`]), e.g. the `OutputSweeper`'s state
+    /// ([`Node::sweeper_disk_key`]). Returns whether the key held anything.
+    pub fn plant_lose(&mut self, idx: NodeIdx, key: &str) -> bool {
+        let had = self.slots[idx].env.disk.lose(key);
+        self.fault(Some(idx), FaultKind::Plant, format!("disk lost {key}: {had}"));
+        for op in self.slots[idx].env.disk.drain_journal() {
+            self.record_disk_op(idx, op);
+        }
+        had
+    }
+
     /// **Plant**: the chain never confirms a transaction `refuse` matches (see
     /// [`FakeChain::never_mine`]); `what` names it for the report.
     pub fn plant_never_mine(&mut self, what: &str, refuse: MiningRefusal) {
