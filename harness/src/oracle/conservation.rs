@@ -32,7 +32,8 @@
 //! msat amount down to sat, so an end may take up to one sat per output less than its
 //! msat ledger says. Dust (BOLT 3 "trimmed outputs"): an HTLC or main output below the dust
 //! limit is not an output but part of the commitment fee, so an end may be short by up to
-//! that fee, and the funder, who pays the fee, long by as much.
+//! what that fee holds above the least fee of a commitment transaction
+//! ([`min_commitment_fee_sat`]), and the funder, who pays the fee, long by as much.
 
 use super::htlcs::settled_net_msat;
 use super::{Evidence, Invariant, Violation};
@@ -112,6 +113,9 @@ struct Closed {
     /// Index of the commitment transaction in `ev.chain_txs`.
     commitment: usize,
     commitment_fee_sat: u64,
+    /// Most of the commitment fee that can be trimmed dust rather than fee: the fee less
+    /// the least fee a commitment transaction pays ([`min_commitment_fee_sat`]), sat.
+    dust_sat: u64,
     commitment_outputs: usize,
     anchors_on_commitment: u64,
     /// What each node took out of the channel's outputs, sat (anchor outputs excluded).
@@ -234,6 +238,7 @@ fn ledger(ev: &Evidence) -> Ledger {
                 funder,
                 commitment: i,
                 commitment_fee_sat: fee(t).max(0) as u64,
+                dust_sat: (fee(t).max(0) as u64).saturating_sub(min_commitment_fee_sat(ev.anchor_channels)),
                 commitment_outputs: t.outputs.len(),
                 anchors_on_commitment: anchors_on * ANCHOR_OUTPUT_SAT,
                 took: BTreeMap::new(),
@@ -355,7 +360,7 @@ fn ledger(ev: &Evidence) -> Ledger {
         let mut resolved = true;
         for c in closed.values() {
             if ends.get(&c.channel_id).is_some_and(|e| e.contains(&n)) {
-                tolerance_msat += ((c.commitment_outputs as u64 + c.commitment_fee_sat) * 1000) as i64;
+                tolerance_msat += ((c.commitment_outputs as u64 + c.dust_sat) * 1000) as i64;
                 if !c.unclaimed.is_empty() || c.unattributed_sat > 0 {
                     resolved = false;
                 }
@@ -382,6 +387,17 @@ fn ledger(ev: &Evidence) -> Ledger {
         });
     }
     Ledger { books, closed: closed.into_values().collect(), locked_funding, ends, net }
+}
+
+/// The least fee a commitment transaction pays, sat: the run's commitment feerate
+/// ([`sim::node::MIN_FEERATE_SAT_PER_KW`], what the fake fee estimator answers for
+/// `NonAnchorChannelFee` and `AnchorChannelFee`) times BOLT 3's expected weight of a
+/// commitment transaction without HTLC outputs (724, or 1124 with anchors). Each untrimmed
+/// HTLC output adds 172 weight to it, so what a commitment transaction pays above this is
+/// an upper bound on the dust trimmed into its fee.
+pub fn min_commitment_fee_sat(anchors: bool) -> u64 {
+    let weight: u64 = if anchors { 1124 } else { 724 };
+    weight * sim::node::MIN_FEERATE_SAT_PER_KW as u64 / 1000
 }
 
 /// Each node's books at the end of the run (see the module docs), in node order.
@@ -446,7 +462,7 @@ pub(super) fn judge_conservation(ev: &Evidence, violations: &mut Vec<Violation>)
         let fundee = ends.iter().copied().find(|&n| n != c.funder);
         let fundee_net = fundee.map_or(0, |e| l.net.get(&(c.channel_id, e)).copied().unwrap_or(0));
         let rounding_msat = c.commitment_outputs as i128 * 1000;
-        let dust_msat = c.commitment_fee_sat as i128 * 1000;
+        let dust_msat = c.dust_sat as i128 * 1000;
         let mut owed: Vec<(NodeIdx, i128)> = vec![(
             c.funder,
             (c.capacity_sat as i128 - c.commitment_fee_sat as i128 - c.anchors_on_commitment as i128) * 1000
@@ -610,7 +626,7 @@ mod tests {
                 anchors_swept_sat: 0,
                 net_htlcs_msat: -30_000_000,
                 unaccounted_msat: Some(0),
-                tolerance_msat: (2 + 200) * 1000,
+                tolerance_msat: (2 + 200 - 183) * 1000,
             }
         );
         assert_eq!(
