@@ -15,11 +15,14 @@
 //! node = "B1"
 //! downtime_ms = 2000
 //! ```
-//! A malformed fixture is an error naming the file, the line and the field. Times and
-//! durations are at most an hour; a fault pinned before the workload starts (channel
-//! opening takes the first 10 to 20 simulated seconds) happens when the workload starts.
+//! A malformed fixture is an error naming the file, the line and the field. Times (`at_ms`,
+//! `block_interval_ms`) are at most an hour; how long a fault lasts (`downtime_ms`,
+//! `duration_ms`, `write_delay_ms_max`, `downtime_ms_max`) must stay under the heal phase's
+//! bound ([`crate::scenario::HEAL_BOUND_MS`], 40 simulated minutes), or the fault could
+//! outlast the run. A fault pinned before the workload starts (channel opening takes the
+//! first 10 to 20 simulated seconds) happens when the workload starts.
 
-use crate::faults::{FaultPlan, ScheduledFault, MAX_DURATION_MS};
+use crate::faults::{check_fault_span, FaultPlan, ScheduledFault, MAX_DURATION_MS};
 use crate::oracle::Invariant;
 use crate::scenario::{node_names, UnknownScenario};
 use serde::Deserialize;
@@ -213,24 +216,24 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
         })?;
     }
     for (i, entry) in fixture.at.iter().enumerate() {
-        let (at_ms, span_ms) = match entry {
-            ScheduledFault::Crash { at_ms, downtime_ms, .. } => (*at_ms, *downtime_ms),
-            ScheduledFault::Partition { at_ms, duration_ms, .. } => (*at_ms, *duration_ms),
-            ScheduledFault::Disconnect { at_ms, node, peer } => {
+        let entry_error = |message: String| FixtureError::Entry { path: path.to_path_buf(), entry: i + 1, message };
+        let span = match entry {
+            ScheduledFault::Crash { downtime_ms, .. } => Some(("downtime_ms", *downtime_ms)),
+            ScheduledFault::Partition { duration_ms, .. } => Some(("duration_ms", *duration_ms)),
+            ScheduledFault::Disconnect { node, peer, .. } => {
                 if node == peer {
-                    let message = format!("disconnect of {node} from itself");
-                    return Err(FixtureError::Entry { path: path.to_path_buf(), entry: i + 1, message });
+                    return Err(entry_error(format!("disconnect of {node} from itself")));
                 }
-                (*at_ms, 0)
+                None
             }
-            ScheduledFault::Mine { at_ms } => (*at_ms, 0),
+            ScheduledFault::Mine { .. } => None,
         };
-        if at_ms > MAX_DURATION_MS || span_ms > MAX_DURATION_MS {
-            return Err(FixtureError::Entry {
-                path: path.to_path_buf(),
-                entry: i + 1,
-                message: format!("times and durations must be at most {MAX_DURATION_MS} ms"),
-            });
+        let at_ms = entry.at_ms();
+        if at_ms > MAX_DURATION_MS {
+            return Err(entry_error(format!("field `at_ms`: must be from 0 to {MAX_DURATION_MS} ms; got {at_ms}")));
+        }
+        if let Some((field, v)) = span {
+            check_fault_span(v).map_err(|m| entry_error(format!("field `{field}`: {m}")))?;
         }
     }
     if fixture.class.is_some() != !fixture.expect.is_empty() {
@@ -286,6 +289,37 @@ mod tests {
     }
 
     #[test]
+    fn faults_that_would_outlast_the_heal_bound_are_rejected() {
+        let bound = crate::scenario::HEAL_BOUND_MS;
+        let range = format!("must be from 0 to {} ms, under the heal phase's bound of {bound} ms", bound - 1);
+        for field in ["write_delay_ms_max", "downtime_ms_max"] {
+            let e = err(&format!("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\n{field} = {bound}\n"));
+            assert!(e.starts_with(&format!("fixture fixtures/bad.toml:4: field `{field}`: {range}")), "{e}");
+            assert!(e.ends_with(&format!("got {bound}")) && e.lines().count() == 1, "{e}");
+            let ok = format!("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\n{field} = {}\n", bound - 1);
+            parse(Path::new("x.toml"), &ok).unwrap();
+        }
+        let crash = |downtime: u64| {
+            format!(
+                "scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"mine\"\nat_ms = 1\n[[at]]\nfault = \"crash\"\nat_ms = 1\nnode = \"B1\"\ndowntime_ms = {downtime}\n"
+            )
+        };
+        let e = err(&crash(3_600_000));
+        assert!(
+            e.starts_with(&format!("fixture fixtures/bad.toml: [[at]] entry 2: field `downtime_ms`: {range}")),
+            "{e}"
+        );
+        parse(Path::new("x.toml"), &crash(bound - 1)).unwrap();
+        let e = err(&format!(
+            "scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"partition\"\nat_ms = 1\nnode = \"A\"\nduration_ms = {bound}\n"
+        ));
+        assert!(e.contains(&format!("[[at]] entry 1: field `duration_ms`: {range}")), "{e}");
+        // A time is not a duration: a fault may still be pinned up to an hour in.
+        let late = "scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"mine\"\nat_ms = 3600000\n";
+        parse(Path::new("x.toml"), late).unwrap();
+    }
+
+    #[test]
     fn errors_name_file_line_and_field() {
         let e = err("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\nwrite_delay_ms_max = \"soon\"\n");
         assert!(e.starts_with("fixture fixtures/bad.toml:4: field `write_delay_ms_max`: "), "{e}");
@@ -306,7 +340,7 @@ mod tests {
         let e = err("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\nblock_interval_ms = 9223372036854775807\n");
         assert!(e.contains("field `block_interval_ms`: must be at most"), "{e}");
         let e = err("scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"mine\"\nat_ms = 100000000000\n");
-        assert!(e.contains("[[at]] entry 1: times and durations must be at most"), "{e}");
+        assert!(e.contains("[[at]] entry 1: field `at_ms`: must be from 0 to 3600000 ms"), "{e}");
         let e = err("scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"disconnect\"\nat_ms = 1\nnode = \"A\"\npeer = \"A\"\n");
         assert!(e.contains("disconnect of A from itself"), "{e}");
         let e = err("scenario = \"nope\"\nseed = 1\n");

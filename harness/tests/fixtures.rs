@@ -73,6 +73,18 @@ fn every_fixture_passes() {
 }
 
 #[test]
+fn every_fixture_and_lead_loads() {
+    // Cheap, and covers fixtures/leads/ too, which no test runs (their whole run panics).
+    let leads = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/leads");
+    let mut all = fixtures();
+    all.extend(std::fs::read_dir(&leads).expect("fixtures/leads/ exists").map(|e| e.unwrap().path()));
+    assert!(all.iter().any(|p| p.starts_with(&leads)));
+    for path in all.iter().filter(|p| p.extension().map_or(false, |e| e == "toml")) {
+        load(path).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
 fn malformed_fixture_is_a_one_line_usage_error() {
     let dir = std::env::temp_dir().join(format!("ldk-dst-fixture-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
