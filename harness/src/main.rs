@@ -178,11 +178,10 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
         }
     }
     let text = if json {
-        // The fields a panicked run's object also has (`panicked`, `fixture`), so a reader
-        // can tell the two apart without guessing from which fields are missing.
+        // A panicked run's object says `panicked: true`; say it here too, so a reader can tell
+        // the two apart without guessing from which fields are missing.
         let mut v = serde_json::to_value(&report).expect("report serializes");
         if let Some(obj) = v.as_object_mut() {
-            obj.insert("fixture".into(), fixture.as_ref().map(|p| p.display().to_string()).into());
             obj.insert("panicked".into(), false.into());
         }
         serde_json::to_string_pretty(&v).expect("report serializes") + "\n"
