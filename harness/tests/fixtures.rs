@@ -89,6 +89,7 @@ fn classified(report: &harness::report::Report, known: &[harness::fixture::Known
 #[test]
 fn broad_symptoms_are_known_only_with_the_findings_evidence() {
     let known = known_findings(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")).unwrap();
+    let only = |file: &str| known.iter().filter(|k| k.fixture.ends_with(file)).cloned().collect::<Vec<_>>();
 
     // "payer forgot the payment": only with the payer's stale-manager restart after its HTLCs
     // were failed back.
@@ -119,6 +120,19 @@ fn broad_symptoms_are_known_only_with_the_findings_evidence() {
     v.message += ", after a stale-manager restart of an end (B2, crashed at 8281 ms)";
     setup.violations = vec![v];
     assert_eq!(classified(&setup, &known), ["ldk-bug-stale-manager-channel-never-ready.toml"]);
+
+    // A short PaymentClaimed is the partial-claim replay finding only when LDK reported it
+    // while restarting from a stale manager; the first fixture of that finding also says so.
+    let unreported = "ldk-bug-partial-payment-claimed-replay-unreported.toml";
+    let replay = "ldk-bug-partial-payment-claimed-replay.toml";
+    let report = report_of(unreported);
+    assert_eq!(classified(&report, &known), [unreported]);
+    assert_eq!(classified(&report, &only(replay)), [replay]);
+    let mut later = report.clone();
+    for r in later.restart_log.iter_mut() {
+        r.restarted_at_ms = r.restarted_at_ms.map(|t| t - 1);
+    }
+    assert!(classified(&later, &known).is_empty(), "not reported by the restart itself");
 }
 
 #[test]
