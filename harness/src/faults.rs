@@ -73,8 +73,28 @@ impl Default for FaultPlan {
     }
 }
 
-/// Upper bound on any duration or time in a plan or fixture, simulated ms (one hour).
+/// Upper bound on a time in a plan or fixture (when a pinned fault happens, the interval
+/// between blocks), simulated ms (one hour).
 pub const MAX_DURATION_MS: u64 = 3_600_000;
+
+/// Upper bound on how long one fault lasts (a write's delay, a crash's downtime, a
+/// partition), simulated ms: under the heal phase's bound
+/// ([`crate::scenario::HEAL_BOUND_MS`]). Such a fault can start at the very end of the
+/// workload, so one that lasts the whole bound cannot end before the run is judged: the
+/// run could only report that it did not heal.
+pub const MAX_FAULT_SPAN_MS: u64 = crate::scenario::HEAL_BOUND_MS - 1;
+
+/// Checks a fault's duration against [`MAX_FAULT_SPAN_MS`]; the error says the allowed range.
+pub fn check_fault_span(v: u64) -> Result<(), String> {
+    if v > MAX_FAULT_SPAN_MS {
+        let bound = crate::scenario::HEAL_BOUND_MS;
+        return Err(format!(
+            "must be from 0 to {MAX_FAULT_SPAN_MS} ms, under the heal phase's bound of {bound} ms (a longer \
+             fault cannot end before the run is judged); got {v}"
+        ));
+    }
+    Ok(())
+}
 
 /// A fault pinned to a simulated time (from a fixture's `[[at]]` entries).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -273,9 +293,10 @@ impl FaultPlan {
         if !(0.0..=0.9).contains(&self.replay_event_rate) {
             return Err(("replay_event_rate", format!("must be between 0 and 0.9 (got {})", self.replay_event_rate)));
         }
+        for (field, v) in [("write_delay_ms_max", self.write_delay_ms_max), ("downtime_ms_max", self.downtime_ms_max)] {
+            check_fault_span(v).map_err(|m| (field, m))?;
+        }
         let bounded = [
-            ("write_delay_ms_max", self.write_delay_ms_max, MAX_DURATION_MS),
-            ("downtime_ms_max", self.downtime_ms_max, MAX_DURATION_MS),
             ("block_interval_ms", self.block_interval_ms, MAX_DURATION_MS),
             ("latency_ms_max", self.latency_ms_max, 60_000),
             ("jitter_ms_max", self.jitter_ms_max, 60_000),

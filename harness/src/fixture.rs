@@ -15,11 +15,24 @@
 //! node = "B1"
 //! downtime_ms = 2000
 //! ```
-//! A malformed fixture is an error naming the file, the line and the field. Times and
-//! durations are at most an hour; a fault pinned before the workload starts (channel
-//! opening takes the first 10 to 20 simulated seconds) happens when the workload starts.
+//! A kept finding adds `class`, `expect` (the invariants its run violates) and `signature`,
+//! how later runs are recognised as hitting it again: text of the violation's message, or
+//! [`Signature`] tables that can also name the invariant and require the restart that
+//! causes the finding:
+//!
+//! ```toml
+//! class = "ldk-bug"
+//! expect = ["liveness"]
+//! signature = { message = "payer forgot the payment", restart = { stale_manager = true, when = "after-failed-back" } }
+//! ```
+//! A malformed fixture is an error naming the file, the line and the field. Times (`at_ms`,
+//! `block_interval_ms`) are at most an hour; how long a fault lasts (`downtime_ms`,
+//! `duration_ms`, `write_delay_ms_max`, `downtime_ms_max`) must stay under the heal phase's
+//! bound ([`crate::scenario::HEAL_BOUND_MS`], 40 simulated minutes), or the fault could
+//! outlast the run. A fault pinned before the workload starts (channel opening takes the
+//! first 10 to 20 simulated seconds) happens when the workload starts.
 
-use crate::faults::{FaultPlan, ScheduledFault, MAX_DURATION_MS};
+use crate::faults::{check_fault_span, FaultPlan, ScheduledFault, MAX_DURATION_MS};
 use crate::oracle::Invariant;
 use crate::scenario::{node_names, UnknownScenario};
 use serde::Deserialize;
@@ -48,11 +61,92 @@ pub struct Fixture {
     /// For a kept finding, what it is.
     #[serde(default)]
     pub class: Option<FindingClass>,
-    /// For a kept finding: text that a violation's message contains when it is this finding
-    /// (with one of the `expect` invariants). Runs that hit it again are reported as this
-    /// known finding, with its class ([`known_findings`]).
+    /// For a kept finding: how a violation shows it is this finding ([`Signature`]; any one
+    /// of them). Runs that hit it again are reported as this known finding, with its class
+    /// ([`known_findings`]). In the file, text the violation's message contains
+    /// (`signature = "..."`), or tables ([`Signature`]'s fields) when the message alone is
+    /// too broad (`[[signature]]`, or one inline table).
+    #[serde(default, deserialize_with = "signatures")]
+    pub signature: Vec<Signature>,
+}
+
+/// How a violation shows it is a kept finding: a violation of `invariant` (by default, one of
+/// the fixture's `expect`), whose message contains `message`, in a run that also shows
+/// `restart`. For example:
+///
+/// ```toml
+/// [[signature]]
+/// message = "payer forgot the payment"
+/// restart = { stale_manager = true, when = "after-failed-back" }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signature {
+    /// Text the violation's message contains.
+    pub message: String,
+    /// The invariant it breaks; absent: any of the fixture's `expect`.
     #[serde(default)]
-    pub signature: Option<String>,
+    pub invariant: Option<Invariant>,
+    /// A restart of the violation's node the run must also show (the finding's cause, when
+    /// the symptom alone could have others).
+    #[serde(default)]
+    pub restart: Option<RestartEvidence>,
+}
+
+impl From<String> for Signature {
+    fn from(message: String) -> Self {
+        Signature { message, invariant: None, restart: None }
+    }
+}
+
+/// A restart of the violation's node that a [`Signature`] requires (from the report's
+/// restart log).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartEvidence {
+    /// Only a restart that loaded a stale manager (a manager write was lost) counts.
+    #[serde(default)]
+    pub stale_manager: bool,
+    /// When, relative to the violation; absent: any time.
+    #[serde(default)]
+    pub when: Option<RestartWhen>,
+}
+
+/// When a [`RestartEvidence`] restart happened, relative to the violation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartWhen {
+    /// The node came back at the violation's time: LDK did what the violation reports while
+    /// starting up.
+    AtViolation,
+    /// The node crashed after every HTLC it offered for the violation's payment had been
+    /// failed back to it (the payment's `failed_back_at_ms`).
+    AfterFailedBack,
+}
+
+/// `signature`: a string, one table or an array of tables.
+fn signatures<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Signature>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<Signature>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("the text of a violation's message, or a table or array of tables with `message`, `invariant`, `restart`")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            Ok(vec![Signature::from(s.to_string())])
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            Ok(vec![Signature::deserialize(serde::de::value::MapAccessDeserializer::new(map))?])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(s) = seq.next_element::<Signature>()? {
+                out.push(s);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(V)
 }
 
 /// A kept finding, as [`known_findings`] reads it from a fixture.
@@ -64,15 +158,35 @@ pub struct KnownFinding {
     pub class: FindingClass,
     /// The invariants it breaks.
     pub expect: Vec<Invariant>,
-    /// Text a violation of one of those invariants contains when it is this finding.
-    pub signature: String,
+    /// How a violation shows it is this finding (any one of them).
+    pub signature: Vec<Signature>,
 }
 
 impl KnownFinding {
-    /// Whether violation `v` is this finding: one of its invariants, and its signature in the
-    /// message.
-    pub fn matches(&self, v: &crate::oracle::Violation) -> bool {
-        self.expect.contains(&v.invariant) && v.message.contains(&self.signature)
+    /// Whether violation `v` of `report`'s run is this finding: one of its signatures
+    /// matches (invariant, text in the message, and the restart it requires, if any).
+    pub fn matches(&self, v: &crate::oracle::Violation, report: &crate::report::Report) -> bool {
+        self.signature.iter().any(|s| {
+            let invariant = s.invariant.map_or(self.expect.contains(&v.invariant), |i| i == v.invariant);
+            invariant && v.message.contains(&s.message) && s.restart.is_none_or(|r| r.shown(v, report))
+        })
+    }
+}
+
+impl RestartEvidence {
+    /// Whether `report`'s restart log shows this restart of `v`'s node.
+    pub fn shown(&self, v: &crate::oracle::Violation, report: &crate::report::Report) -> bool {
+        let Some(node) = &v.node else { return false };
+        let payment = v.payment_hash.as_ref().and_then(|h| report.payments.iter().find(|p| &p.payment_hash == h));
+        report.restart_log.iter().filter(|r| &r.node == node && (r.stale_manager || !self.stale_manager)).any(|r| {
+            match self.when {
+                None => true,
+                Some(RestartWhen::AtViolation) => v.at_ms.is_some() && r.restarted_at_ms == v.at_ms,
+                Some(RestartWhen::AfterFailedBack) => {
+                    payment.and_then(|p| p.failed_back_at_ms).is_some_and(|t| r.crashed_at_ms >= t)
+                }
+            }
+        })
     }
 }
 
@@ -88,8 +202,8 @@ pub fn known_findings(dir: &Path) -> Result<Vec<KnownFinding>, FixtureError> {
     let mut out = Vec::new();
     for path in paths {
         let f = load(&path)?;
-        if let (Some(class), Some(signature)) = (f.class, f.signature) {
-            out.push(KnownFinding { fixture: path, class, expect: f.expect, signature });
+        if let (Some(class), false) = (f.class, f.signature.is_empty()) {
+            out.push(KnownFinding { fixture: path, class, expect: f.expect, signature: f.signature });
         }
     }
     Ok(out)
@@ -213,24 +327,24 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
         })?;
     }
     for (i, entry) in fixture.at.iter().enumerate() {
-        let (at_ms, span_ms) = match entry {
-            ScheduledFault::Crash { at_ms, downtime_ms, .. } => (*at_ms, *downtime_ms),
-            ScheduledFault::Partition { at_ms, duration_ms, .. } => (*at_ms, *duration_ms),
-            ScheduledFault::Disconnect { at_ms, node, peer } => {
+        let entry_error = |message: String| FixtureError::Entry { path: path.to_path_buf(), entry: i + 1, message };
+        let span = match entry {
+            ScheduledFault::Crash { downtime_ms, .. } => Some(("downtime_ms", *downtime_ms)),
+            ScheduledFault::Partition { duration_ms, .. } => Some(("duration_ms", *duration_ms)),
+            ScheduledFault::Disconnect { node, peer, .. } => {
                 if node == peer {
-                    let message = format!("disconnect of {node} from itself");
-                    return Err(FixtureError::Entry { path: path.to_path_buf(), entry: i + 1, message });
+                    return Err(entry_error(format!("disconnect of {node} from itself")));
                 }
-                (*at_ms, 0)
+                None
             }
-            ScheduledFault::Mine { at_ms } => (*at_ms, 0),
+            ScheduledFault::Mine { .. } => None,
         };
-        if at_ms > MAX_DURATION_MS || span_ms > MAX_DURATION_MS {
-            return Err(FixtureError::Entry {
-                path: path.to_path_buf(),
-                entry: i + 1,
-                message: format!("times and durations must be at most {MAX_DURATION_MS} ms"),
-            });
+        let at_ms = entry.at_ms();
+        if at_ms > MAX_DURATION_MS {
+            return Err(entry_error(format!("field `at_ms`: must be from 0 to {MAX_DURATION_MS} ms; got {at_ms}")));
+        }
+        if let Some((field, v)) = span {
+            check_fault_span(v).map_err(|m| entry_error(format!("field `{field}`: {m}")))?;
         }
     }
     if fixture.class.is_some() != !fixture.expect.is_empty() {
@@ -286,6 +400,59 @@ mod tests {
     }
 
     #[test]
+    fn signatures_are_text_a_table_or_tables() {
+        let head = "scenario = \"forward-mpp\"\nseed = 1\nclass = \"ldk-bug\"\nexpect = [\"liveness\"]\n";
+        let sig = |text: &str| parse(Path::new("x.toml"), &format!("{head}{text}")).map(|f| f.signature);
+        assert_eq!(sig("signature = \"forgot\"\n").unwrap(), vec![Signature::from("forgot".to_string())]);
+        let with_restart = Signature {
+            message: "forgot".into(),
+            invariant: None,
+            restart: Some(RestartEvidence { stale_manager: true, when: Some(RestartWhen::AfterFailedBack) }),
+        };
+        let inline =
+            "signature = { message = \"forgot\", restart = { stale_manager = true, when = \"after-failed-back\" } }\n";
+        assert_eq!(sig(inline).unwrap(), vec![with_restart.clone()]);
+        let tables = "[[signature]]\nmessage = \"forgot\"\nrestart = { stale_manager = true, when = \"after-failed-back\" }\n[[signature]]\nmessage = \"short\"\ninvariant = \"claimed-amount\"\n";
+        let short = Signature { message: "short".into(), invariant: Some(Invariant::ClaimedAmount), restart: None };
+        assert_eq!(sig(tables).unwrap(), vec![with_restart, short]);
+        let e = err(&format!("{head}[[signature]]\nmessage = \"x\"\nrestart = {{ when = \"soon\" }}\n"));
+        assert!(e.starts_with("fixture fixtures/bad.toml:7: field `restart`: unknown variant `soon`"), "{e}");
+        let e = err(&format!("{head}signature = {{ text = \"x\" }}\n"));
+        assert!(e.starts_with("fixture fixtures/bad.toml:5: field `signature`: ") && e.contains("`text`"), "{e}");
+    }
+
+    #[test]
+    fn faults_that_would_outlast_the_heal_bound_are_rejected() {
+        let bound = crate::scenario::HEAL_BOUND_MS;
+        let range = format!("must be from 0 to {} ms, under the heal phase's bound of {bound} ms", bound - 1);
+        for field in ["write_delay_ms_max", "downtime_ms_max"] {
+            let e = err(&format!("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\n{field} = {bound}\n"));
+            assert!(e.starts_with(&format!("fixture fixtures/bad.toml:4: field `{field}`: {range}")), "{e}");
+            assert!(e.ends_with(&format!("got {bound}")) && e.lines().count() == 1, "{e}");
+            let ok = format!("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\n{field} = {}\n", bound - 1);
+            parse(Path::new("x.toml"), &ok).unwrap();
+        }
+        let crash = |downtime: u64| {
+            format!(
+                "scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"mine\"\nat_ms = 1\n[[at]]\nfault = \"crash\"\nat_ms = 1\nnode = \"B1\"\ndowntime_ms = {downtime}\n"
+            )
+        };
+        let e = err(&crash(3_600_000));
+        assert!(
+            e.starts_with(&format!("fixture fixtures/bad.toml: [[at]] entry 2: field `downtime_ms`: {range}")),
+            "{e}"
+        );
+        parse(Path::new("x.toml"), &crash(bound - 1)).unwrap();
+        let e = err(&format!(
+            "scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"partition\"\nat_ms = 1\nnode = \"A\"\nduration_ms = {bound}\n"
+        ));
+        assert!(e.contains(&format!("[[at]] entry 1: field `duration_ms`: {range}")), "{e}");
+        // A time is not a duration: a fault may still be pinned up to an hour in.
+        let late = "scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"mine\"\nat_ms = 3600000\n";
+        parse(Path::new("x.toml"), late).unwrap();
+    }
+
+    #[test]
     fn errors_name_file_line_and_field() {
         let e = err("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\nwrite_delay_ms_max = \"soon\"\n");
         assert!(e.starts_with("fixture fixtures/bad.toml:4: field `write_delay_ms_max`: "), "{e}");
@@ -306,7 +473,7 @@ mod tests {
         let e = err("scenario = \"trampoline-receive\"\nseed = 4\n[faults]\nblock_interval_ms = 9223372036854775807\n");
         assert!(e.contains("field `block_interval_ms`: must be at most"), "{e}");
         let e = err("scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"mine\"\nat_ms = 100000000000\n");
-        assert!(e.contains("[[at]] entry 1: times and durations must be at most"), "{e}");
+        assert!(e.contains("[[at]] entry 1: field `at_ms`: must be from 0 to 3600000 ms"), "{e}");
         let e = err("scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"disconnect\"\nat_ms = 1\nnode = \"A\"\npeer = \"A\"\n");
         assert!(e.contains("disconnect of A from itself"), "{e}");
         let e = err("scenario = \"nope\"\nseed = 1\n");

@@ -47,7 +47,8 @@ enum Command {
     Run {
         #[command(flatten)]
         target: Target,
-        /// Print the report as one JSON object instead of text.
+        /// Print the report as one JSON object instead of text (also when the run panics:
+        /// then `panicked` is true and `panic` holds LDK's or the harness's message).
         #[arg(long)]
         json: bool,
     },
@@ -146,9 +147,24 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
         Ok(Ok(run)) => run,
         Ok(Err(e)) => return usage_error(&e.to_string()),
         Err(payload) => {
-            println!("PANIC (a finding): {}", sim::panic_message(&*payload));
-            println!("replay: {replay}");
-            println!("(the trace up to the panic: RUST_LOG=sim=debug on that command)");
+            let message = sim::panic_message(&*payload);
+            if json {
+                // Still one JSON object, so a soak job parsing stdout keeps the finding.
+                let v = serde_json::json!({
+                    "scenario": fx.as_ref().map_or(scenario.as_str(), |fx| fx.scenario.as_str()),
+                    "seed": seed.or(fx.as_ref().map(|fx| fx.seed)),
+                    "fixture": fixture.as_ref().map(|p| p.display().to_string()),
+                    "panicked": true,
+                    "panic": message,
+                    "replay": replay,
+                });
+                println!("{}", serde_json::to_string_pretty(&v).expect("panic report serializes"));
+                eprintln!("replay: {replay}");
+            } else {
+                println!("PANIC (a finding): {message}");
+                println!("replay: {replay}");
+                println!("(the trace up to the panic: RUST_LOG=sim=debug on that command)");
+            }
             return ExitCode::from(1);
         }
     };
@@ -162,7 +178,13 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
         }
     }
     let text = if json {
-        serde_json::to_string_pretty(&report).expect("report serializes") + "\n"
+        // A panicked run's object says `panicked: true`; say it here too, so a reader can tell
+        // the two apart without guessing from which fields are missing.
+        let mut v = serde_json::to_value(&report).expect("report serializes");
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("panicked".into(), false.into());
+        }
+        serde_json::to_string_pretty(&v).expect("report serializes") + "\n"
     } else if repro {
         let mut out = String::new();
         for line in run.world.trace_lines() {

@@ -48,6 +48,10 @@ pub struct PaymentReport {
     pub events: Vec<String>,
     /// LDK's `PaymentFailureReason` from the payer's first `PaymentFailed`, if any.
     pub failure_reason: Option<String>,
+    /// When the last of the HTLCs the payer offered for it was failed back to the payer (by
+    /// `update_fail_htlc` or `update_fail_malformed_htlc`), if every one of them was and none
+    /// was fulfilled; a kept finding's signature can require a restart after it.
+    pub failed_back_at_ms: Option<u64>,
 }
 
 /// One crash and restart in the report.
@@ -194,6 +198,8 @@ pub struct Report {
     pub trace_digest: String,
     /// The command that replays this run.
     pub replay: String,
+    /// The fixture the run came from, if any (as given on the command line).
+    pub fixture: Option<String>,
 }
 
 /// The confirmed transactions as the conservation check reads them: each output marked
@@ -401,6 +407,35 @@ pub fn build(run: &RunResult) -> Report {
             })
             .collect()
     };
+    // When every HTLC the payer offered for the payment had been failed back to it (the last
+    // fail), if all were and none was fulfilled. One entry per channel and HTLC id.
+    let failed_back_at = |p: &&crate::scenario::PaymentPlan| -> Option<u64> {
+        let mut offered: std::collections::BTreeMap<(Bytes32, u64), Option<u64>> = Default::default();
+        for m in w.messages() {
+            match &m.msg {
+                PeerMessage::UpdateAddHtlc { channel_id, htlc_id, payment_hash, .. }
+                    if m.from == p.payer && *payment_hash == p.payment_hash =>
+                {
+                    offered.entry((*channel_id, *htlc_id)).or_insert(None);
+                }
+                PeerMessage::UpdateFailHtlc { channel_id, htlc_id }
+                | PeerMessage::UpdateFailMalformedHtlc { channel_id, htlc_id }
+                    if m.node == p.payer =>
+                {
+                    if let Some(failed) = offered.get_mut(&(*channel_id, *htlc_id)) {
+                        failed.get_or_insert(m.at_ms);
+                    }
+                }
+                PeerMessage::UpdateFulfillHtlc { channel_id, htlc_id, .. }
+                    if m.node == p.payer && offered.contains_key(&(*channel_id, *htlc_id)) =>
+                {
+                    return None;
+                }
+                _ => {}
+            }
+        }
+        offered.values().copied().collect::<Option<Vec<u64>>>()?.into_iter().max()
+    };
     let unsent: Vec<String> = run
         .payments
         .iter()
@@ -445,6 +480,7 @@ pub fn build(run: &RunResult) -> Report {
             fee_paid_msat: v.fee_paid_msat,
             events: v.events.clone(),
             failure_reason: v.failure_reason.clone(),
+            failed_back_at_ms: failed_back_at(p),
         })
         .collect();
     let restart_log = w
@@ -559,6 +595,7 @@ pub fn build(run: &RunResult) -> Report {
         end_ms: w.now_ms(),
         trace_digest: w.trace_digest(),
         replay: replay_command(&run.scenario, run.seed, run.fixture.as_deref(), run.forced_anchors),
+        fixture: run.fixture.as_ref().map(|f| f.display().to_string()),
     }
 }
 
@@ -834,14 +871,19 @@ pub struct KnownViolation {
 impl Report {
     /// Marks the violations that are one of `known` findings (see
     /// [`crate::fixture::known_findings`]); the text report then names the fixture and its
-    /// class, so a soak or a sweep separates new failures from known ones.
+    /// class, so a soak or a sweep separates new failures from known ones. A violation that
+    /// several fixtures match is named after the run's own fixture if it is one of them,
+    /// otherwise after the first in `known`'s order.
     pub fn classify(&mut self, known: &[crate::fixture::KnownFinding]) {
+        let own = self.fixture.as_deref().and_then(|f| std::path::Path::new(f).file_name());
         self.known = self
             .violations
             .iter()
             .enumerate()
             .filter_map(|(i, v)| {
-                known.iter().find(|k| k.matches(v)).map(|k| KnownViolation {
+                let matching: Vec<_> = known.iter().filter(|k| k.matches(v, self)).collect();
+                let k = matching.iter().find(|k| own.is_some() && k.fixture.file_name() == own).or(matching.first())?;
+                Some(KnownViolation {
                     violation: i,
                     fixture: k
                         .fixture

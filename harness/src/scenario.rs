@@ -424,11 +424,27 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
         world.run_until(world.now_ms() + 1_000);
     }
     // A channel that never became ready is reported (LDK's `list_channels` says so); its
-    // payments then fail to send.
+    // payments then fail to send. The report says which of its ends restarted from a stale
+    // manager meanwhile (evidence a kept finding's signature can require).
+    let stale_restarts = |n: NodeIdx| -> Vec<String> {
+        let w = &world;
+        w.restarts()
+            .iter()
+            .filter(|r| r.node == n && r.stale_manager)
+            .map(|r| format!("{}, crashed at {} ms", w.name(n), r.crashed_at_ms))
+            .collect()
+    };
     let mut setup_problems: Vec<String> = links
         .iter()
         .filter(|&&(x, y)| scid_between(&world, x, y).is_none())
-        .map(|&(x, y)| format!("channel {}-{} never became ready during opening", world.name(x), world.name(y)))
+        .map(|&(x, y)| {
+            let stale: Vec<String> = [x, y].into_iter().flat_map(stale_restarts).collect();
+            let mut problem = format!("channel {}-{} never became ready during opening", world.name(x), world.name(y));
+            if !stale.is_empty() {
+                problem += &format!(", after a stale-manager restart of an end ({})", stale.join(", "));
+            }
+            problem
+        })
         .collect();
     setup_problems.extend(open_errors);
     // Every node's router learns the topology (the channels are unannounced).

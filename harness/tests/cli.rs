@@ -53,6 +53,29 @@ fn json_report_has_the_promised_fields() {
 }
 
 #[test]
+fn json_report_of_a_panicking_run_is_still_one_json_object() {
+    // A lead whose whole run panics inside LDK during a restart's startup processing.
+    let lead =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/leads/review-blocked-update-released-before-replay-71.toml");
+    let out = ldk_dst(&["run", "--fixture", lead, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "a panic is a finding");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(v["panicked"], true);
+    assert_eq!(v["scenario"], "forward-mpp");
+    assert_eq!(v["seed"], 71);
+    assert_eq!(v["fixture"], lead);
+    assert!(v["panic"].as_str().unwrap().contains("out of order"), "{v}");
+    let replay = v["replay"].as_str().unwrap();
+    assert!(replay.contains(&format!("repro --fixture {lead} --seed 71")) && !replay.contains('\n'), "{replay}");
+    // A run that did not panic says so too.
+    let out = ldk_dst(&["run", "--seed", "2", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["panicked"], false);
+    assert!(v["fixture"].is_null());
+}
+
+#[test]
 fn text_report_ends_with_the_trace_digest() {
     let out = ldk_dst(&["run", "--seed", "2"]);
     assert_eq!(out.status.code(), Some(0));
