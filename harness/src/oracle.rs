@@ -95,6 +95,14 @@ pub struct Evidence {
     /// `channel_reestablish` messages received per channel over the run: (channel, the two
     /// nodes that sent them, lower index first, count).
     pub reestablish_counts: Vec<(Bytes32, NodeIdx, NodeIdx, usize)>,
+    /// Height of the chain's tip when each message of [`Self::htlc_messages`] was received,
+    /// same index. When its length differs (synthetic evidence without heights), fulfills by
+    /// message are not judged against their HTLC's expiry.
+    pub htlc_message_heights: Vec<u32>,
+    /// On-chain HTLC claims with a preimage, one per commitment HTLC output spent, with the
+    /// amount and (where the script says it) expiry that tell which HTLC of a hash and
+    /// channel it was, and when it confirmed (see [`htlcs::OnchainHtlcClaim`]).
+    pub onchain_htlc_claims: Vec<htlcs::OnchainHtlcClaim>,
 }
 
 /// A channel whose ends exchanged at least this many `channel_reestablish` messages in one
@@ -108,7 +116,7 @@ pub enum Invariant {
     /// 1. The payee claimed iff the payer ends with `PaymentSent` and the preimage.
     Atomicity,
     /// 2. If an outbound HTLC of a forward was fulfilled, every inbound HTLC with its
-    /// payment hash at that node is fulfilled, off or on chain.
+    /// payment hash at that node is fulfilled, off or on chain, before it expires.
     ForwardersLoseNothing,
     /// 3. At most one set of outbound HTLCs per inbound set: a node never offers more for a
     /// hash than it received; the payer's settled HTLCs never exceed what it paid.
