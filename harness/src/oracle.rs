@@ -20,7 +20,6 @@ use serde::Serialize;
 use sim::net::NodeIdx;
 use sim::node::{Bytes32, HtlcInfo, LoadError, NodeEvent, OpenChannelBalance};
 use sim::world::{CommittedHtlc, CommittedHtlcKey, Observation};
-use std::collections::BTreeSet;
 
 /// A payment as the oracle needs it.
 #[derive(Clone, Debug)]
@@ -79,9 +78,6 @@ pub struct Evidence {
     pub htlc_messages: Vec<HtlcMessage>,
     /// Inbound HTLCs LDK's `list_channels` showed as irrevocably committed at some point.
     pub committed_inbound: Vec<(CommittedHtlcKey, CommittedHtlc)>,
-    /// (payment hash, channel): a preimage of the hash confirmed on chain in a transaction
-    /// spending a commitment transaction of the channel (an on-chain HTLC claim).
-    pub onchain_claims: BTreeSet<(Bytes32, Bytes32)>,
     /// Per node, its open channels' balances after the heal phase (from the monitors).
     pub open_balances: Vec<(NodeIdx, OpenChannelBalance)>,
     /// Channels a restart closed while loading (LDK force-closes a channel whose monitor is
@@ -103,6 +99,14 @@ pub struct Evidence {
     /// Whether the run's channels are anchor channels (each commitment transaction carries
     /// an anchor output per end with an output, BOLT 3).
     pub anchor_channels: bool,
+    /// Height of the chain's tip when each message of [`Self::htlc_messages`] was received,
+    /// same index. When its length differs (synthetic evidence without heights), fulfills by
+    /// message are not judged against their HTLC's expiry.
+    pub htlc_message_heights: Vec<u32>,
+    /// On-chain HTLC claims with a preimage, one per commitment HTLC output spent, with the
+    /// amount and (where the script says it) expiry that tell which HTLC of a hash and
+    /// channel it was, and when it confirmed (see [`htlcs::OnchainHtlcClaim`]).
+    pub onchain_htlc_claims: Vec<htlcs::OnchainHtlcClaim>,
 }
 
 /// A channel whose ends exchanged at least this many `channel_reestablish` messages in one
@@ -116,7 +120,7 @@ pub enum Invariant {
     /// 1. The payee claimed iff the payer ends with `PaymentSent` and the preimage.
     Atomicity,
     /// 2. If an outbound HTLC of a forward was fulfilled, every inbound HTLC with its
-    /// payment hash at that node is fulfilled, off or on chain.
+    /// payment hash at that node is fulfilled, off or on chain, before it expires.
     ForwardersLoseNothing,
     /// 3. At most one set of outbound HTLCs per inbound set: a node never offers more for a
     /// hash than it received; the payer's settled HTLCs never exceed what it paid.
@@ -132,8 +136,8 @@ pub enum Invariant {
     /// on-chain balance or unswept output) and no channel is stuck (every ready channel
     /// is usable again).
     Liveness,
-    /// 7. Channel balances, on-chain outputs and fees add up to what the nodes started
-    /// with: per open channel, per channel closed on chain, and per node
+    /// Invariant 7: channel balances, on-chain outputs and fees add up to what the nodes
+    /// started with, per open channel, per channel closed on chain, and per node
     /// ([`conservation`]).
     Conservation,
     /// Decision 5: every restart reads the node back from what its disk durably holds.

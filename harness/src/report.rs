@@ -301,7 +301,7 @@ pub fn evidence(run: &RunResult) -> Evidence {
                 .extend(r.closed_at_load.iter().filter(|c| had_monitor(c)).map(|c| (r.node, at, *c)));
         }
     }
-    ev.htlc_messages = w
+    (ev.htlc_messages, ev.htlc_message_heights) = w
         .messages()
         .iter()
         .filter_map(|m| {
@@ -324,9 +324,9 @@ pub fn evidence(run: &RunResult) -> Evidence {
                 }
                 _ => return None,
             };
-            Some(HtlcMessage { at_ms: m.at_ms, to: m.node, from: m.from, msg })
+            Some((HtlcMessage { at_ms: m.at_ms, to: m.node, from: m.from, msg }, m.tip_height))
         })
-        .collect();
+        .unzip();
     let mut reestablish: std::collections::BTreeMap<(Bytes32, usize, usize), usize> = Default::default();
     for m in w.messages() {
         if let PeerMessage::ChannelReestablish { channel_id, .. } = &m.msg {
@@ -335,16 +335,19 @@ pub fn evidence(run: &RunResult) -> Evidence {
     }
     ev.reestablish_counts = reestablish.into_iter().map(|((c, x, y), n)| (c, x, y, n)).collect();
     ev.committed_inbound = w.committed_inbound_htlcs().iter().map(|(k, c)| (*k, *c)).collect();
-    for (item, funding_txid) in w.chain().witness_preimage_candidates() {
-        let payment_hash = Bytes32(item).sha256();
-        // LDK's v1 channel id is the funding txid with the output index XORed into its last
-        // two bytes (BOLT 2); funding transactions here have few outputs.
-        for index in 0u16..4 {
-            let mut id = funding_txid;
-            id[30] ^= (index >> 8) as u8;
-            id[31] ^= (index & 0xff) as u8;
-            ev.onchain_claims.insert((payment_hash, Bytes32(id)));
-        }
+    for spend in w.chain().preimage_spends() {
+        // The funding outpoint the commitment spends names the channel exactly.
+        let mut id = spend.funding_txid;
+        id[30] ^= (spend.funding_vout >> 8) as u8;
+        id[31] ^= (spend.funding_vout & 0xff) as u8;
+        ev.onchain_htlc_claims.push(oracle::htlcs::OnchainHtlcClaim {
+            payment_hash: Bytes32(spend.preimage).sha256(),
+            channel_id: Bytes32(id),
+            amount_sat: spend.htlc_output_sat,
+            cltv_expiry: spend.cltv_expiry,
+            height: spend.height,
+            at_ms: spend.mined_at_ms,
+        });
     }
     for i in 0..w.node_count() {
         if let Some(node) = w.node(i) {

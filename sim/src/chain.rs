@@ -57,6 +57,8 @@ pub type MiningRefusal = Arc<dyn Fn(&Transaction) -> bool + Send + Sync>;
 
 struct Inner {
     blocks: Vec<Block>,
+    /// Simulated time each block was mined, ms, by height (genesis at 0).
+    mined_ms: Vec<u64>,
     /// Plant rules ([`FakeChain::never_mine`]); empty in normal runs.
     refusals: Vec<MiningRefusal>,
     /// Txids a refusal kept out of a block so far (each counted once).
@@ -83,6 +85,7 @@ impl FakeChain {
         let genesis = bitcoin::constants::genesis_block(NETWORK);
         let inner = Inner {
             blocks: vec![genesis],
+            mined_ms: vec![0],
             refusals: Vec::new(),
             refused: BTreeSet::new(),
             utxos: BTreeMap::new(),
@@ -250,7 +253,14 @@ impl FakeChain {
             block.header.merkle_root = root;
         }
         inner.blocks.push(block);
+        inner.mined_ms.push(self.clock.now_ms());
         height
+    }
+
+    /// Simulated time the block at `height` was mined, ms (block timestamps are whole
+    /// seconds and never repeat, so they cannot say it).
+    pub fn mined_at_ms(&self, height: u32) -> Option<u64> {
+        self.inner.lock().unwrap().mined_ms.get(height as usize).copied()
     }
 
     /// Height at which `txid` confirmed, if it did.
@@ -263,37 +273,65 @@ impl FakeChain {
         self.inner.lock().unwrap().utxos.get(op).map(|u| u.out.clone())
     }
 
-    /// Every 32-byte witness element of every confirmed transaction, each with the txids
-    /// two levels up (the transactions spent by the transactions it spends): an HTLC claimed
-    /// on chain with its preimage shows it in the witness of a transaction spending a
-    /// commitment transaction, which spends the channel's funding transaction (BOLT 3). So a
-    /// candidate preimage paired with a funding txid says "revealed on that channel". Txids
-    /// as their internal bytes (what LDK derives channel ids from).
-    pub fn witness_preimage_candidates(&self) -> Vec<([u8; 32], [u8; 32])> {
+    /// Every confirmed spend of a commitment transaction's HTLC output with a payment
+    /// preimage (BOLT 3: an HTLC-success transaction on the claimer's own commitment, or a
+    /// direct claim from the offerer's commitment), one per spent output, in block order.
+    /// An input counts when its witness holds a 32-byte item whose RIPEMD160(SHA256(..)) the
+    /// witness script (its last item) pushes, as both HTLC scripts do for the payment hash,
+    /// and the output it spends belongs to a transaction spending exactly one funding
+    /// output (a commitment). The spent output's value is the HTLC's amount rounded down to
+    /// whole sat (BOLT 3); a received-HTLC script also carries the HTLC's `cltv_expiry`
+    /// (`<cltv_expiry> OP_CHECKLOCKTIMEVERIFY`), an offered-HTLC script does not.
+    pub fn preimage_spends(&self) -> Vec<PreimageSpend> {
+        use bitcoin::hashes::{ripemd160, sha256};
         let inner = self.inner.lock().unwrap();
-        let mut by_txid = std::collections::BTreeMap::new();
+        let mut by_txid = BTreeMap::new();
         for block in &inner.blocks {
             for tx in &block.txdata {
                 by_txid.insert(tx.compute_txid(), tx);
             }
         }
-        let mut out = std::collections::BTreeSet::new();
-        for tx in by_txid.values() {
-            for input in &tx.input {
-                let items: Vec<[u8; 32]> =
-                    input.witness.iter().filter_map(|item| <[u8; 32]>::try_from(item).ok()).collect();
-                if items.is_empty() {
-                    continue;
-                }
-                let Some(parent) = by_txid.get(&input.previous_output.txid) else { continue };
-                for grand in &parent.input {
-                    for item in &items {
-                        out.insert((*item, grand.previous_output.txid.to_byte_array()));
+        let mut out = Vec::new();
+        for (height, block) in inner.blocks.iter().enumerate() {
+            for tx in &block.txdata {
+                for input in &tx.input {
+                    let Some(script) = input.witness.last() else { continue };
+                    let script = bitcoin::Script::from_bytes(script);
+                    let Some(commitment) = by_txid.get(&input.previous_output.txid) else { continue };
+                    let ([funding], Some(htlc_output)) =
+                        (&commitment.input[..], commitment.output.get(input.previous_output.vout as usize))
+                    else {
+                        continue;
+                    };
+                    let pushes: Vec<&[u8]> = script
+                        .instructions()
+                        .filter_map(|i| match i {
+                            Ok(bitcoin::script::Instruction::PushBytes(p)) => Some(p.as_bytes()),
+                            _ => None,
+                        })
+                        .collect();
+                    let n = input.witness.len();
+                    for item in input.witness.iter().take(n.saturating_sub(1)) {
+                        let Ok(preimage) = <[u8; 32]>::try_from(item) else { continue };
+                        let payment_hash = sha256::Hash::hash(&preimage);
+                        let hash_ripemd = ripemd160::Hash::hash(payment_hash.as_byte_array());
+                        if !pushes.contains(&&hash_ripemd.as_byte_array()[..]) {
+                            continue;
+                        }
+                        out.push(PreimageSpend {
+                            preimage,
+                            funding_txid: funding.previous_output.txid.to_byte_array(),
+                            funding_vout: funding.previous_output.vout,
+                            htlc_output_sat: htlc_output.value.to_sat(),
+                            cltv_expiry: script_cltv(script),
+                            height: height as u32,
+                            mined_at_ms: inner.mined_ms[height],
+                        });
                     }
                 }
             }
         }
-        out.into_iter().collect()
+        out
     }
 
     /// The confirmed, unspent outputs paying `script_pubkey` that no mempool transaction
@@ -344,6 +382,35 @@ impl FakeChain {
     pub fn mempool_len(&self) -> usize {
         self.inner.lock().unwrap().mempool.len()
     }
+}
+
+/// The absolute lock height an HTLC script checks (`<n> OP_CHECKLOCKTIMEVERIFY`), if any.
+fn script_cltv(script: &bitcoin::Script) -> Option<u32> {
+    let ins: Vec<bitcoin::script::Instruction> = script.instructions().filter_map(|i| i.ok()).collect();
+    ins.windows(2).find_map(|w| match w[1] {
+        bitcoin::script::Instruction::Op(bitcoin::opcodes::all::OP_CLTV) => u32::try_from(w[0].script_num()?).ok(),
+        _ => None,
+    })
+}
+
+/// See [`FakeChain::preimage_spends`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreimageSpend {
+    /// The payment preimage the witness revealed.
+    pub preimage: [u8; 32],
+    /// The funding outpoint the commitment spends (txid as its internal bytes, what LDK
+    /// derives channel ids from, and output index).
+    pub funding_txid: [u8; 32],
+    /// See `funding_txid`.
+    pub funding_vout: u32,
+    /// Value of the HTLC output spent, sat.
+    pub htlc_output_sat: u64,
+    /// The `cltv_expiry` the spent output's script checks (received-HTLC scripts only).
+    pub cltv_expiry: Option<u32>,
+    /// Height of the block the spend confirmed in.
+    pub height: u32,
+    /// When that block was mined, simulated ms.
+    pub mined_at_ms: u64,
 }
 
 fn check_lock_time(tx: &Transaction, next_height: u32) -> Result<(), Reject> {
@@ -472,6 +539,66 @@ mod tests {
         assert_eq!(chain.mempool_len(), 2);
         assert_eq!(chain.refused_txids(), vec![parent.compute_txid()]);
         assert_eq!(chain.broadcast(&parent), Err(Reject::Duplicate));
+    }
+
+    #[test]
+    fn preimage_spends_name_the_htlc_output_its_channel_and_expiry() {
+        use bitcoin::hashes::{ripemd160, sha256};
+        use bitcoin::opcodes::all::{OP_CLTV, OP_DROP, OP_EQUALVERIFY, OP_HASH160};
+        use bitcoin::script::Builder;
+        let clock = SimClock::new();
+        let chain = FakeChain::new(clock.clone());
+        let funding = chain.faucet(ScriptBuf::new(), 10_000);
+        chain.mine();
+        // A commitment with two HTLC outputs of one payment hash.
+        let mut commitment = spend(funding, 1_001, Sequence::MAX, LockTime::ZERO);
+        commitment.output.push(TxOut { value: Amount::from_sat(400), script_pubkey: ScriptBuf::new() });
+        assert_eq!(chain.broadcast(&commitment), Ok(()));
+        chain.mine();
+        let preimage = [9u8; 32];
+        let hash = sha256::Hash::hash(&preimage);
+        let hash160 = ripemd160::Hash::hash(hash.as_byte_array()).to_byte_array();
+        let htlc_script = |cltv: Option<i64>| {
+            let b = Builder::new().push_opcode(OP_HASH160).push_slice(hash160).push_opcode(OP_EQUALVERIFY);
+            match cltv {
+                Some(c) => b.push_opcode(OP_DROP).push_int(c).push_opcode(OP_CLTV).into_script(),
+                None => b.into_script(),
+            }
+        };
+        let claim = |vout: u32, items: Vec<Vec<u8>>| {
+            let mut tx = spend(OutPoint { txid: commitment.compute_txid(), vout }, 300, Sequence::MAX, LockTime::ZERO);
+            tx.input[0].witness = Witness::from_slice(&items);
+            tx
+        };
+        // Output 0 through an HTLC-success style witness (received-HTLC script, expiry 600);
+        // output 1 through a claim from the offerer's commitment (no expiry in the script).
+        let success = claim(0, vec![vec![], vec![1; 72], preimage.to_vec(), htlc_script(Some(600)).to_bytes()]);
+        let direct = claim(1, vec![vec![1; 72], preimage.to_vec(), htlc_script(None).to_bytes()]);
+        assert_eq!(chain.broadcast(&success), Ok(()));
+        clock.advance_to(5_000);
+        chain.mine();
+        assert_eq!(chain.broadcast(&direct), Ok(()));
+        clock.advance_to(7_000);
+        chain.mine();
+        // A 32-byte item the script does not hash-lock is no preimage claim.
+        let other = chain.faucet(ScriptBuf::new(), 500);
+        chain.mine();
+        let mut unrelated = spend(other, 400, Sequence::MAX, LockTime::ZERO);
+        unrelated.input[0].witness = Witness::from_slice(&[[3u8; 32].to_vec(), htlc_script(Some(600)).to_bytes()]);
+        assert_eq!(chain.broadcast(&unrelated), Ok(()));
+        chain.mine();
+        let spends = chain.preimage_spends();
+        let expected = |htlc_output_sat, cltv_expiry, height, mined_at_ms| PreimageSpend {
+            preimage,
+            funding_txid: funding.txid.to_byte_array(),
+            funding_vout: funding.vout,
+            htlc_output_sat,
+            cltv_expiry,
+            height,
+            mined_at_ms,
+        };
+        assert_eq!(spends, vec![expected(1_001, Some(600), 3, 5_000), expected(400, None, 4, 7_000)]);
+        assert_eq!(chain.mined_at_ms(4), Some(7_000));
     }
 
     #[test]

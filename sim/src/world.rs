@@ -87,6 +87,9 @@ pub struct MessageObservation {
     pub incarnation: u32,
     /// The message.
     pub msg: PeerMessage,
+    /// Height of the chain's tip when the handler received it (live nodes are synced to the
+    /// tip whenever a block is mined).
+    pub tip_height: u32,
 }
 
 /// One crash and restart of a node.
@@ -1107,6 +1110,7 @@ impl World {
                         from,
                         incarnation: inc,
                         msg,
+                        tip_height: self.chain.tip_height(),
                     });
                 }
                 NodeTrace::ReplayRequested { event } => {

@@ -4,7 +4,8 @@
 //! Inputs are facts, never the harness's intent: the confirmed transactions (what LDK
 //! broadcast and the chain mined, with the scripts each node is paid to), the coins each
 //! node was given, the HTLCs settled on each channel (from the HTLC messages LDK's handlers
-//! received and the preimages revealed on chain, see [`super::htlcs`]) and the open
+//! received and the HTLC outputs claimed on chain with a preimage, see [`super::htlcs`])
+//! and the open
 //! channels' balances from the `ChannelMonitor`s.
 //!
 //! The books, per node, in sat:
@@ -676,7 +677,14 @@ mod tests {
             sim::world::CommittedHtlc { from: Some(A), amount_msat: 30_000_000, cltv_expiry: 500, first_ms: 10 },
         )];
         assert_eq!(judged(&ev).len(), 2, "without the claim, B took 30_000 sat it was not owed");
-        ev.onchain_claims.insert((PREIMAGE.sha256(), id(FUNDING)));
+        ev.onchain_htlc_claims = vec![crate::oracle::htlcs::OnchainHtlcClaim {
+            payment_hash: PREIMAGE.sha256(),
+            channel_id: id(FUNDING),
+            amount_sat: 30_000,
+            cltv_expiry: Some(500),
+            height: 12,
+            at_ms: 12_000,
+        }];
         assert_eq!(judged(&ev), Vec::<String>::new());
     }
 

@@ -4,8 +4,9 @@
 //! Inputs are the HTLC messages LDK's channel handlers received (`update_add_htlc`,
 //! `update_fulfill_htlc`, `update_fail_htlc` / `update_fail_malformed_htlc`, BOLT 2), the
 //! inbound HTLCs LDK's `list_channels` showed as committed, channel closures LDK reported,
-//! preimages that appeared on chain, and the open channels' balances from their
-//! `ChannelMonitor`s. Forwards are matched inbound to outbound per node by payment hash and
+//! the chain's height when each HTLC message was received, preimages that appeared on chain
+//! (each claim tied to the one HTLC output it spent, with the height it confirmed at), and
+//! the open channels' balances from their `ChannelMonitor`s. Forwards are matched inbound to outbound per node by payment hash and
 //! channel, never by `PaymentForwarded` (those are missing exactly when a forwarder fails).
 
 use super::{Evidence, Invariant, Violation};
@@ -61,6 +62,25 @@ pub enum HtlcMsg {
     },
 }
 
+/// An HTLC output of a commitment transaction that confirmed spent with a preimage (BOLT 3:
+/// an HTLC-success transaction, or a claim straight from the offerer's commitment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnchainHtlcClaim {
+    /// SHA-256 of the preimage revealed.
+    pub payment_hash: Bytes32,
+    /// The channel whose commitment the output belongs to.
+    pub channel_id: Bytes32,
+    /// The output's value, sat: the HTLC's amount rounded down to whole sat (BOLT 3).
+    pub amount_sat: u64,
+    /// The HTLC's `cltv_expiry`, when the output's script carries it (a received-HTLC
+    /// output: the claim was an HTLC-success transaction on the claimer's own commitment).
+    pub cltv_expiry: Option<u32>,
+    /// Height of the block the claim confirmed in.
+    pub height: u32,
+    /// When that block was mined, simulated ms.
+    pub at_ms: u64,
+}
+
 /// One HTLC as the messages and `list_channels` show it.
 #[derive(Clone, Debug)]
 struct Htlc {
@@ -74,6 +94,10 @@ struct Htlc {
     added_ms: u64,
     committed: bool,
     fulfilled_ms: Option<u64>,
+    /// Height of the chain's tip when the first fulfill reached the offerer, if known.
+    fulfilled_height: Option<u32>,
+    /// The on-chain claim with the preimage of this very HTLC's output, if one confirmed.
+    claimed: Option<OnchainHtlcClaim>,
     failed_ms: Option<u64>,
 }
 
@@ -102,7 +126,8 @@ fn short(b: &Bytes32) -> String {
 fn table(ev: &Evidence) -> Vec<Htlc> {
     let mut htlcs: Vec<Htlc> = Vec::new();
     let mut current: BTreeMap<(Bytes32, NodeIdx, u64), usize> = BTreeMap::new();
-    for m in &ev.htlc_messages {
+    let heights = (ev.htlc_message_heights.len() == ev.htlc_messages.len()).then_some(&ev.htlc_message_heights);
+    for (index, m) in ev.htlc_messages.iter().enumerate() {
         match &m.msg {
             HtlcMsg::Add { channel_id, htlc_id, payment_hash, amount_msat, cltv_expiry } => {
                 let key = (*channel_id, m.from, *htlc_id);
@@ -123,13 +148,16 @@ fn table(ev: &Evidence) -> Vec<Htlc> {
                     added_ms: m.at_ms,
                     committed: false,
                     fulfilled_ms: None,
+                    fulfilled_height: None,
+                    claimed: None,
                     failed_ms: None,
                 });
             }
             HtlcMsg::Fulfill { channel_id, htlc_id, preimage } => {
                 if let Some(&i) = current.get(&(*channel_id, m.to, *htlc_id)) {
-                    if preimage.sha256() == htlcs[i].payment_hash {
-                        htlcs[i].fulfilled_ms.get_or_insert(m.at_ms);
+                    if preimage.sha256() == htlcs[i].payment_hash && htlcs[i].fulfilled_ms.is_none() {
+                        htlcs[i].fulfilled_ms = Some(m.at_ms);
+                        htlcs[i].fulfilled_height = heights.map(|h| h[index]);
                     }
                 }
             }
@@ -162,10 +190,34 @@ fn table(ev: &Evidence) -> Vec<Htlc> {
                         added_ms: c.first_ms,
                         committed: true,
                         fulfilled_ms: None,
+                        fulfilled_height: None,
+                        claimed: None,
                         failed_ms: None,
                     });
                 }
             }
+        }
+    }
+    // Each on-chain claim spent one HTLC output: give it to one HTLC of its hash and channel
+    // whose amount (rounded down to sat, as the commitment has it) and, where the script
+    // says it, expiry match. Among HTLCs the chain cannot tell apart, committed ones no
+    // message resolved come first (those are the ones left on the commitment), then the
+    // earliest added.
+    let mut claims: Vec<&OnchainHtlcClaim> = ev.onchain_htlc_claims.iter().collect();
+    claims.sort_by_key(|c| c.height);
+    for c in claims {
+        let best = htlcs
+            .iter_mut()
+            .filter(|h| {
+                h.claimed.is_none()
+                    && h.payment_hash == c.payment_hash
+                    && h.channel_id == c.channel_id
+                    && h.amount_msat / 1000 == c.amount_sat
+                    && c.cltv_expiry.is_none_or(|e| e == h.cltv_expiry)
+            })
+            .min_by_key(|h| (!h.committed, h.fulfilled_ms.is_some() || h.failed_ms.is_some(), h.added_ms));
+        if let Some(h) = best {
+            h.claimed = Some(c.clone());
         }
     }
     htlcs
@@ -252,14 +304,62 @@ pub(super) fn fulfilled_at(ev: &Evidence, payer: NodeIdx, payment_hash: Bytes32)
         .min()
 }
 
+/// 2, "before it expires": whether inbound HTLC `h`, fulfilled by message or on chain, was
+/// fulfilled only once its offerer could already take it back on chain; then when (ms) and
+/// a sentence saying so. `None` when it was fulfilled in time, not at all, or by a message
+/// whose height is unknown.
+///
+/// With `cltv_expiry` E, the offerer takes the HTLC back with an HTLC-timeout transaction
+/// of `nLockTime` E from its own commitment, or by spending the received-HTLC output of the
+/// receiver's commitment through `<E> OP_CHECKLOCKTIMEVERIFY` (BOLT 3); either is final only
+/// in a block of height E + 1 or more (a height lock L is met by blocks above L), so the
+/// offerer can broadcast one once the tip is at E (BOLT 5: an HTLC output that "has timed
+/// out" is resolved through its timeout path). BOLT 2 ("`cltv_expiry_delta` Selection")
+/// has the fulfilling node fail the channel at a deadline before E when the offerer does
+/// not take the fulfill off chain, so that the HTLC is "fulfilled on-chain before its
+/// `cltv_expiry`". So:
+/// - by message: in time if `update_fulfill_htlc` reached the offerer while the tip was
+///   below E; at a tip of E or more the offerer could answer it with a timeout racing
+///   for block E + 1 (or already confirmed);
+/// - on chain: in time if the claim revealing the preimage confirmed in a block of height
+///   E or less, where no timeout can be; from E + 1 on it raced one.
+fn fulfilled_after_expiry(h: &Htlc, name: &dyn Fn(NodeIdx) -> String) -> Option<(u64, String)> {
+    let expiry = h.cltv_expiry;
+    let by_message_in_time = h.fulfilled_ms.is_some() && h.fulfilled_height.is_none_or(|tip| tip < expiry);
+    let on_chain_in_time = h.claimed.as_ref().is_some_and(|c| c.height <= expiry);
+    if by_message_in_time || on_chain_in_time || (h.fulfilled_ms.is_none() && h.claimed.is_none()) {
+        return None;
+    }
+    let mut how = Vec::new();
+    let mut at = Vec::new();
+    if let (Some(ms), Some(tip)) = (h.fulfilled_ms, h.fulfilled_height) {
+        how.push(format!("update_fulfill_htlc reached {} at {ms} ms with the tip at height {tip}", name(h.offerer)));
+        at.push(ms);
+    }
+    if let Some(c) = &h.claimed {
+        how.push(format!("the claim with its preimage confirmed on chain at height {} ({} ms)", c.height, c.at_ms));
+        at.push(c.at_ms);
+    }
+    let message = format!(
+        "{} fulfilled inbound {} (payment hash {}, cltv_expiry {expiry}) only after it expired: {}; from a tip at \
+         height {expiry} {} could time it out on chain in block {} (BOLT 2, BOLT 5), so {} was exposed to losing it",
+        name(h.receiver),
+        h.describe(name),
+        short(&h.payment_hash),
+        how.join(", and "),
+        name(h.offerer),
+        expiry + 1,
+        name(h.receiver),
+    );
+    Some((at.into_iter().min().unwrap_or(h.added_ms), message))
+}
+
 /// Checks invariants 2, 3, 4 and 7 and appends what breaks them.
 pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
     let name = |i: NodeIdx| ev.names.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
     let htlcs = table(ev);
     let closed = closed_channels(ev);
     let closed_at = closed_at(ev);
-    // Preimage of this hash revealed on chain in a claim from this channel's commitment.
-    let claimed_on_chain = |h: &Htlc| ev.onchain_claims.contains(&(h.payment_hash, h.channel_id));
     let hv = |invariant, h: &Htlc, node: NodeIdx, at_ms: Option<u64>, message: String| Violation {
         invariant,
         payment_hash: Some(h.payment_hash.to_string()),
@@ -299,8 +399,11 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
             continue;
         }
         // 2. Forwarders lose nothing: once the node learned the preimage downstream (a
-        // fulfill, or the peer's on-chain claim) for an outbound HTLC it offered for an
-        // inbound HTLC of that hash, that inbound HTLC is fulfilled, by message or on chain.
+        // fulfill, or the peer's on-chain claim of that outbound HTLC's output) for an
+        // outbound HTLC it offered for an inbound HTLC of that hash, that inbound HTLC is
+        // fulfilled, by message or by a confirmed claim of its own output (a claim of
+        // another output of the hash on the channel, e.g. another MPP part, does not count),
+        // and before it expires (see `fulfilled_after_expiry`).
         //
         // Which inbound HTLC an outbound one forwards: first one to one, each outbound HTLC
         // (in the order offered) to the earliest inbound HTLC of the hash that was live when
@@ -339,7 +442,9 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
         }
         let matched: BTreeSet<usize> = partner.iter().flatten().copied().collect();
         for (j, i) in ins.iter().enumerate() {
-            let settled = |o: &&Htlc| o.fulfilled_ms.or(claimed_on_chain(o).then_some(o.added_ms));
+            // When the node learned the preimage from `o`: its fulfill, or the block that
+            // confirmed the peer's claim of that very output, whichever came first.
+            let settled = |o: &&Htlc| [o.fulfilled_ms, o.claimed.as_ref().map(|c| c.at_ms)].into_iter().flatten().min();
             let learned = match partner[j] {
                 Some(k) => settled(&outs[k]),
                 None => outs
@@ -350,7 +455,9 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
                     .min(),
             };
             let Some(learned_ms) = learned else { continue };
-            if i.fulfilled_ms.is_none() && !claimed_on_chain(i) {
+            if let Some((at_ms, late)) = fulfilled_after_expiry(i, &name) {
+                violations.push(hv(Invariant::ForwardersLoseNothing, i, *node, Some(at_ms), late));
+            } else if i.fulfilled_ms.is_none() && i.claimed.is_none() {
                 let closed = closed_at.contains_key(&(*node, i.channel_id));
                 violations.push(hv(
                     Invariant::ForwardersLoseNothing,
@@ -362,7 +469,7 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
                         name(*node),
                         i.describe(&name),
                         if closed {
-                            " (its channel closed and no claim with the preimage from it confirmed)"
+                            " (its channel closed and no claim of its output with the preimage confirmed)"
                         } else {
                             ""
                         }
@@ -540,15 +647,13 @@ pub(super) fn judge_htlcs(ev: &Evidence, violations: &mut Vec<Violation>) {
 
 /// Per (channel, node), the net of the HTLCs settled on the channel, msat: those the node
 /// received minus those it offered, counting an HTLC settled when its offerer received
-/// `update_fulfill_htlc` for it or, for one that was committed and never failed back, when
-/// a preimage of its hash was revealed on chain from that channel's commitment transaction.
-/// Only nodes that settled something appear.
+/// `update_fulfill_htlc` for it or when its output on that channel's commitment transaction
+/// was claimed on chain with the preimage ([`Evidence::onchain_htlc_claims`], matched to one
+/// HTLC each). Only nodes that settled something appear.
 pub(super) fn settled_net_msat(ev: &Evidence) -> BTreeMap<(Bytes32, NodeIdx), i128> {
     let mut net: BTreeMap<(Bytes32, NodeIdx), i128> = BTreeMap::new();
     for h in table(ev) {
-        let on_chain =
-            h.committed && h.failed_ms.is_none() && ev.onchain_claims.contains(&(h.payment_hash, h.channel_id));
-        if h.fulfilled_ms.is_some() || on_chain {
+        if h.fulfilled_ms.is_some() || h.claimed.is_some() {
             *net.entry((h.channel_id, h.receiver)).or_default() += h.amount_msat as i128;
             *net.entry((h.channel_id, h.offerer)).or_default() -= h.amount_msat as i128;
         }
@@ -661,8 +766,112 @@ mod tests {
         assert_eq!(v[0].node.as_deref(), Some("B"));
         assert!(v[0].message.contains("HTLC 0 on channel"), "{}", v[0].message);
         // Claimed on chain from the inbound channel's commitment instead: nothing lost.
-        ev.onchain_claims.insert((hash(), AB));
+        ev.onchain_htlc_claims.push(claim(AB, 1_001_100, Some(600), 450));
         assert_eq!(fired(&ev), vec![]);
+    }
+
+    /// A confirmed claim with the preimage of an output of `channel`'s commitment worth
+    /// `amount_msat` rounded down (with the expiry its script checks, if any).
+    fn claim(channel_id: Bytes32, amount_msat: u64, cltv_expiry: Option<u32>, height: u32) -> OnchainHtlcClaim {
+        OnchainHtlcClaim {
+            payment_hash: hash(),
+            channel_id,
+            amount_sat: amount_msat / 1000,
+            cltv_expiry,
+            height,
+            at_ms: 1_000 + height as u64,
+        }
+    }
+
+    #[test]
+    fn a_forward_fulfilled_upstream_only_after_its_expiry_exposed_the_forwarder() {
+        // A's HTLC to B expires at 600. C fulfilled at height 450; B's fulfill reached A
+        // when the tip was at 600: from there A could have timed it out on chain.
+        let mut ev = forward();
+        ev.htlc_messages.push(fulfill(30, C, B, BC, 0));
+        ev.htlc_messages.push(fulfill(40, B, A, AB, 0));
+        ev.htlc_message_heights = vec![400, 400, 450, 600];
+        let v = judge(&ev).violations;
+        assert_eq!(v.iter().map(|v| v.invariant).collect::<Vec<_>>(), vec![Invariant::ForwardersLoseNothing]);
+        assert_eq!(v[0].node.as_deref(), Some("B"));
+        assert_eq!(v[0].at_ms, Some(40));
+        assert_eq!(v[0].payment_hash, Some(hash().to_string()));
+        let expected = format!(
+            "B fulfilled inbound HTLC 0 on channel {} from A to B (1001100 msat, added at 10 ms) (payment hash {}, \
+             cltv_expiry 600) only after it expired: update_fulfill_htlc reached A at 40 ms with the tip at height \
+             600; from a tip at height 600 A could time it out on chain in block 601 (BOLT 2, BOLT 5), so B was \
+             exposed to losing it",
+            short(&AB),
+            short(&hash())
+        );
+        assert_eq!(v[0].message, expected);
+        // One block earlier the fulfill was in time.
+        ev.htlc_message_heights = vec![400, 400, 450, 599];
+        assert_eq!(fired(&ev), vec![]);
+        // Heights unknown (evidence without them): not judged against the expiry.
+        ev.htlc_message_heights = vec![];
+        assert_eq!(fired(&ev), vec![]);
+    }
+
+    #[test]
+    fn an_onchain_claim_upstream_must_confirm_no_later_than_the_expiry_height() {
+        // B's inbound channel closed; B claimed A's HTLC on chain with the preimage.
+        let mut ev = forward();
+        ev.htlc_messages.push(fulfill(30, C, B, BC, 0));
+        ev.htlc_message_heights = vec![400, 400, 450];
+        ev.observations.push(closed(35, B, AB));
+        // Confirmed in block 600: no timeout (nLockTime 600) can be in a block before 601.
+        ev.onchain_htlc_claims = vec![claim(AB, 1_001_100, Some(600), 600)];
+        assert_eq!(fired(&ev), vec![]);
+        // In block 601 it raced A's timeout.
+        ev.onchain_htlc_claims = vec![claim(AB, 1_001_100, Some(600), 601)];
+        let v = judge(&ev).violations;
+        assert_eq!(v.iter().map(|v| v.invariant).collect::<Vec<_>>(), vec![Invariant::ForwardersLoseNothing]);
+        assert_eq!(v[0].at_ms, Some(1_601));
+        assert!(
+            v[0].message.contains("the claim with its preimage confirmed on chain at height 601 (1601 ms)")
+                && v[0].message.contains("cltv_expiry 600"),
+            "{}",
+            v[0].message
+        );
+        // A late fulfill by message does not make up for it, an early one does.
+        ev.htlc_messages.push(fulfill(40, B, A, AB, 0));
+        ev.htlc_message_heights.push(600);
+        let v = judge(&ev).violations;
+        assert!(v.len() == 1 && v[0].message.contains("tip at height 600, and the claim"), "{v:?}");
+        *ev.htlc_message_heights.last_mut().expect("pushed") = 590;
+        assert_eq!(fired(&ev), vec![]);
+    }
+
+    #[test]
+    fn an_onchain_claim_covers_only_the_htlc_whose_output_it_spent() {
+        // Two MPP parts of one payment reach B over the same channel and are forwarded and
+        // settled downstream. B's inbound channel closes and B claims only the first part's
+        // output on chain: the second is lost, although a preimage of the hash confirmed
+        // from that channel.
+        let mut ev = forward();
+        ev.htlc_messages = vec![
+            add(10, A, B, AB, 0, 600_600),
+            add(11, B, C, BC, 0, 600_000),
+            add(12, A, B, AB, 1, 400_400),
+            add(13, B, C, BC, 1, 400_000),
+            fulfill(20, C, B, BC, 0),
+            fulfill(21, C, B, BC, 1),
+        ];
+        ev.committed_inbound = vec![committed(B, A, AB, 0, 600_600), committed(B, A, AB, 1, 400_400)];
+        ev.observations = vec![closed(30, B, AB)];
+        // A claim from A's commitment (offered-HTLC script: no expiry in it), told apart by amount.
+        ev.onchain_htlc_claims = vec![claim(AB, 600_600, None, 450)];
+        let v = judge(&ev).violations;
+        assert_eq!(v.iter().map(|v| v.invariant).collect::<Vec<_>>(), vec![Invariant::ForwardersLoseNothing]);
+        assert!(v[0].message.contains("never fulfilled inbound HTLC 1 on channel"), "{}", v[0].message);
+        assert!(v[0].message.contains("400400 msat"), "{}", v[0].message);
+        // Both outputs claimed: nothing lost.
+        ev.onchain_htlc_claims.push(claim(AB, 400_400, Some(600), 451));
+        assert_eq!(fired(&ev), vec![]);
+        // A claim whose script checks another expiry is not this HTLC's.
+        ev.onchain_htlc_claims[1].cltv_expiry = Some(601);
+        assert_eq!(fired(&ev), vec![Invariant::ForwardersLoseNothing]);
     }
 
     #[test]
