@@ -424,24 +424,27 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
         world.run_until(world.now_ms() + 1_000);
     }
     // A channel that never became ready is reported (LDK's `list_channels` says so); its
-    // payments then fail to send. The report says which of its ends restarted from a stale
-    // manager meanwhile (evidence a kept finding's signature can require).
-    let stale_restarts = |n: NodeIdx| -> Vec<String> {
+    // payments then fail to send. The report says which of its ends restarted meanwhile, and
+    // whether from a stale manager (evidence a kept finding's signature can require).
+    let restarts_of = |n: NodeIdx| -> Vec<String> {
         let w = &world;
         w.restarts()
             .iter()
-            .filter(|r| r.node == n && r.stale_manager)
-            .map(|r| format!("{}, crashed at {} ms", w.name(n), r.crashed_at_ms))
+            .filter(|r| r.node == n)
+            .map(|r| {
+                let stale = if r.stale_manager { ", stale manager" } else { "" };
+                format!("{} crashed at {} ms{stale}", w.name(n), r.crashed_at_ms)
+            })
             .collect()
     };
     let mut setup_problems: Vec<String> = links
         .iter()
         .filter(|&&(x, y)| scid_between(&world, x, y).is_none())
         .map(|&(x, y)| {
-            let stale: Vec<String> = [x, y].into_iter().flat_map(stale_restarts).collect();
+            let restarts: Vec<String> = [x, y].into_iter().flat_map(restarts_of).collect();
             let mut problem = format!("channel {}-{} never became ready during opening", world.name(x), world.name(y));
-            if !stale.is_empty() {
-                problem += &format!(", after a stale-manager restart of an end ({})", stale.join(", "));
+            if !restarts.is_empty() {
+                problem += &format!(", after a restart of an end ({})", restarts.join("; "));
             }
             problem
         })
