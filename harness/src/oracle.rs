@@ -11,6 +11,10 @@
 //! per open channel from HTLC messages, committed HTLCs, the chain and monitor balances in
 //! [`htlcs`]; conservation across closed channels and each node's books in
 //! [`conservation`].
+//!
+//! A run whose heal phase hits its bound is a liveness violation by itself; the checks
+//! that can only be decided at rest ("never claimed", "never resolved", conservation) are
+//! then skipped rather than judged on a world still in motion.
 
 pub mod conservation;
 pub mod htlcs;
