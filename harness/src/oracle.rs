@@ -514,12 +514,16 @@ pub fn judge(ev: &Evidence) -> Verdict {
         }
     }
     for (node, channel, kind, sat) in &ev.unresolved_balances {
+        // A balance of a channel whose funding output never confirmed cannot exist; say so
+        // (a kept finding's signature tells it from a commitment that never confirmed).
+        let unfunded = !ev.chain_txs.is_empty() && !conservation::funding_confirmed(ev, channel);
         verdict.violations.push(Violation::at_node(
             Invariant::Liveness,
             Some(name(*node)),
             None,
             format!(
-                "closed channel {channel:?} still has an unresolved {kind} balance of {sat} sat after the heal phase"
+                "closed channel {channel:?} still has an unresolved {kind} balance of {sat} sat after the heal phase{}",
+                if unfunded { "; its funding transaction never confirmed" } else { "" }
             ),
         ));
     }

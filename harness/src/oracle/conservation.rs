@@ -408,6 +408,19 @@ pub fn min_commitment_fee_sat(anchors: bool) -> u64 {
     weight * sim::node::MIN_FEERATE_SAT_PER_KW as u64 / 1000
 }
 
+/// Whether a confirmed transaction has an output whose v1 channel id (its txid with the
+/// output index XORed into the last two bytes, BOLT 2) is `channel`: its funding output.
+pub fn funding_confirmed(ev: &Evidence, channel: &Bytes32) -> bool {
+    ev.chain_txs.iter().any(|t| {
+        (0..t.outputs.len()).any(|vout| {
+            let mut id = t.txid.0;
+            id[30] ^= (vout >> 8) as u8;
+            id[31] ^= (vout & 0xff) as u8;
+            id == channel.0
+        })
+    })
+}
+
 /// Each node's books at the end of the run (see the module docs), in node order.
 pub fn books(ev: &Evidence) -> Vec<NodeBooks> {
     ledger(ev).books
