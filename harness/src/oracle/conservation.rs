@@ -792,7 +792,15 @@ mod review_tests {
         }
     }
 
-    fn add(at_ms: u64, from: NodeIdx, to: NodeIdx, ch: u8, htlc_id: u64, amount_msat: u64, preimage: u8) -> HtlcMessage {
+    fn add(
+        at_ms: u64,
+        from: NodeIdx,
+        to: NodeIdx,
+        ch: u8,
+        htlc_id: u64,
+        amount_msat: u64,
+        preimage: u8,
+    ) -> HtlcMessage {
         let payment_hash = Bytes32([preimage; 32]).sha256();
         let msg = HtlcMsg::Add { channel_id: id(ch), htlc_id, payment_hash, amount_msat, cltv_expiry: 500 };
         HtlcMessage { at_ms, to, from, msg }
@@ -800,7 +808,7 @@ mod review_tests {
 
     fn fulfill(at_ms: u64, by: NodeIdx, to: NodeIdx, ch: u8, htlc_id: u64, preimage: u8) -> HtlcMessage {
         let msg = HtlcMsg::Fulfill { channel_id: id(ch), htlc_id, preimage: Bytes32([preimage; 32]) };
-        HtlcMessage { at_ms, to: to, from: by, msg }
+        HtlcMessage { at_ms, to, from: by, msg }
     }
 
     fn judged(ev: &Evidence) -> Vec<String> {
@@ -907,6 +915,10 @@ mod review_tests {
         let b = books(&ev);
         assert_eq!((b[A].unaccounted_msat, b[B].unaccounted_msat), (Some(-400_000), Some(400_000)));
         assert_eq!(judged(&ev), Vec::<String>::new());
-        assert_eq!((b[A].tolerance_msat, b[B].tolerance_msat), (467_000, 467_000), "2 sat + the 400 sat trimmed + closed channels");
+        assert_eq!(
+            (b[A].tolerance_msat, b[B].tolerance_msat),
+            (467_000, 467_000),
+            "2 sat + the 400 sat trimmed + closed channels"
+        );
     }
 }
