@@ -885,7 +885,11 @@ impl Report {
             .enumerate()
             .filter_map(|(i, v)| {
                 let matching: Vec<_> = known.iter().filter(|k| k.matches(v, self)).collect();
-                let k = matching.iter().find(|k| own.is_some() && k.fixture.file_name() == own).or(matching.first())?;
+                // The run's own fixture if it is one of them; else the finding's first fixture
+                // (several fixtures of one finding share a signature: the shortest file name,
+                // the one the others extend, names it).
+                let first = matching.iter().min_by_key(|k| (k.fixture.as_os_str().len(), k.fixture.clone()));
+                let k = matching.iter().find(|k| own.is_some() && k.fixture.file_name() == own).or(first)?;
                 Some(KnownViolation {
                     violation: i,
                     fixture: k

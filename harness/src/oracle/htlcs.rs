@@ -127,6 +127,9 @@ fn table(ev: &Evidence) -> Vec<Htlc> {
     let mut htlcs: Vec<Htlc> = Vec::new();
     let mut current: BTreeMap<(Bytes32, NodeIdx, u64), usize> = BTreeMap::new();
     let heights = (ev.htlc_message_heights.len() == ev.htlc_messages.len()).then_some(&ev.htlc_message_heights);
+    // A fulfill reaching the offerer after it closed the channel settles nothing: LDK drops
+    // messages for a channel it no longer has, so the HTLC is left to the chain.
+    let closed = closed_at(ev);
     for (index, m) in ev.htlc_messages.iter().enumerate() {
         match &m.msg {
             HtlcMsg::Add { channel_id, htlc_id, payment_hash, amount_msat, cltv_expiry } => {
@@ -154,7 +157,8 @@ fn table(ev: &Evidence) -> Vec<Htlc> {
                 });
             }
             HtlcMsg::Fulfill { channel_id, htlc_id, preimage } => {
-                if let Some(&i) = current.get(&(*channel_id, m.to, *htlc_id)) {
+                let after_close = closed.get(&(m.to, *channel_id)).is_some_and(|&t| m.at_ms >= t);
+                if let (Some(&i), false) = (current.get(&(*channel_id, m.to, *htlc_id)), after_close) {
                     if preimage.sha256() == htlcs[i].payment_hash && htlcs[i].fulfilled_ms.is_none() {
                         htlcs[i].fulfilled_ms = Some(m.at_ms);
                         htlcs[i].fulfilled_height = heights.map(|h| h[index]);
@@ -840,6 +844,20 @@ mod tests {
         let v = judge(&ev).violations;
         assert!(v.len() == 1 && v[0].message.contains("tip at height 600, and the claim"), "{v:?}");
         *ev.htlc_message_heights.last_mut().expect("pushed") = 590;
+        assert_eq!(fired(&ev), vec![]);
+    }
+
+    #[test]
+    fn a_fulfill_reaching_the_offerer_after_it_closed_the_channel_settles_nothing() {
+        // C settles B's forward; A has already closed A-B when B's fulfill reaches it, so B
+        // must claim the inbound HTLC on chain, and did not.
+        let mut ev = forward();
+        ev.htlc_messages.extend([fulfill(30, C, B, BC, 0), fulfill(40, B, A, AB, 0)]);
+        ev.observations = vec![closed(35, A, AB)];
+        let v = judge(&ev).violations;
+        assert_eq!(v.iter().map(|v| v.invariant).collect::<Vec<_>>(), vec![Invariant::ForwardersLoseNothing], "{v:?}");
+        // The same fulfill before the close settles it.
+        ev.observations = vec![closed(45, A, AB)];
         assert_eq!(fired(&ev), vec![]);
     }
 
