@@ -803,7 +803,7 @@ impl Report {
                 msat(b.on_chain_sat),
                 msat(b.in_channels_sat),
                 msat(b.fees_sat),
-                b.unaccounted_msat.map_or_else(|| "n/a (a channel is unresolved)".to_string(), |u| format!("{} msat", signed(u)))
+                b.unaccounted_msat.map_or_else(|| "n/a (the run did not heal, or a channel of the node is unresolved)".to_string(), |u| format!("{} msat", signed(u)))
             );
             for c in &n.channels {
                 let _ = writeln!(

@@ -99,7 +99,8 @@ pub struct NodeBooks {
     /// channels, msat.
     pub net_htlcs_msat: i64,
     /// started + net HTLCs + anchors swept − on chain − in channels − fees, msat; `None`
-    /// when a channel of the node is not resolved (the books cannot close yet).
+    /// when the run did not heal or a channel of the node is not resolved (the books cannot
+    /// close yet).
     pub unaccounted_msat: Option<i64>,
     /// How far from zero `unaccounted_msat` may be from rounding and dust, msat.
     pub tolerance_msat: i64,
