@@ -144,9 +144,10 @@ fn ledger(ev: &Evidence) -> Ledger {
     let n_nodes = ev.names.len();
     let txs = &ev.chain_txs;
     let by_txid: BTreeMap<Bytes32, usize> = txs.iter().enumerate().map(|(i, t)| (t.txid, i)).collect();
-    let mut spent: BTreeSet<(Bytes32, u32)> = BTreeSet::new();
-    for t in txs {
-        spent.extend(t.inputs.iter().copied());
+    // Which transaction spends each spent output.
+    let mut spent: BTreeMap<(Bytes32, u32), usize> = BTreeMap::new();
+    for (i, t) in txs.iter().enumerate() {
+        spent.extend(t.inputs.iter().map(|op| (*op, i)));
     }
     let value = |op: &(Bytes32, u32)| -> u64 {
         by_txid.get(&op.0).and_then(|&i| txs[i].outputs.get(op.1 as usize)).map_or(0, |o| o.value_sat)
@@ -214,12 +215,7 @@ fn ledger(ev: &Evidence) -> Ledger {
             continue;
         }
         let t = &txs[i];
-        let claimer = txs
-            .iter()
-            .enumerate()
-            .skip(i + 1)
-            .find_map(|(j, u)| u.inputs.iter().any(|op| op.0 == t.txid).then_some(tx_owner[j]).flatten());
-        tx_owner[i] = claimer;
+        tx_owner[i] = (0..t.outputs.len() as u32).find_map(|v| spent.get(&(t.txid, v)).and_then(|&j| tx_owner[j]));
     }
     let fee = |t: &ChainTx| -> i128 {
         let inputs: u64 = t.inputs.iter().map(value).sum();
@@ -289,7 +285,7 @@ fn ledger(ev: &Evidence) -> Ledger {
         }
     }
     for (op, ch) in &tree {
-        if !spent.contains(op) && !anchors.contains(op) {
+        if !spent.contains_key(op) && !anchors.contains(op) {
             if let Some(c) = closed.get_mut(ch) {
                 c.unclaimed.push((op.0, op.1, value(op)));
             }
@@ -303,7 +299,7 @@ fn ledger(ev: &Evidence) -> Ledger {
     let open: BTreeSet<Bytes32> = ev.open_balances.iter().map(|(_, b)| b.channel_id).collect();
     let locked_funding: Vec<(Bytes32, u64)> = funding
         .iter()
-        .filter(|(op, (ch, _))| !spent.contains(op) && !open.contains(ch))
+        .filter(|(op, (ch, _))| !spent.contains_key(op) && !open.contains(ch))
         .map(|(op, (ch, _))| (*ch, value(op)))
         .collect();
 
@@ -324,6 +320,10 @@ fn ledger(ev: &Evidence) -> Ledger {
     }
 
     let net = settled_net_msat(ev);
+    let mut by_channel: BTreeMap<Bytes32, Vec<(NodeIdx, &sim::node::OpenChannelBalance)>> = BTreeMap::new();
+    for (m, b) in &ev.open_balances {
+        by_channel.entry(b.channel_id).or_default().push((*m, b));
+    }
     let mut books = Vec::new();
     for n in 0..n_nodes {
         let started_sat: u64 = txs
@@ -334,13 +334,9 @@ fn ledger(ev: &Evidence) -> Ledger {
             .map(|o| o.value_sat)
             .sum();
         let on_chain_sat: u64 =
-            owner.iter().filter(|(op, o)| **o == n && !spent.contains(op)).map(|(op, _)| value(op)).sum();
+            owner.iter().filter(|(op, o)| **o == n && !spent.contains_key(op)).map(|(op, _)| value(op)).sum();
         let mut in_channels_sat = 0u64;
         let mut tolerance_msat = 0i64;
-        let mut by_channel: BTreeMap<Bytes32, Vec<(NodeIdx, &sim::node::OpenChannelBalance)>> = BTreeMap::new();
-        for (m, b) in &ev.open_balances {
-            by_channel.entry(b.channel_id).or_default().push((*m, b));
-        }
         for (m, b) in &ev.open_balances {
             // A channel whose funding transaction never confirmed holds nothing yet: the
             // coin meant for it is still in the wallet (liveness reports the channel).
@@ -769,29 +765,6 @@ mod tests {
         assert_eq!((b[A].fees_sat, b[A].unaccounted_msat), (200 + 10 + 2 * anchor, Some(0)));
         assert_eq!((b[B].fees_sat, b[B].anchors_swept_sat, b[B].unaccounted_msat), (10 + 430, anchor, Some(0)));
     }
-}
-
-#[cfg(test)]
-mod review_tests {
-    use super::*;
-    use crate::oracle::{HtlcMessage, HtlcMsg};
-    use sim::node::OpenChannelBalance;
-
-    const A: NodeIdx = 0;
-    const B: NodeIdx = 1;
-
-    fn id(b: u8) -> Bytes32 {
-        Bytes32([b; 32])
-    }
-
-    fn tx(txid: u8, height: u32, inputs: &[(u8, u32)], outputs: &[(u64, PaidTo)]) -> ChainTx {
-        ChainTx {
-            txid: id(txid),
-            height,
-            inputs: inputs.iter().map(|&(t, v)| (id(t), v)).collect(),
-            outputs: outputs.iter().map(|&(value_sat, paid_to)| ChainOutput { value_sat, paid_to }).collect(),
-        }
-    }
 
     fn add(
         at_ms: u64,
@@ -810,12 +783,6 @@ mod review_tests {
     fn fulfill(at_ms: u64, by: NodeIdx, to: NodeIdx, ch: u8, htlc_id: u64, preimage: u8) -> HtlcMessage {
         let msg = HtlcMsg::Fulfill { channel_id: id(ch), htlc_id, preimage: Bytes32([preimage; 32]) };
         HtlcMessage { at_ms, to, from: by, msg }
-    }
-
-    fn judged(ev: &Evidence) -> Vec<String> {
-        let mut v = Vec::new();
-        judge_conservation(ev, &mut v);
-        v.into_iter().map(|v| v.message).collect()
     }
 
     /// A funds channel 3 (100_000 sat) with B and pays B 30_000 sat over it; B funds channel
