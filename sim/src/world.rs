@@ -683,24 +683,25 @@ impl World {
     /// [`FakeDisk::roll_back`]), e.g. a monitor write `Persist` reported `Completed`.
     /// Returns `false` if there was nothing to undo.
     pub fn plant_roll_back(&mut self, idx: NodeIdx, key: &str) -> bool {
-        let done = self.slots[idx].env.disk.roll_back(key);
-        self.fault(Some(idx), FaultKind::Plant, format!("disk rolled back {key}: {done}"));
-        for op in self.slots[idx].env.disk.drain_journal() {
-            self.record_disk_op(idx, op);
-        }
-        done
+        self.plant_on_disk(idx, key, "rolled back", FakeDisk::roll_back)
     }
 
     /// **Plant**: node `idx`'s disk loses everything it durably holds under `key` (see
     /// [`FakeDisk::lose`]), e.g. the `OutputSweeper`'s state
     /// ([`Node::sweeper_disk_key`]). Returns whether the key held anything.
     pub fn plant_lose(&mut self, idx: NodeIdx, key: &str) -> bool {
-        let had = self.slots[idx].env.disk.lose(key);
-        self.fault(Some(idx), FaultKind::Plant, format!("disk lost {key}: {had}"));
+        self.plant_on_disk(idx, key, "lost", FakeDisk::lose)
+    }
+
+    /// Applies a disk plant to `key` of node `idx`, records it as a `Plant` fault
+    /// (`disk <what> <key>: <result>`) and its journal in the trace; returns its result.
+    fn plant_on_disk(&mut self, idx: NodeIdx, key: &str, what: &str, act: fn(&FakeDisk, &str) -> bool) -> bool {
+        let done = act(&self.slots[idx].env.disk, key);
+        self.fault(Some(idx), FaultKind::Plant, format!("disk {what} {key}: {done}"));
         for op in self.slots[idx].env.disk.drain_journal() {
             self.record_disk_op(idx, op);
         }
-        had
+        done
     }
 
     /// **Plant**: the chain never confirms a transaction `refuse` matches (see

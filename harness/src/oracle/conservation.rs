@@ -569,6 +569,17 @@ mod tests {
         Bytes32([b; 32])
     }
 
+    /// One end's view of an open, non-anchor channel `channel` of `capacity_sat`.
+    fn open_balance(channel: u8, capacity_sat: u64, amount_sat: u64, transaction_fee_sat: u64) -> OpenChannelBalance {
+        OpenChannelBalance {
+            channel_id: id(channel),
+            amount_sat,
+            transaction_fee_sat,
+            capacity_sat,
+            anchor_channel: false,
+        }
+    }
+
     fn tx(txid: u8, height: u32, inputs: &[(u8, u32)], outputs: &[(u64, PaidTo)]) -> ChainTx {
         ChainTx {
             txid: id(txid),
@@ -717,13 +728,7 @@ mod tests {
             "{v:?}"
         );
         // Listed open at both ends, the same output is a channel like any other.
-        let open = |amount_sat, transaction_fee_sat| OpenChannelBalance {
-            channel_id: id(FUNDING),
-            amount_sat,
-            transaction_fee_sat,
-            capacity_sat: 100_000,
-            anchor_channel: false,
-        };
+        let open = |amount_sat, fee_sat| open_balance(FUNDING, 100_000, amount_sat, fee_sat);
         ev.open_balances = vec![(A, open(99_800, 200)), (B, open(0, 0))];
         assert_eq!(judged(&ev), Vec::<String>::new());
         assert_eq!(books(&ev)[A].in_channels_sat, 100_000);
@@ -845,13 +850,7 @@ mod tests {
         let mut ev = two_channels_one_batched_sweep();
         // A funds channel 15 (40_000 sat) from its change; nothing happens on it.
         ev.chain_txs.push(tx(15, 21, &[(3, 1)], &[(40_000, PaidTo::Other), (10_000, PaidTo::Change)]));
-        let open = |amount_sat, transaction_fee_sat| OpenChannelBalance {
-            channel_id: id(15),
-            amount_sat,
-            transaction_fee_sat,
-            capacity_sat: 40_000,
-            anchor_channel: false,
-        };
+        let open = |amount_sat, fee_sat| open_balance(15, 40_000, amount_sat, fee_sat);
         ev.open_balances = vec![(A, open(39_817, 183)), (B, open(0, 0))];
         assert_eq!(judged(&ev), Vec::<String>::new());
         ev.chain_txs.push(tx(16, 22, &[(2, 0)], &[(4_500, PaidTo::Node(B)), (500, PaidTo::Node(A))]));
@@ -872,13 +871,7 @@ mod tests {
         ev.htlc_messages.push(add(60, A, B, 15, 0, 400_000, 6));
         ev.htlc_messages.push(fulfill(70, B, A, 15, 0, 6));
         ev.channel_peers.extend([(A, id(15), B), (B, id(15), A)]);
-        let open = |amount_sat, transaction_fee_sat| OpenChannelBalance {
-            channel_id: id(15),
-            amount_sat,
-            transaction_fee_sat,
-            capacity_sat: 40_000,
-            anchor_channel: false,
-        };
+        let open = |amount_sat, fee_sat| open_balance(15, 40_000, amount_sat, fee_sat);
         ev.open_balances = vec![(A, open(39_417, 583)), (B, open(0, 0))];
         let b = books(&ev);
         assert_eq!((b[A].unaccounted_msat, b[B].unaccounted_msat), (Some(-400_000), Some(400_000)));
