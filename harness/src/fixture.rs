@@ -25,6 +25,22 @@
 //! expect = ["liveness"]
 //! signature = { message = "payer forgot the payment", restart = { stale_manager = true, when = "after-failed-back" } }
 //! ```
+//! A kept finding also says how bad it is (`severity`, [`Severity`]) and what LDK's trackers
+//! know of it (`[upstream]`, [`Upstream`]): the issues or pull requests that report this very
+//! behaviour (`tracked`, empty when none was found), neighbouring ones (`related`) and when the
+//! trackers were searched:
+//!
+//! ```toml
+//! severity = "liveness-only"
+//! [upstream]
+//! checked = "2026-12-01"
+//! tracked = ["rust-lightning#1111", "ldk-node#1081"]
+//! related = ["rust-lightning#1678"]
+//! ```
+//! A behaviour LDK documents and the oracle therefore accepts (it is no violation) can be
+//! kept too, as the test of the rule that accepts it: `class = "documented-ldk-limitation"`,
+//! no `expect`, and `accepted`, the [`Allowance`]s its run must show.
+//!
 //! A malformed fixture is an error naming the file, the line and the field. Times (`at_ms`,
 //! `block_interval_ms`) are at most an hour; how long a fault lasts (`downtime_ms`,
 //! `duration_ms`, `write_delay_ms_max`, `downtime_ms_max`) must stay under the heal phase's
@@ -33,7 +49,7 @@
 //! first 10 to 20 simulated seconds) happens when the workload starts.
 
 use crate::faults::{check_fault_span, FaultPlan, ScheduledFault, MAX_DURATION_MS};
-use crate::oracle::Invariant;
+use crate::oracle::{Allowance, Invariant};
 use crate::scenario::{node_names, UnknownScenario};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -68,6 +84,91 @@ pub struct Fixture {
     /// too broad (`[[signature]]`, or one inline table).
     #[serde(default, deserialize_with = "signatures")]
     pub signature: Vec<Signature>,
+    /// For a kept finding: how bad it is for the node's owner.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// For a kept LDK finding: what LDK's trackers know of it.
+    #[serde(default)]
+    pub upstream: Option<Upstream>,
+    /// For a documented limitation the oracle accepts: what its run must show.
+    #[serde(default)]
+    pub accepted: Vec<Allowance>,
+}
+
+/// How bad a kept finding is for whoever runs the node: the worst the finding's traces show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// A node can lose money: an HTLC it must claim or fail back cannot be, or a node that
+    /// cannot start again cannot defend its channels on chain.
+    FundsAtRisk,
+    /// Nothing is lost, but funds stay out of reach (a channel neither usable nor closed).
+    FundsLocked,
+    /// Funds are right, but what LDK tells the application is not (an event or a balance
+    /// an application books by is wrong or missing).
+    WrongEvent,
+    /// Nothing is lost or misreported; a node keeps doing useless work or never goes quiet.
+    LivenessOnly,
+}
+
+/// What LDK's issue trackers know of a kept finding (`[upstream]` in a fixture).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// When the trackers were last searched, `YYYY-MM-DD`.
+    pub checked: String,
+    /// Issues or pull requests that report this very behaviour; empty: none found.
+    #[serde(default)]
+    pub tracked: Vec<UpstreamRef>,
+    /// Issues or pull requests about neighbouring behaviour (a fix of a similar case, a
+    /// broader rework that would cover it).
+    #[serde(default)]
+    pub related: Vec<UpstreamRef>,
+}
+
+impl std::fmt::Display for Upstream {
+    /// `tracked upstream: rust-lightning#1111, ldk-node#1081`, or `not reported upstream
+    /// (none found, checked 2026-12-01)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.tracked.is_empty() {
+            write!(f, "not reported upstream (none found, checked {})", self.checked)
+        } else {
+            let refs: Vec<&str> = self.tracked.iter().map(|r| r.0.as_str()).collect();
+            write!(f, "tracked upstream: {}", refs.join(", "))
+        }
+    }
+}
+
+/// An issue or pull request of a `lightningdevkit` repository, `repo#number` (for example
+/// `rust-lightning#1111`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UpstreamRef(pub String);
+
+impl UpstreamRef {
+    /// Its page (GitHub sends an issue's address to the pull request when it is one).
+    pub fn url(&self) -> String {
+        let (repo, number) = self.0.split_once('#').expect("checked when parsed");
+        format!("https://github.com/lightningdevkit/{repo}/issues/{number}")
+    }
+}
+
+impl<'de> Deserialize<'de> for UpstreamRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let valid = s.split_once('#').is_some_and(|(repo, n)| {
+            !repo.is_empty()
+                && repo.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !n.is_empty()
+                && n.chars().all(|c| c.is_ascii_digit())
+        });
+        if valid {
+            Ok(UpstreamRef(s))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "'{s}' is not a reference like rust-lightning#1111 (a lightningdevkit repository, '#', a number)"
+            )))
+        }
+    }
 }
 
 /// How a violation shows it is a kept finding: a violation of `invariant` (by default, one of
@@ -160,6 +261,10 @@ pub struct KnownFinding {
     pub expect: Vec<Invariant>,
     /// How a violation shows it is this finding (any one of them).
     pub signature: Vec<Signature>,
+    /// How bad it is.
+    pub severity: Option<Severity>,
+    /// What LDK's trackers know of it.
+    pub upstream: Option<Upstream>,
 }
 
 impl KnownFinding {
@@ -203,7 +308,14 @@ pub fn known_findings(dir: &Path) -> Result<Vec<KnownFinding>, FixtureError> {
     for path in paths {
         let f = load(&path)?;
         if let (Some(class), false) = (f.class, f.signature.is_empty()) {
-            out.push(KnownFinding { fixture: path, class, expect: f.expect, signature: f.signature });
+            out.push(KnownFinding {
+                fixture: path,
+                class,
+                expect: f.expect,
+                signature: f.signature,
+                severity: f.severity,
+                upstream: f.upstream,
+            });
         }
     }
     Ok(out)
@@ -215,7 +327,8 @@ pub fn known_findings(dir: &Path) -> Result<Vec<KnownFinding>, FixtureError> {
 pub enum FindingClass {
     /// LDK does something its docs do not allow.
     LdkBug,
-    /// LDK does what it documents as a limitation (e.g. a stale manager force-closes).
+    /// LDK does what its docs allow or its tracker already lists as a known limitation
+    /// (e.g. a stale manager force-closes); the fixture cites the doc or the issue.
     DocumentedLdkLimitation,
     /// The harness broke a contract of LDK's; to be fixed here.
     HarnessBug,
@@ -347,13 +460,47 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
             check_fault_span(v).map_err(|m| entry_error(format!("field `{field}`: {m}")))?;
         }
     }
-    if fixture.class.is_some() != !fixture.expect.is_empty() {
-        return Err(FixtureError::Parse {
-            path: path.to_path_buf(),
-            line: field_line(if fixture.class.is_some() { "class" } else { "expect" }),
-            field: Some(if fixture.class.is_some() { "class" } else { "expect" }.to_string()),
-            message: "a kept finding needs both `class` and `expect` (the invariants it violates)".into(),
-        });
+    let field_error = |field: &str, message: &str| FixtureError::Parse {
+        path: path.to_path_buf(),
+        line: field_line(field),
+        field: Some(field.to_string()),
+        message: message.to_string(),
+    };
+    let kept = !fixture.expect.is_empty() || !fixture.accepted.is_empty();
+    if fixture.class.is_some() != kept {
+        let field = if fixture.class.is_some() { "class" } else if fixture.expect.is_empty() { "accepted" } else { "expect" };
+        return Err(field_error(
+            field,
+            "a kept finding needs `class` and either `expect` (the invariants it violates) or `accepted` (the documented behaviour its run shows)",
+        ));
+    }
+    if !fixture.expect.is_empty() && !fixture.accepted.is_empty() {
+        return Err(field_error("accepted", "a finding the oracle accepts violates nothing: `expect` must be empty"));
+    }
+    if !fixture.accepted.is_empty() && fixture.class != Some(FindingClass::DocumentedLdkLimitation) {
+        return Err(field_error("accepted", "only a documented-ldk-limitation is accepted by the oracle"));
+    }
+    if let Some(class) = fixture.class {
+        if fixture.severity.is_none() {
+            return Err(field_error(
+                "class",
+                "a kept finding needs `severity` (funds-at-risk, funds-locked, wrong-event or liveness-only)",
+            ));
+        }
+        if class != FindingClass::HarnessBug && fixture.upstream.is_none() {
+            return Err(field_error(
+                "class",
+                "a kept LDK finding needs an [upstream] table (`checked` date, `tracked` and `related` references; `tracked = []` when none was found)",
+            ));
+        }
+    }
+    if let Some(u) = &fixture.upstream {
+        let date = u.checked.as_bytes();
+        let is_date = date.len() == 10
+            && date.iter().enumerate().all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() });
+        if !is_date {
+            return Err(field_error("checked", &format!("must be a date, YYYY-MM-DD; got '{}'", u.checked)));
+        }
     }
     let known =
         node_names(&fixture.scenario).map_err(|error| FixtureError::Scenario { path: path.to_path_buf(), error })?;

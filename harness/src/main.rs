@@ -97,6 +97,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// A unit enum's serde name (`ldk-bug`, `liveness`, ...).
+fn kebab<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
 /// Runs one simulation, prints its report (and with `repro`, its trace first), and maps the
 /// verdict to the exit code.
 fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
@@ -117,13 +122,16 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
             fx.note.as_deref().unwrap_or("-"),
             match &fx.class {
                 Some(c) => format!(
-                    " (kept finding: {}; expected violations: {})",
-                    serde_json::to_value(c).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
-                    fx.expect
-                        .iter()
-                        .filter_map(|i| serde_json::to_value(i).ok().and_then(|v| v.as_str().map(String::from)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    " (kept finding: {}{}; {}: {}{})",
+                    kebab(c),
+                    fx.severity.map(|s| format!(", {}", kebab(&s))).unwrap_or_default(),
+                    if fx.expect.is_empty() { "accepted by the oracle" } else { "expected violations" },
+                    if fx.expect.is_empty() {
+                        fx.accepted.iter().map(kebab).collect::<Vec<_>>().join(", ")
+                    } else {
+                        fx.expect.iter().map(kebab).collect::<Vec<_>>().join(", ")
+                    },
+                    fx.upstream.as_ref().map(|u| format!("; {u}")).unwrap_or_default(),
                 ),
                 None => String::new(),
             }

@@ -40,6 +40,29 @@ pub struct PaymentFacts {
     pub payee: NodeIdx,
     /// Whether the payer handed it to LDK and LDK accepted it (`Ok` from the send call).
     pub accepted_by_ldk: bool,
+    /// When the payer handed it to LDK, simulated ms.
+    pub sent_at_ms: u64,
+}
+
+/// A restart that loaded a stale manager (a manager write was lost in the crash).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaleManagerRestart {
+    /// The node.
+    pub node: NodeIdx,
+    /// When it crashed, simulated ms.
+    pub crashed_at_ms: u64,
+    /// When the manager it loaded was written (the write issued), simulated ms; `None`: the
+    /// disk held no manager.
+    pub manager_written_at_ms: Option<u64>,
+}
+
+/// A behaviour LDK documents that the oracle accepts rather than flags, each with its own
+/// end state in the report (and named by a fixture's `accepted`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Allowance {
+    /// A payment forgotten by a stale manager that predates it ([`PaymentStatus::Forgotten`]).
+    PaymentForgotten,
 }
 
 /// Everything the oracle may look at.
@@ -92,6 +115,8 @@ pub struct Evidence {
     pub channel_peers: Vec<(NodeIdx, Bytes32, NodeIdx)>,
     /// Restarts: (node, restart ms, whether it loaded a stale manager).
     pub restart_times: Vec<(NodeIdx, u64, bool)>,
+    /// Restarts that loaded a stale manager, with when that manager was written.
+    pub stale_manager_restarts: Vec<StaleManagerRestart>,
     /// Faults that make a peer unavailable: crashes, partitions, link disconnects and
     /// plants, as (node, ms) (both ends for a link).
     pub unavailable: Vec<(NodeIdx, u64)>,
@@ -183,6 +208,16 @@ pub enum PaymentStatus {
     /// Neither, and the payer no longer tracks it, and none of its HTLCs ever reached a
     /// peer: lost before commit, which LDK's `send_payment` docs allow after a crash.
     Lost,
+    /// Neither, and the payer no longer tracks it: it restarted from a stale manager written
+    /// before the payment was sent, and none of the payment's HTLCs was fulfilled (by
+    /// message or on chain) or is still pending anywhere, so nothing was paid and nothing
+    /// can be. LDK 0.3 keeps outbound payments only in the `ChannelManager`, promises a
+    /// stale manager no more than losing no funds, and says of `list_recent_payments`: "If
+    /// such a payment exists, is not listed here, and an `Event::PaymentSent` has not been
+    /// received, you may consider resending the payment." (`ChannelManager::
+    /// list_recent_payments`, 0.3.0-rc3). Counted in the report; see
+    /// `fixtures/documented-ldk-limitation-stale-manager-forgets-failed-payment.toml`.
+    Forgotten,
     /// Neither, otherwise.
     Pending,
 }
@@ -291,6 +326,17 @@ fn judge_force_closes(ev: &Evidence, violations: &mut Vec<Violation>) {
             ));
         }
     }
+}
+
+/// [`PaymentStatus::Forgotten`]: the payer restarted from a stale manager written before
+/// `p` was sent (crashing after it was sent), every HTLC it offered for `p` was failed back,
+/// and no HTLC of `p`'s hash was fulfilled or is still pending anywhere.
+fn forgotten_by_stale_manager(ev: &Evidence, p: &PaymentFacts) -> bool {
+    let predating = ev.stale_manager_restarts.iter().any(|r| {
+        r.node == p.payer && r.crashed_at_ms >= p.sent_at_ms && r.manager_written_at_ms.is_none_or(|w| w < p.sent_at_ms)
+    });
+    let (offered, failed_back) = htlcs::offered(ev, p.payer, p.payment_hash);
+    predating && offered > 0 && failed_back == offered && !htlcs::fulfilled_or_pending_anywhere(ev, p.payment_hash)
 }
 
 /// Judges a run.
@@ -430,6 +476,8 @@ pub fn judge(ev: &Evidence) -> Verdict {
             PaymentStatus::Failed
         } else if reached_peer.is_none() && !payer_tracks && ev.healed {
             PaymentStatus::Lost
+        } else if claimed_at.is_none() && !payer_tracks && ev.healed && forgotten_by_stale_manager(ev, p) {
+            PaymentStatus::Forgotten
         } else {
             PaymentStatus::Pending
         };
@@ -465,7 +513,7 @@ pub fn judge(ev: &Evidence) -> Verdict {
                     Some(name(p.payee)),
                     "payee claimed a payment the payer failed".into(),
                 )),
-                PaymentStatus::Pending | PaymentStatus::Lost => verdict.violations.push(violation(
+                PaymentStatus::Pending | PaymentStatus::Lost | PaymentStatus::Forgotten => verdict.violations.push(violation(
                     Invariant::Atomicity,
                     Some(at),
                     Some(name(p.payee)),

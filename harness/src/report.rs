@@ -260,6 +260,7 @@ pub fn evidence(run: &RunResult) -> Evidence {
                 payer: p.payer,
                 payee: p.payee,
                 accepted_by_ldk: p.send_error.is_none(),
+                sent_at_ms: p.sent_at_ms.expect("only sent payments"),
             })
             .collect(),
         observations: w.observations().to_vec(),
@@ -361,6 +362,13 @@ pub fn evidence(run: &RunResult) -> Evidence {
         ev.closed_at_load.extend(r.closed_at_load.iter().map(|c| (r.node, at, *c)));
         if r.restarted_at_ms.is_some() {
             ev.restart_times.push((r.node, at, r.stale_manager));
+        }
+        if r.stale_manager {
+            ev.stale_manager_restarts.push(oracle::StaleManagerRestart {
+                node: r.node,
+                crashed_at_ms: r.crashed_at_ms,
+                manager_written_at_ms: r.manager_written_at_ms,
+            });
         }
     }
     let mut peers = std::collections::BTreeSet::new();
@@ -502,10 +510,7 @@ pub fn build(run: &RunResult) -> Report {
             loaded: match &r.loaded {
                 None => "still down".into(),
                 Some(Err(e)) => format!("FAILED: {e}"),
-                Some(Ok(l)) => {
-                    let mons: Vec<String> = l.monitors.iter().map(|(c, id)| format!("{c:?}@{id}")).collect();
-                    format!("manager@height {}, monitors [{}]", l.manager_height, mons.join(", "))
-                }
+                Some(Ok(l)) => l.to_string(),
             },
         })
         .collect();
@@ -675,11 +680,15 @@ impl Report {
         let count = |s: PaymentStatus| self.payments.iter().filter(|p| p.status == s).count();
         let _ = writeln!(
             o,
-            "\npayments: {} ({} succeeded, {} failed, {} lost before commit, {} pending)",
+            "\npayments: {} ({} succeeded, {} failed, {} lost before commit, {}{} pending)",
             self.payments.len(),
             count(PaymentStatus::Succeeded),
             count(PaymentStatus::Failed),
             count(PaymentStatus::Lost),
+            match count(PaymentStatus::Forgotten) {
+                0 => String::new(),
+                n => format!("{n} forgotten by a stale manager (documented LDK limitation), "),
+            },
             count(PaymentStatus::Pending)
         );
         for p in &self.payments {
@@ -832,13 +841,18 @@ impl Report {
                 v.message
             );
         }
+        let kebab = |v: serde_json::Result<serde_json::Value>| {
+            v.ok().and_then(|c| c.as_str().map(String::from)).unwrap_or_default()
+        };
         for k in &self.known {
             let _ = writeln!(
                 o,
-                "  known finding: violation {} is {} ({})",
+                "  known finding: violation {} is {} ({}{}{})",
                 k.violation + 1,
                 k.fixture,
-                serde_json::to_value(k.class).ok().and_then(|c| c.as_str().map(String::from)).unwrap_or_default()
+                kebab(serde_json::to_value(k.class)),
+                k.severity.map(|s| format!(", {}", kebab(serde_json::to_value(s)))).unwrap_or_default(),
+                k.upstream.as_ref().map(|u| format!("; {u}")).unwrap_or_default(),
             );
         }
         if !self.known.is_empty() && self.known.len() < self.violations.len() {
@@ -869,6 +883,10 @@ pub struct KnownViolation {
     pub fixture: String,
     /// What it is.
     pub class: crate::fixture::FindingClass,
+    /// How bad it is.
+    pub severity: Option<crate::fixture::Severity>,
+    /// What LDK's trackers know of it.
+    pub upstream: Option<crate::fixture::Upstream>,
 }
 
 impl Report {
@@ -898,6 +916,8 @@ impl Report {
                         .map(|f| format!("fixtures/{}", f.to_string_lossy()))
                         .unwrap_or_else(|| k.fixture.display().to_string()),
                     class: k.class,
+                    severity: k.severity,
+                    upstream: k.upstream.clone(),
                 })
             })
             .collect();
@@ -966,7 +986,7 @@ pub struct PaymentSnapshot {
     pub amount_msat: u64,
     /// When the payer handed it to LDK, simulated ms.
     pub sent_at_ms: Option<u64>,
-    /// Final status: `succeeded`, `failed`, `lost` or `pending`.
+    /// Final status: `succeeded`, `failed`, `lost`, `forgotten` or `pending`.
     pub status: PaymentStatus,
     /// Amount the payee's `PaymentClaimed` reported, msat.
     pub claimed_msat: Option<u64>,

@@ -425,6 +425,16 @@ pub enum LoadError {
         /// The panic message.
         message: String,
     },
+    /// The node was read back, but LDK panicked during its startup processing: the work a
+    /// freshly read `ChannelManager` does on its first event or message processing (LDK's
+    /// startup background events: replaying in-flight `ChannelMonitorUpdate`s, completing
+    /// or releasing blocked ones), before the restart step ended (caught by the world).
+    StartupPanicked {
+        /// The panic message.
+        message: String,
+        /// What the restart had read back before LDK panicked.
+        loaded: Option<Box<LoadedState>>,
+    },
     /// `load_existing_monitor` refused a monitor.
     LoadMonitor {
         /// The channel.
@@ -440,6 +450,13 @@ impl fmt::Display for LoadError {
             LoadError::NoManager => write!(f, "no manager on disk"),
             LoadError::Sweeper { error } => write!(f, "output sweeper state does not decode: {error}"),
             LoadError::Panicked { message } => write!(f, "LDK panicked while reading the node back: {message}"),
+            LoadError::StartupPanicked { message, loaded } => {
+                write!(f, "LDK panicked during startup processing: {message}")?;
+                if let Some(l) = loaded {
+                    write!(f, " (after reading back {l})")?;
+                }
+                Ok(())
+            }
             LoadError::LoadMonitor { channel_id } => write!(f, "load_existing_monitor refused channel {channel_id}"),
         }
     }
@@ -452,9 +469,19 @@ pub struct LoadedState {
     pub manager_height: u32,
     /// Per monitor (by channel id): the latest `ChannelMonitorUpdate` id it holds.
     pub monitors: Vec<(Bytes32, u64)>,
-    /// Channels `list_channels` shows right after the manager was read (before chain sync):
-    /// a channel open before the crash and missing here was closed by the load itself.
+    /// Channels `list_channels` shows once the manager was read, synced to the chain tip
+    /// and given its monitors (`ChannelManagerReadArgs`' docs allow no other call on a
+    /// freshly read manager before those steps): a channel open before the crash and
+    /// missing here was closed by the load itself.
     pub open_after_read: Vec<Bytes32>,
+}
+
+impl fmt::Display for LoadedState {
+    /// `manager@height H, monitors [channel@update_id, ...]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let monitors: Vec<String> = self.monitors.iter().map(|(c, id)| format!("{c:?}@{id}")).collect();
+        write!(f, "manager@height {}, monitors [{}]", self.manager_height, monitors.join(", "))
+    }
 }
 
 /// A line of the node's own trace (what it did that the world cannot see by itself).
@@ -1992,14 +2019,8 @@ impl Node {
         let (locator, manager) = <(BlockLocator, ChanMan)>::read(&mut &bytes[..], args)
             .map_err(|e| LoadError::Manager { error: format!("{e:?}") })?;
         let manager = Arc::new(manager);
-        let mut open_after_read: Vec<Bytes32> =
-            manager.list_channels().iter().map(|c| chan_id(&c.channel_id)).collect();
-        open_after_read.sort();
-        let loaded = LoadedState {
-            manager_height: locator.height,
-            monitors: monitors.iter().map(|m| (chan_id(&m.channel_id()), m.get_latest_update_id())).collect(),
-            open_after_read,
-        };
+        let loaded_monitors: Vec<(Bytes32, u64)> =
+            monitors.iter().map(|m| (chan_id(&m.channel_id()), m.get_latest_update_id())).collect();
         // 3. Sync the manager and each monitor to the chain tip.
         let tip = env.chain.tip_height();
         for h in locator.height + 1..=tip {
@@ -2021,6 +2042,11 @@ impl Node {
                 .load_existing_monitor(id, monitor)
                 .map_err(|_| LoadError::LoadMonitor { channel_id: chan_id(&id) })?;
         }
+        // Only now may the manager be asked anything (`ChannelManagerReadArgs`' docs).
+        let mut open_after_read: Vec<Bytes32> =
+            manager.list_channels().iter().map(|c| chan_id(&c.channel_id)).collect();
+        open_after_read.sort();
+        let loaded = LoadedState { manager_height: locator.height, monitors: loaded_monitors, open_after_read };
         let node = Self::assemble(env, incarnation, profile, p, manager, wallet)?;
         Ok((node, loaded))
     }

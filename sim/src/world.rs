@@ -108,6 +108,9 @@ pub struct RestartRecord {
     pub loaded: Option<Result<LoadedState, LoadError>>,
     /// Whether a manager write was lost in the crash: the restart loads a stale manager.
     pub stale_manager: bool,
+    /// When the manager write the restart loads (durable on disk at the crash) was issued,
+    /// simulated ms: the loaded manager knows nothing that happened after it.
+    pub manager_written_at_ms: Option<u64>,
     /// Pending writes lost in the crash.
     pub lost_writes: usize,
     /// Pending writes that landed at the moment of the crash (a prefix per key).
@@ -301,6 +304,14 @@ struct Slot {
     deferred: Vec<bool>,
     /// Pending monitor writes in issue order (to count out-of-order completions).
     issued_monitor_writes: Vec<WriteId>,
+    /// Whether the node is inside its restart step: read back, but its startup processing
+    /// (LDK's startup background events, run on the first event or message processing)
+    /// has not finished. A panic of the node then is a finding about its restart.
+    starting: bool,
+    /// Manager writes issued and not yet landed or lost: when each was issued, ms.
+    manager_writes_issued_ms: BTreeMap<WriteId, u64>,
+    /// When the manager write durable on disk now was issued, ms (`None`: never written).
+    manager_on_disk_issued_ms: Option<u64>,
 }
 
 /// The simulated world of one run.
@@ -458,6 +469,9 @@ impl World {
             manager_writer: None,
             deferred: vec![profile.deferred],
             issued_monitor_writes: Vec::new(),
+            starting: false,
+            manager_writes_issued_ms: BTreeMap::new(),
+            manager_on_disk_issued_ms: None,
         });
         // A real application writes its fresh manager before it starts; that first write is
         // durable, so every later restart has a manager to read.
@@ -786,6 +800,7 @@ impl World {
             in_flight_htlcs,
             loaded: None,
             stale_manager,
+            manager_written_at_ms: self.slots[idx].manager_on_disk_issued_ms,
             lost_writes: lost.len(),
             landed_at_crash: landed.len(),
             profile: None,
@@ -834,6 +849,7 @@ impl World {
                 rec.loaded = Some(Ok(loaded.clone()));
                 self.record(format!("restart {} incarnation={inc} loaded={loaded:?}", self.slots[idx].env.name));
                 self.slots[idx].node = Some(node);
+                self.slots[idx].starting = true;
                 self.drain_node(idx);
                 self.reconnect(idx);
                 if self.disk_rng.chance(self.config.faults.crash_after_restart_chance) {
@@ -850,6 +866,39 @@ impl World {
             }
         }
         self.settle();
+        self.slots[idx].starting = false;
+    }
+
+    /// Node `idx` panicked inside LDK during its startup processing (see [`Slot::starting`]):
+    /// like a panic while reading it back, a finding (`../shared/DESIGN.md`, decision 7).
+    /// The process is dead: its pending writes are lost, its links close, and it stays down;
+    /// the restart record says what the restart had loaded and where LDK panicked.
+    fn startup_panicked(&mut self, idx: NodeIdx, message: String) {
+        self.slots[idx].starting = false;
+        if let Some(node) = self.slots[idx].node.take() {
+            self.slots[idx].wallet = node.wallet();
+            // Dropping state LDK left mid-operation must not take the run down with it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(node)));
+        }
+        self.slots[idx].issued_monitor_writes.clear();
+        let disk = self.slots[idx].env.disk.clone();
+        disk.crash();
+        for op in disk.drain_journal() {
+            self.record_disk_op(idx, op);
+        }
+        let conns: Vec<ConnId> =
+            self.conns.iter().filter(|(_, &(a, b))| a == idx || b == idx).map(|(c, _)| *c).collect();
+        for c in conns {
+            self.close_conn(c);
+        }
+        let rec = self.restarts.iter_mut().rev().find(|r| r.node == idx).expect("a restart is under way");
+        let loaded = match rec.loaded.take() {
+            Some(Ok(l)) => Some(Box::new(l)),
+            _ => None,
+        };
+        let error = LoadError::StartupPanicked { message, loaded };
+        rec.loaded = Some(Err(error.clone()));
+        self.record(format!("restart {} FAILED: {error}", self.slots[idx].env.name));
     }
 
     /// Connects `idx` to every live channel peer it has no connection with, as a real node's
@@ -1023,24 +1072,15 @@ impl World {
     /// step's pending writes, and record what happened.
     fn settle(&mut self) {
         for idx in 0..self.slots.len() {
-            for _ in 0..50 {
-                let Some(node) = self.slots[idx].node.as_mut() else { break };
-                node.drive();
-                node.persist_manager_if_needed();
-                let wants_forward = node.needs_forward_processing();
-                if wants_forward && !self.slots[idx].forward_scheduled {
-                    self.slots[idx].forward_scheduled = true;
-                    let (lo, hi) = self.config.forward_delay_ms;
-                    let at = self.now_ms() + self.rng.range(lo, hi);
-                    self.schedule(at, Action::Forward(idx));
-                }
-                self.drain_node(idx);
-                // Writes issued this step: land now (no delay fault) or schedule their landing.
-                let landed = self.drain_disk(idx);
-                if landed.is_empty() {
-                    break;
-                }
-                self.notice_landed(idx, &landed);
+            if !self.slots[idx].starting {
+                self.settle_node(idx);
+                continue;
+            }
+            // A node inside its restart step: LDK's startup processing runs here, and a panic
+            // in it is a finding about this node's restart, not the end of the run.
+            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.settle_node(idx)));
+            if let Err(payload) = step {
+                self.startup_panicked(idx, crate::panic_message(&*payload));
             }
         }
         for d in self.net.drain_planted_drops() {
@@ -1054,6 +1094,31 @@ impl World {
         let closed: Vec<ConnId> = self.conns.keys().copied().filter(|c| !self.net.is_open(*c)).collect();
         for c in closed {
             self.close_conn(c);
+        }
+    }
+
+    /// [`Self::settle`] for node `idx` (if up): drive LDK, write the manager if it needs it,
+    /// schedule forward processing, record its trace, and land or schedule its writes,
+    /// until a step issues no write that lands at once.
+    fn settle_node(&mut self, idx: NodeIdx) {
+        for _ in 0..50 {
+            let Some(node) = self.slots[idx].node.as_mut() else { break };
+            node.drive();
+            node.persist_manager_if_needed();
+            let wants_forward = node.needs_forward_processing();
+            if wants_forward && !self.slots[idx].forward_scheduled {
+                self.slots[idx].forward_scheduled = true;
+                let (lo, hi) = self.config.forward_delay_ms;
+                let at = self.now_ms() + self.rng.range(lo, hi);
+                self.schedule(at, Action::Forward(idx));
+            }
+            self.drain_node(idx);
+            // Writes issued this step: land now (no delay fault) or schedule their landing.
+            let landed = self.drain_disk(idx);
+            if landed.is_empty() {
+                break;
+            }
+            self.notice_landed(idx, &landed);
         }
     }
 
@@ -1155,6 +1220,20 @@ impl World {
     }
 
     fn record_disk_op(&mut self, idx: NodeIdx, op: DiskOp) {
+        let now = self.now_ms();
+        let slot = &mut self.slots[idx];
+        match &op {
+            DiskOp::WrotePending { id, key, .. } if key == "manager" => {
+                slot.manager_writes_issued_ms.insert(*id, now);
+            }
+            DiskOp::Landed { id, key } if key == "manager" => {
+                slot.manager_on_disk_issued_ms = slot.manager_writes_issued_ms.remove(id);
+            }
+            DiskOp::Lost { id, key } if key == "manager" => {
+                slot.manager_writes_issued_ms.remove(id);
+            }
+            _ => {}
+        }
         let name = &self.slots[idx].env.name;
         let line = match op {
             DiskOp::WroteDurable { key, len, digest } => {

@@ -299,6 +299,15 @@ pub(super) fn offered(ev: &Evidence, payer: NodeIdx, payment_hash: Bytes32) -> (
     (mine.len(), mine.iter().filter(|h| h.failed_ms.is_some() && h.fulfilled_ms.is_none()).count())
 }
 
+/// Whether any HTLC of `payment_hash`, at any node, was fulfilled by message or claimed on
+/// chain with its preimage, or is still listed by a node after the heal phase.
+pub(super) fn fulfilled_or_pending_anywhere(ev: &Evidence, payment_hash: Bytes32) -> bool {
+    let settled = table(ev)
+        .iter()
+        .any(|h| h.payment_hash == payment_hash && (h.fulfilled_ms.is_some() || h.claimed.is_some()));
+    settled || ev.final_htlcs.iter().any(|(_, h)| h.payment_hash == payment_hash)
+}
+
 /// When the first HTLC `payer` offered for `payment_hash` was fulfilled by message, if one was.
 pub(super) fn fulfilled_at(ev: &Evidence, payer: NodeIdx, payment_hash: Bytes32) -> Option<u64> {
     table(ev)
