@@ -261,7 +261,7 @@ impl FaultPlan {
             p.anchor_channels_chance = r.range(3, 10) as f64 / 10.0;
         }
         // After anchors, for the same reason. With crashes during opening a few seeds in a
-        // hundred hit fixtures/ldk-bug-stale-manager-channel-never-ready.toml.
+        // hundred hit fixtures/ldk-bug-async-initial-persist-completion-lost.toml.
         if on(&mut r) {
             p.opening_crashes = r.range(1, 3);
         }

@@ -468,7 +468,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
     };
     let kept = !fixture.expect.is_empty() || !fixture.accepted.is_empty();
     if fixture.class.is_some() != kept {
-        let field = if fixture.class.is_some() { "class" } else if fixture.expect.is_empty() { "accepted" } else { "expect" };
+        let field = if fixture.class.is_some() {
+            "class"
+        } else if fixture.expect.is_empty() {
+            "accepted"
+        } else {
+            "expect"
+        };
         return Err(field_error(
             field,
             "a kept finding needs `class` and either `expect` (the invariants it violates) or `accepted` (the documented behaviour its run shows)",
@@ -548,8 +554,10 @@ mod tests {
 
     #[test]
     fn signatures_are_text_a_table_or_tables() {
-        let head = "scenario = \"forward-mpp\"\nseed = 1\nclass = \"ldk-bug\"\nexpect = [\"liveness\"]\n";
-        let sig = |text: &str| parse(Path::new("x.toml"), &format!("{head}{text}")).map(|f| f.signature);
+        let head =
+            "scenario = \"forward-mpp\"\nseed = 1\nclass = \"ldk-bug\"\nseverity = \"wrong-event\"\nexpect = [\"liveness\"]\n";
+        let upstream = "[upstream]\nchecked = \"2026-12-01\"\n";
+        let sig = |text: &str| parse(Path::new("x.toml"), &format!("{head}{text}{upstream}")).map(|f| f.signature);
         assert_eq!(sig("signature = \"forgot\"\n").unwrap(), vec![Signature::from("forgot".to_string())]);
         let with_restart = Signature {
             message: "forgot".into(),
@@ -563,9 +571,55 @@ mod tests {
         let short = Signature { message: "short".into(), invariant: Some(Invariant::ClaimedAmount), restart: None };
         assert_eq!(sig(tables).unwrap(), vec![with_restart, short]);
         let e = err(&format!("{head}[[signature]]\nmessage = \"x\"\nrestart = {{ when = \"soon\" }}\n"));
-        assert!(e.starts_with("fixture fixtures/bad.toml:7: field `restart`: unknown variant `soon`"), "{e}");
+        assert!(e.starts_with("fixture fixtures/bad.toml:8: field `restart`: unknown variant `soon`"), "{e}");
         let e = err(&format!("{head}signature = {{ text = \"x\" }}\n"));
-        assert!(e.starts_with("fixture fixtures/bad.toml:5: field `signature`: ") && e.contains("`text`"), "{e}");
+        assert!(e.starts_with("fixture fixtures/bad.toml:6: field `signature`: ") && e.contains("`text`"), "{e}");
+    }
+
+    #[test]
+    fn kept_findings_say_how_bad_and_what_upstream_knows() {
+        let finding = |class: &str, rest: &str| {
+            format!("scenario = \"forward-mpp\"\nseed = 1\nclass = \"{class}\"\nsignature = \"x\"\n{rest}")
+        };
+        let upstream = "[upstream]\nchecked = \"2026-12-01\"\ntracked = [\"rust-lightning#1111\", \"ldk-node#1081\"]\n";
+        let ok = parse(
+            Path::new("x.toml"),
+            &finding("ldk-bug", &format!("severity = \"funds-locked\"\nexpect = [\"liveness\"]\n{upstream}")),
+        )
+        .unwrap();
+        assert_eq!(ok.severity, Some(Severity::FundsLocked));
+        let u = ok.upstream.unwrap();
+        assert_eq!(u.to_string(), "tracked upstream: rust-lightning#1111, ldk-node#1081");
+        assert_eq!(u.tracked[1].url(), "https://github.com/lightningdevkit/ldk-node/issues/1081");
+        let none = Upstream { checked: "2026-12-01".into(), tracked: vec![], related: vec![] };
+        assert_eq!(none.to_string(), "not reported upstream (none found, checked 2026-12-01)");
+        // Missing severity, missing upstream, a malformed reference or date.
+        let e = err(&finding("ldk-bug", &format!("expect = [\"liveness\"]\n{upstream}")));
+        assert!(e.contains("field `class`: a kept finding needs `severity`"), "{e}");
+        let e = err(&finding("ldk-bug", "severity = \"funds-locked\"\nexpect = [\"liveness\"]\n"));
+        assert!(e.contains("needs an [upstream] table"), "{e}");
+        let bad_ref = "[upstream]\nchecked = \"2026-12-01\"\ntracked = [\"#1111\"]\n";
+        let e = err(&finding("ldk-bug", &format!("severity = \"funds-locked\"\nexpect = [\"liveness\"]\n{bad_ref}")));
+        assert!(e.contains("'#1111' is not a reference like rust-lightning#1111"), "{e}");
+        let bad_date = "[upstream]\nchecked = \"December\"\n";
+        let e = err(&finding("ldk-bug", &format!("severity = \"funds-locked\"\nexpect = [\"liveness\"]\n{bad_date}")));
+        assert!(e.contains("field `checked`: must be a date, YYYY-MM-DD; got 'December'"), "{e}");
+        // A harness bug needs no upstream.
+        parse(Path::new("x.toml"), &finding("harness-bug", "severity = \"liveness-only\"\nexpect = [\"liveness\"]\n"))
+            .unwrap();
+        // A limitation the oracle accepts: no `expect`, and only a documented limitation.
+        let accepted = format!("severity = \"wrong-event\"\naccepted = [\"payment-forgotten\"]\n{upstream}");
+        let f = parse(Path::new("x.toml"), &finding("documented-ldk-limitation", &accepted)).unwrap();
+        assert_eq!(f.accepted, vec![Allowance::PaymentForgotten]);
+        let e = err(&finding("ldk-bug", &accepted));
+        assert!(e.contains("only a documented-ldk-limitation is accepted"), "{e}");
+        let both = format!(
+            "severity = \"wrong-event\"\nexpect = [\"liveness\"]\naccepted = [\"payment-forgotten\"]\n{upstream}"
+        );
+        let e = err(&finding("documented-ldk-limitation", &both));
+        assert!(e.contains("`expect` must be empty"), "{e}");
+        let e = err("scenario = \"forward-mpp\"\nseed = 1\naccepted = [\"payment-forgotten\"]\n");
+        assert!(e.contains("field `accepted`: a kept finding needs `class`"), "{e}");
     }
 
     #[test]

@@ -32,6 +32,11 @@ struct Target {
     /// fixture says so in its [faults] instead (anchor_channels_chance = 1.0).
     #[arg(long, conflicts_with = "fixture")]
     anchors: bool,
+    /// Test only: the harness panics once the channels are ready, so that tests can check a
+    /// panicking run is still reported (panics inside LDK during a restart are findings with
+    /// a full report instead).
+    #[arg(long, hide = true, conflicts_with = "fixture")]
+    plant_panic: bool,
 }
 
 #[derive(Subcommand)]
@@ -105,7 +110,7 @@ fn kebab<T: serde::Serialize>(v: &T) -> String {
 /// Runs one simulation, prints its report (and with `repro`, its trace first), and maps the
 /// verdict to the exit code.
 fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
-    let Target { scenario, seed, fixture, anchors } = target;
+    let Target { scenario, seed, fixture, anchors, plant_panic } = target;
     let seed = match seed.map(|s| s.trim().parse::<u64>().map_err(|_| s)) {
         None => None,
         Some(Ok(seed)) => Some(seed),
@@ -146,8 +151,19 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match (&fixture, &fx) {
         (Some(path), Some(fx)) => harness::scenario::run_fixture(path, fx, seed, repro),
         _ => {
-            let opts =
-                harness::scenario::RunOptions { keep_trace: repro, force_anchors: anchors, ..Default::default() };
+            let plant = plant_panic.then(|| {
+                harness::scenario::Plant::new(|_, point| {
+                    if matches!(point, harness::scenario::PlantPoint::Ready) {
+                        panic!("planted harness panic (--plant-panic)");
+                    }
+                })
+            });
+            let opts = harness::scenario::RunOptions {
+                keep_trace: repro,
+                force_anchors: anchors,
+                plant,
+                ..Default::default()
+            };
             harness::scenario::run(&scenario, seed.expect("clap requires --seed"), &opts)
         }
     }));

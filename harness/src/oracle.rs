@@ -513,12 +513,14 @@ pub fn judge(ev: &Evidence) -> Verdict {
                     Some(name(p.payee)),
                     "payee claimed a payment the payer failed".into(),
                 )),
-                PaymentStatus::Pending | PaymentStatus::Lost | PaymentStatus::Forgotten => verdict.violations.push(violation(
-                    Invariant::Atomicity,
-                    Some(at),
-                    Some(name(p.payee)),
-                    "payee claimed but the payer never got PaymentSent".into(),
-                )),
+                PaymentStatus::Pending | PaymentStatus::Lost | PaymentStatus::Forgotten => {
+                    verdict.violations.push(violation(
+                        Invariant::Atomicity,
+                        Some(at),
+                        Some(name(p.payee)),
+                        "payee claimed but the payer never got PaymentSent".into(),
+                    ))
+                }
             }
         }
         if v.status == PaymentStatus::Pending {
@@ -687,6 +689,7 @@ mod tests {
             payer: A,
             payee: C,
             accepted_by_ldk: true,
+            sent_at_ms: 0,
         };
         let observations = events
             .into_iter()
@@ -948,6 +951,91 @@ mod tests {
         ev.pending_outbound = vec![(A, 1)];
         let v = judge(&ev);
         assert!(v.violations.iter().all(|x| !x.message.contains("payer forgot")), "{:?}", v.violations);
+    }
+
+    /// A payment sent at 10 ms whose single HTLC was failed back; the payer reports nothing
+    /// and tracks nothing; it restarted (crash at 15 ms) from a stale manager written at
+    /// `manager_written_at_ms`.
+    fn forgotten_after_stale_restart(manager_written_at_ms: Option<u64>) -> Evidence {
+        let mut ev = evidence(vec![]);
+        let channel = Bytes32([3; 32]);
+        ev.htlc_messages = vec![
+            payer_add(channel),
+            HtlcMessage { at_ms: 2, to: A, from: B, msg: HtlcMsg::Fail { channel_id: channel, htlc_id: 0 } },
+        ];
+        ev.inbound_htlcs_seen = vec![(preimage().sha256(), B, 1)];
+        ev.payments[0].sent_at_ms = 10;
+        ev.stale_manager_restarts = vec![StaleManagerRestart { node: A, crashed_at_ms: 15, manager_written_at_ms }];
+        ev
+    }
+
+    #[test]
+    fn a_payment_forgotten_by_a_stale_manager_that_predates_it_is_accepted_and_nothing_else() {
+        // The documented limitation: a manager written before the payment, every HTLC failed
+        // back, nothing fulfilled or pending anywhere. Accepted, as its own end state.
+        for written in [None, Some(9)] {
+            let v = judge(&forgotten_after_stale_restart(written));
+            assert_eq!(v.payments[0].status, PaymentStatus::Forgotten, "{:?}", v.violations);
+            assert!(v.violations.is_empty(), "{:?}", v.violations);
+        }
+        let forgot = |v: &Verdict| v.violations.iter().any(|x| x.message.contains("payer forgot the payment"));
+        // A manager written at or after the send knew the payment: forgetting it is a violation.
+        let v = judge(&forgotten_after_stale_restart(Some(10)));
+        assert_eq!(v.payments[0].status, PaymentStatus::Pending);
+        assert!(forgot(&v), "{:?}", v.violations);
+        // A stale restart that crashed before the payment was sent says nothing about it.
+        let mut ev = forgotten_after_stale_restart(None);
+        ev.payments[0].sent_at_ms = 16;
+        assert!(forgot(&judge(&ev)));
+        // Another node's stale restart does not count.
+        let mut ev = forgotten_after_stale_restart(None);
+        ev.stale_manager_restarts[0].node = B;
+        assert!(forgot(&judge(&ev)));
+        // An HTLC of the payment fulfilled anywhere (here B's outbound one, by message): money
+        // moved, so a forgotten payment is a violation again.
+        let mut ev = forgotten_after_stale_restart(None);
+        let downstream = Bytes32([4; 32]);
+        ev.htlc_messages.push(HtlcMessage {
+            at_ms: 1,
+            to: C,
+            from: B,
+            msg: HtlcMsg::Add {
+                channel_id: downstream,
+                htlc_id: 0,
+                payment_hash: preimage().sha256(),
+                amount_msat: 5_000,
+                cltv_expiry: 100,
+            },
+        });
+        ev.htlc_messages.push(HtlcMessage {
+            at_ms: 2,
+            to: B,
+            from: C,
+            msg: HtlcMsg::Fulfill { channel_id: downstream, htlc_id: 0, preimage: preimage() },
+        });
+        let v = judge(&ev);
+        assert_ne!(v.payments[0].status, PaymentStatus::Forgotten, "{:?}", v.violations);
+        assert!(!v.violations.is_empty());
+        // An HTLC of the payment still listed somewhere after the heal phase.
+        let mut ev = forgotten_after_stale_restart(None);
+        ev.final_htlcs.push((
+            C,
+            HtlcInfo {
+                direction: sim::node::HtlcDirection::Inbound,
+                htlc_id: 0,
+                payment_hash: preimage().sha256(),
+                amount_msat: 5_000,
+                cltv_expiry: 100,
+                state: sim::node::HtlcState::Committed,
+            },
+        ));
+        let v = judge(&ev);
+        assert_ne!(v.payments[0].status, PaymentStatus::Forgotten);
+        assert!(forgot(&v), "{:?}", v.violations);
+        // Still tracked by the payer: pending, not forgotten.
+        let mut ev = forgotten_after_stale_restart(None);
+        ev.pending_outbound = vec![(A, 1)];
+        assert_eq!(judge(&ev).payments[0].status, PaymentStatus::Pending);
     }
 
     #[test]

@@ -506,7 +506,7 @@ pub fn build(run: &RunResult) -> Report {
             closed_at_load: r.closed_at_load.len(),
             lost_writes: r.lost_writes,
             landed_at_crash: r.landed_at_crash,
-            profile: r.profile.map(|p| profile_name(&p)).unwrap_or_else(|| "-".into()),
+            profile: r.profile.map(|p| profile_name(w.storage(r.node), &p)).unwrap_or_else(|| "-".into()),
             loaded: match &r.loaded {
                 None => "still down".into(),
                 Some(Err(e)) => format!("FAILED: {e}"),
@@ -607,9 +607,18 @@ pub fn build(run: &RunResult) -> Report {
     }
 }
 
-/// A persistence profile in a few words, e.g. `async+deferred+replay-events`.
-pub fn profile_name(p: &sim::node::NodeProfile) -> String {
-    let mut parts = vec![if p.async_monitor_writes { "async" } else { "sync" }];
+/// A persistence profile in a few words, e.g. `async+deferred+replay-events`: how monitors
+/// are persisted (`sync` or `async` for our full-monitor `Persist`, `updating-persister` for
+/// LDK's `MonitorUpdatingPersister`, `async-kv` for LDK's async `KVStore` path), then the
+/// `ChainMonitor`'s deferred mode and an event handler answering `ReplayEvent`.
+pub fn profile_name(storage: sim::node::MonitorStorage, p: &sim::node::NodeProfile) -> String {
+    use sim::node::MonitorStorage;
+    let mut parts = vec![match storage {
+        MonitorStorage::FullMonitor if p.async_monitor_writes => "async",
+        MonitorStorage::FullMonitor => "sync",
+        MonitorStorage::UpdatingPersister { .. } => "updating-persister",
+        MonitorStorage::AsyncKvStore { .. } => "async-kv",
+    }];
     if p.deferred {
         parts.push("deferred");
     }

@@ -424,14 +424,15 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
         world.run_until(world.now_ms() + 1_000);
     }
     // A channel that never became ready is reported (LDK's `list_channels` says so); its
-    // payments then fail to send. The report names the restarts of its ends meanwhile that
-    // lost writes, and whether the manager was among them (evidence a kept finding's
-    // signature can require).
+    // payments then fail to send. The report names the restarts of its ends meanwhile whose
+    // crashed incarnation persisted monitors asynchronously (a completion of a durable write
+    // can die with it: evidence a kept finding's signature can require), with the writes
+    // they lost and whether the manager was among them.
     let restarts_of = |n: NodeIdx| -> Vec<String> {
         let w = &world;
         w.restarts()
             .iter()
-            .filter(|r| r.node == n && r.lost_writes > 0)
+            .filter(|r| r.node == n && r.async_monitor_persistence)
             .map(|r| {
                 let stale = if r.stale_manager { ", stale manager" } else { "" };
                 format!("{} crashed at {} ms, {} write(s) lost{stale}", w.name(n), r.crashed_at_ms, r.lost_writes)
@@ -445,7 +446,10 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
             let restarts: Vec<String> = [x, y].into_iter().flat_map(restarts_of).collect();
             let mut problem = format!("channel {}-{} never became ready during opening", world.name(x), world.name(y));
             if !restarts.is_empty() {
-                problem += &format!(", after a restart of an end that lost writes ({})", restarts.join("; "));
+                problem += &format!(
+                    ", after a restart of an end that persisted monitors asynchronously ({})",
+                    restarts.join("; ")
+                );
             }
             problem
         })

@@ -32,6 +32,10 @@ pub enum DiskOp {
     Landed { id: WriteId, key: String },
     /// A pending write dropped by a crash.
     Lost { id: WriteId, key: String },
+    /// A pending write overtaken by a durable write or removal of its key: its content can
+    /// never land, and the key's durable state is at least as new, so it counts as durable
+    /// (the writer must still hear that it completed).
+    Superseded { id: WriteId, key: String },
     /// A key removed (durably).
     Removed { key: String },
     /// A plant ([`FakeDisk::roll_back`]): the key's last durable write was undone; `len`
@@ -107,6 +111,7 @@ impl FakeDisk {
         inner.pending = keep;
         for p in gone {
             inner.settled.insert(p.id, true);
+            inner.journal.push(DiskOp::Superseded { id: p.id, key: p.key });
         }
     }
 

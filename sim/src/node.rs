@@ -1063,6 +1063,13 @@ type KvChainMon = ChainMonitor<
 /// LDK's async `KVStore` over the node's fake disk. A write is a pending disk write; its
 /// future completes when the simulator lands it (or fails if a crash loses it). Reads,
 /// lists and removals complete at once.
+///
+/// Reads and lists see only durable data, never a write whose future has not completed.
+/// `KVStore`'s docs (lightning 0.3.0-rc3, `util/persist.rs`) allow that: of two writes to
+/// one key a read "must either see the first write then the second, or only ever the
+/// second", and must contain the second only "once the second future completes"; `list`
+/// makes no promise about writes in flight. So a restart, which reads with nothing in
+/// flight, sees exactly what the crash left durable.
 pub struct AsyncDiskKv {
     disk: FakeDisk,
 }
@@ -2054,6 +2061,16 @@ impl Node {
     /// Which incarnation this is (0 for the first).
     pub fn incarnation(&self) -> u32 {
         self.incarnation
+    }
+
+    /// Whether this incarnation persists monitors asynchronously: our full-monitor
+    /// `Persist` answering `InProgress`, or LDK's async `KVStore` path.
+    pub fn async_monitor_persistence(&self) -> bool {
+        match self.env.storage {
+            MonitorStorage::FullMonitor => self.profile.async_monitor_writes,
+            MonitorStorage::UpdatingPersister { .. } => false,
+            MonitorStorage::AsyncKvStore { .. } => true,
+        }
     }
 
     /// The application's on-chain coins (outpoints the faucet gave it, unspent).

@@ -111,6 +111,10 @@ pub struct RestartRecord {
     /// When the manager write the restart loads (durable on disk at the crash) was issued,
     /// simulated ms: the loaded manager knows nothing that happened after it.
     pub manager_written_at_ms: Option<u64>,
+    /// Whether the crashed incarnation persisted monitors asynchronously (our `Persist`
+    /// answering `InProgress`, or LDK's async `KVStore` path): LDK then learns of a durable
+    /// write only through a completion the crash may take with it.
+    pub async_monitor_persistence: bool,
     /// Pending writes lost in the crash.
     pub lost_writes: usize,
     /// Pending writes that landed at the moment of the crash (a prefix per key).
@@ -384,6 +388,11 @@ impl World {
         }
     }
 
+    /// How node `idx` stores its monitors (fixed per node).
+    pub fn storage(&self, idx: NodeIdx) -> MonitorStorage {
+        self.slots[idx].env.storage
+    }
+
     /// Whether this run's channels are `anchors_zero_fee_htlc_tx` channels.
     pub fn anchor_channels(&self) -> bool {
         self.anchors
@@ -445,7 +454,7 @@ impl World {
         if self.anchors {
             self.fault(Some(idx), FaultKind::AnchorChannels, "negotiates anchors_zero_fee_htlc_tx".into());
         }
-        let profile = self.choose_profile(idx);
+        let profile = self.choose_profile(idx, storage);
         let mut node = Node::create(env.clone(), profile);
         for &value_sat in coins_sat {
             let coin = node.fund_wallet(value_sat);
@@ -598,15 +607,19 @@ impl World {
     }
 
     /// The persistence profile of a new incarnation of `idx`, drawn from the `profiles` stream.
-    fn choose_profile(&mut self, idx: NodeIdx) -> NodeProfile {
+    /// `storage` is the node's monitor storage: only our full-monitor `Persist` has a
+    /// synchronous or asynchronous mode to choose (the draw is made either way, so the
+    /// stream's later draws do not depend on the storage); with the others
+    /// `async_monitor_writes` is false and means nothing.
+    fn choose_profile(&mut self, idx: NodeIdx, storage: MonitorStorage) -> NodeProfile {
         let f = self.config.faults.clone();
+        let full = storage == MonitorStorage::FullMonitor;
         let profile = NodeProfile {
-            async_monitor_writes: self.profile_rng.chance(f.async_monitor_chance),
+            async_monitor_writes: self.profile_rng.chance(f.async_monitor_chance) && full,
             deferred: self.profile_rng.chance(f.deferred_chance),
             replay_event_rate: if self.profile_rng.chance(f.replay_event_chance) { f.replay_event_rate } else { 0.0 },
         };
-        let full = self.slots.get(idx).map_or(true, |s| s.env.storage == MonitorStorage::FullMonitor);
-        if profile.async_monitor_writes && full {
+        if profile.async_monitor_writes {
             self.fault(Some(idx), FaultKind::AsyncMonitorPersist, "monitor writes return InProgress".into());
         }
         if profile.deferred {
@@ -752,6 +765,7 @@ impl World {
         let channels = node.channels();
         let open_before: Vec<Bytes32> = channels.iter().map(|c| c.channel_id).collect();
         let crashed_incarnation = node.incarnation();
+        let async_monitor_persistence = node.async_monitor_persistence();
         let in_flight_htlcs: Vec<HtlcInfo> =
             channels.into_iter().flat_map(|c| c.htlcs).filter(|h| h.state.in_flight()).collect();
         self.slots[idx].wallet = node.wallet();
@@ -801,6 +815,7 @@ impl World {
             loaded: None,
             stale_manager,
             manager_written_at_ms: self.slots[idx].manager_on_disk_issued_ms,
+            async_monitor_persistence,
             lost_writes: lost.len(),
             landed_at_crash: landed.len(),
             profile: None,
@@ -819,7 +834,7 @@ impl World {
         let inc = slot.incarnations;
         slot.incarnations += 1;
         let wallet = std::mem::take(&mut slot.wallet);
-        let profile = self.choose_profile(idx);
+        let profile = self.choose_profile(idx, env.storage);
         // A panic inside LDK while reading the node back is a finding, not the end of the run
         // (`../shared/DESIGN.md`, decision 7): the node stays down and the oracle flags it.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Node::load(env, inc, wallet, profile)))
@@ -1192,7 +1207,14 @@ impl World {
     fn drain_disk(&mut self, idx: NodeIdx) -> Vec<WriteId> {
         let ops = self.slots[idx].env.disk.drain_journal();
         let mut land_now = Vec::new();
+        // Writes overtaken by a durable write or removal of their key count as landed: the
+        // node still has to hear of them (an in-flight monitor update superseded by
+        // `archive_persisted_channel`'s removal still needs `channel_monitor_updated`).
+        let mut superseded = Vec::new();
         for op in ops {
+            if let DiskOp::Superseded { id, .. } = &op {
+                superseded.push(*id);
+            }
             if let DiskOp::WrotePending { id, key, .. } = &op {
                 if key.starts_with("monitors/") || key.starts_with("kv/monitor") {
                     self.slots[idx].issued_monitor_writes.push(*id);
@@ -1216,7 +1238,8 @@ impl World {
             self.record_disk_op(idx, op);
         }
         let disk = self.slots[idx].env.disk.clone();
-        land_now.into_iter().flat_map(|id| disk.complete(id)).collect()
+        superseded.extend(land_now.into_iter().flat_map(|id| disk.complete(id)));
+        superseded
     }
 
     fn record_disk_op(&mut self, idx: NodeIdx, op: DiskOp) {
@@ -1244,6 +1267,7 @@ impl World {
             }
             DiskOp::Landed { id, key } => format!("disk {name} landed#{} {key}", id.0),
             DiskOp::Lost { id, key } => format!("disk {name} lost#{} {key}", id.0),
+            DiskOp::Superseded { id, key } => format!("disk {name} superseded#{} {key}", id.0),
             DiskOp::Removed { key } => format!("disk {name} removed {key}"),
             DiskOp::RolledBack { key, len } => format!("disk {name} PLANT rolled back {key} len={len:?}"),
         };

@@ -302,9 +302,8 @@ pub(super) fn offered(ev: &Evidence, payer: NodeIdx, payment_hash: Bytes32) -> (
 /// Whether any HTLC of `payment_hash`, at any node, was fulfilled by message or claimed on
 /// chain with its preimage, or is still listed by a node after the heal phase.
 pub(super) fn fulfilled_or_pending_anywhere(ev: &Evidence, payment_hash: Bytes32) -> bool {
-    let settled = table(ev)
-        .iter()
-        .any(|h| h.payment_hash == payment_hash && (h.fulfilled_ms.is_some() || h.claimed.is_some()));
+    let settled =
+        table(ev).iter().any(|h| h.payment_hash == payment_hash && (h.fulfilled_ms.is_some() || h.claimed.is_some()));
     settled || ev.final_htlcs.iter().any(|(_, h)| h.payment_hash == payment_hash)
 }
 
@@ -946,6 +945,7 @@ mod tests {
             payer: A,
             payee: C,
             accepted_by_ldk: true,
+            sent_at_ms: 0,
         }];
         let sent = |at_ms| Observation {
             at_ms,
