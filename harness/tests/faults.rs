@@ -36,6 +36,26 @@ fn crash() {
 }
 
 #[test]
+fn async_monitor_persistence_is_chosen_only_for_our_full_monitor_persist() {
+    // Every node on LDK's MonitorUpdatingPersister: the async draw means nothing there, so no
+    // incarnation (the first included) records an AsyncMonitorPersist fault, and restarts
+    // name the storage as their profile.
+    let mut plan = FaultPlan::crashes_only();
+    plan.async_monitor_chance = 1.0;
+    plan.updating_persister_chance = 1.0;
+    let r = report(1, &plan);
+    assert_eq!(r.fault_counts.get("AsyncMonitorPersist"), None, "{:?}", r.fault_counts);
+    assert!(r.fault_counts.get("UpdatingPersister").is_some_and(|n| *n == 4), "{:?}", r.fault_counts);
+    assert!(!r.restart_log.is_empty());
+    assert!(r.restart_log.iter().all(|x| x.profile.starts_with("updating-persister")), "{:?}", r.restart_log);
+    // Our full-monitor Persist with the same draw: every incarnation is asynchronous.
+    plan.updating_persister_chance = 0.0;
+    let r = report(1, &plan);
+    assert!(r.fault_counts.get("AsyncMonitorPersist").is_some_and(|n| *n >= 4), "{:?}", r.fault_counts);
+    assert!(r.restart_log.iter().all(|x| x.profile.starts_with("async")), "{:?}", r.restart_log);
+}
+
+#[test]
 fn crash_right_after_restart() {
     let mut plan = FaultPlan::crashes_only();
     plan.crash_after_restart_chance = 0.6;

@@ -311,6 +311,30 @@ mod tests {
     }
 
     #[test]
+    fn a_removal_supersedes_pending_writes_and_says_so() {
+        // `archive_persisted_channel` removes a monitor whose update write is still in
+        // flight: the write counts as durable and the journal tells the world, so the writer
+        // still hears of its completion.
+        let d = FakeDisk::new();
+        let pending = d.write_pending("monitors/x", vec![1]);
+        let other = d.write_pending("monitors/y", vec![2]);
+        d.drain_journal();
+        d.remove("monitors/x");
+        assert_eq!(d.write_status(pending), Some(true));
+        assert_eq!(d.write_status(other), None, "another key's write is untouched");
+        assert_eq!(d.read("monitors/x"), None);
+        assert_eq!(
+            d.drain_journal(),
+            vec![
+                DiskOp::Superseded { id: pending, key: "monitors/x".into() },
+                DiskOp::Removed { key: "monitors/x".into() }
+            ]
+        );
+        assert_eq!(d.complete(pending), Vec::<WriteId>::new(), "it can never land later");
+        assert_eq!(d.crash(), 1, "only the other key's write is lost");
+    }
+
+    #[test]
     fn crash_may_land_a_prefix_per_key_never_out_of_order() {
         let d = FakeDisk::new();
         let a1 = d.write_pending("a", vec![1]);
