@@ -2063,14 +2063,18 @@ impl Node {
         self.incarnation
     }
 
-    /// Whether this incarnation persists monitors asynchronously: our full-monitor
-    /// `Persist` answering `InProgress`, or LDK's async `KVStore` path.
+    /// Whether this incarnation's monitor writes complete asynchronously, as the
+    /// `ChannelManager` sees them (`InProgress`, then a completion later): our full-monitor
+    /// `Persist` answering `InProgress`, LDK's async `KVStore` path, or the `ChainMonitor`'s
+    /// deferred mode, which queues every `watch_channel` and `update_channel` until the
+    /// manager is written and the queue flushed.
     pub fn async_monitor_persistence(&self) -> bool {
-        match self.env.storage {
-            MonitorStorage::FullMonitor => self.profile.async_monitor_writes,
-            MonitorStorage::UpdatingPersister { .. } => false,
-            MonitorStorage::AsyncKvStore { .. } => true,
-        }
+        self.profile.deferred
+            || match self.env.storage {
+                MonitorStorage::FullMonitor => self.profile.async_monitor_writes,
+                MonitorStorage::UpdatingPersister { .. } => false,
+                MonitorStorage::AsyncKvStore { .. } => true,
+            }
     }
 
     /// The application's on-chain coins (outpoints the faucet gave it, unspent).

@@ -111,9 +111,10 @@ pub struct RestartRecord {
     /// When the manager write the restart loads (durable on disk at the crash) was issued,
     /// simulated ms: the loaded manager knows nothing that happened after it.
     pub manager_written_at_ms: Option<u64>,
-    /// Whether the crashed incarnation persisted monitors asynchronously (our `Persist`
-    /// answering `InProgress`, or LDK's async `KVStore` path): LDK then learns of a durable
-    /// write only through a completion the crash may take with it.
+    /// Whether the crashed incarnation's monitor writes completed asynchronously (our
+    /// `Persist` answering `InProgress`, LDK's async `KVStore` path, or deferred mode; see
+    /// [`Node::async_monitor_persistence`]): LDK then learns of a durable write only through
+    /// a completion the crash may take with it.
     pub async_monitor_persistence: bool,
     /// Pending writes lost in the crash.
     pub lost_writes: usize,
