@@ -93,6 +93,28 @@ pub struct Fixture {
     /// For a documented limitation the oracle accepts: what its run must show.
     #[serde(default)]
     pub accepted: Vec<Allowance>,
+    /// The LDK build the fixture was kept under, as the report's header names it
+    /// (`0.3.0-rc3 from crates.io`; see [`current_ldk`]). Replaying it under another build
+    /// says so ([`Fixture::build_mismatch`]).
+    #[serde(default)]
+    pub ldk: Option<String>,
+}
+
+/// The LDK this build runs, as fixtures record it: `<version> from <source>` (for the pinned
+/// release, `0.3.0-rc3 from crates.io`).
+pub fn current_ldk() -> String {
+    format!("{} from {}", sim::node::LDK_VERSION, sim::node::LDK_SOURCE)
+}
+
+impl Fixture {
+    /// When the fixture names the LDK build it was kept under and this build runs another
+    /// (`current`, as [`current_ldk`] gives it), a sentence saying so: its outcome may differ.
+    pub fn build_mismatch(&self, current: &str) -> Option<String> {
+        let kept = self.ldk.as_deref()?;
+        (kept != current).then(|| {
+            format!("this fixture was kept under LDK {kept}; this build runs LDK {current}, so its outcome may differ")
+        })
+    }
 }
 
 /// How bad a kept finding is for whoever runs the node: the worst the finding's traces show.
@@ -486,12 +508,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
     if !fixture.accepted.is_empty() && fixture.class != Some(FindingClass::DocumentedLdkLimitation) {
         return Err(field_error("accepted", "only a documented-ldk-limitation is accepted by the oracle"));
     }
+    if fixture.class.is_none() {
+        let stray = [("severity", fixture.severity.is_some()), ("upstream", fixture.upstream.is_some())];
+        if let Some((field, _)) = stray.iter().find(|(_, present)| *present) {
+            return Err(field_error(field, "only a kept finding (with `class`) has this field"));
+        }
+    }
     if let Some(class) = fixture.class {
         if fixture.severity.is_none() {
-            return Err(field_error(
-                "class",
-                "a kept finding needs `severity` (funds-at-risk, funds-locked, wrong-event or liveness-only)",
-            ));
+            return Err(FixtureError::Parse {
+                path: path.to_path_buf(),
+                line: field_line("class"),
+                field: Some("severity".into()),
+                message: "a kept finding needs `severity` (funds-at-risk, funds-locked, wrong-event or liveness-only)"
+                    .into(),
+            });
         }
         if class != FindingClass::HarnessBug && fixture.upstream.is_none() {
             return Err(field_error(
@@ -502,8 +533,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
     }
     if let Some(u) = &fixture.upstream {
         let date = u.checked.as_bytes();
-        let is_date = date.len() == 10
+        let shaped = date.len() == 10
             && date.iter().enumerate().all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() });
+        let number = |r: std::ops::Range<usize>| u.checked[r].parse::<u32>().unwrap_or(0);
+        let is_date = shaped && (1..=12).contains(&number(5..7)) && (1..=31).contains(&number(8..10));
         if !is_date {
             return Err(field_error("checked", &format!("must be a date, YYYY-MM-DD; got '{}'", u.checked)));
         }
@@ -577,6 +610,24 @@ mod tests {
     }
 
     #[test]
+    fn a_fixture_kept_under_another_ldk_says_so() {
+        let f = |ldk: &str| {
+            parse(Path::new("x.toml"), &format!("scenario = \"forward-mpp\"\nseed = 1\nldk = \"{ldk}\"\n")).unwrap()
+        };
+        let pinned = "0.3.0-rc3 from crates.io";
+        assert_eq!(f(pinned).build_mismatch(pinned), None);
+        let other = f(pinned).build_mismatch("0.3.0-rc1 from crates.io (LDK_VERSION=0.3.0-rc1)").unwrap();
+        assert!(
+            other.contains("kept under LDK 0.3.0-rc3 from crates.io") && other.contains("runs LDK 0.3.0-rc1"),
+            "{other}"
+        );
+        let unnamed = parse(Path::new("x.toml"), "scenario = \"forward-mpp\"\nseed = 1\n").unwrap();
+        assert_eq!(unnamed.build_mismatch("anything"), None, "a fixture that names no build is never a mismatch");
+        // This very build, as the fixtures under fixtures/ name it.
+        assert_eq!(current_ldk(), format!("{} from {}", sim::node::LDK_VERSION, sim::node::LDK_SOURCE));
+    }
+
+    #[test]
     fn kept_findings_say_how_bad_and_what_upstream_knows() {
         let finding = |class: &str, rest: &str| {
             format!("scenario = \"forward-mpp\"\nseed = 1\nclass = \"{class}\"\nsignature = \"x\"\n{rest}")
@@ -595,7 +646,16 @@ mod tests {
         assert_eq!(none.to_string(), "not reported upstream (none found, checked 2026-12-01)");
         // Missing severity, missing upstream, a malformed reference or date.
         let e = err(&finding("ldk-bug", &format!("expect = [\"liveness\"]\n{upstream}")));
-        assert!(e.contains("field `class`: a kept finding needs `severity`"), "{e}");
+        assert!(e.contains(":3: field `severity`: a kept finding needs `severity`"), "{e}");
+        let e = err("scenario = \"forward-mpp\"\nseed = 1\nseverity = \"wrong-event\"\n");
+        assert!(e.contains(":3: field `severity`: only a kept finding (with `class`) has this field"), "{e}");
+        let e = err("scenario = \"forward-mpp\"\nseed = 1\n[upstream]\nchecked = \"2026-12-01\"\n");
+        assert!(e.contains("field `upstream`: only a kept finding"), "{e}");
+        let e = err(&finding(
+            "ldk-bug",
+            "severity = \"funds-locked\"\nexpect = [\"liveness\"]\n[upstream]\nchecked = \"2026-13-01\"\n",
+        ));
+        assert!(e.contains("must be a date, YYYY-MM-DD; got '2026-13-01'"), "{e}");
         let e = err(&finding("ldk-bug", "severity = \"funds-locked\"\nexpect = [\"liveness\"]\n"));
         assert!(e.contains("needs an [upstream] table"), "{e}");
         let bad_ref = "[upstream]\nchecked = \"2026-12-01\"\ntracked = [\"#1111\"]\n";

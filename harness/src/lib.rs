@@ -4,6 +4,7 @@
 //! [`oracle`] → [`report`].
 #![deny(missing_docs)]
 
+pub mod diff;
 pub mod faults;
 pub mod fixture;
 pub mod oracle;

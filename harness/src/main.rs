@@ -47,6 +47,36 @@ enum Command {
     Repro {
         #[command(flatten)]
         target: Target,
+        /// Print one JSON object: the report (as `run --json`) with its trace lines in
+        /// `trace`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a seed range through two ldk-dst binaries (typically built against two LDKs by
+    /// `make diff`) and report per seed: identical trace, or where the traces first diverge
+    /// (simulated time, node, the first differing line on each side), and whether the
+    /// verdicts differ. Exit code 0 when no verdict differs, 1 when one does, 2 on bad usage
+    /// or a binary that cannot be run.
+    Diff {
+        /// The first build's ldk-dst binary.
+        #[arg(long)]
+        a: std::path::PathBuf,
+        /// The second build's ldk-dst binary.
+        #[arg(long)]
+        b: std::path::PathBuf,
+        /// Scenario name.
+        #[arg(long, default_value = "trampoline-receive")]
+        scenario: String,
+        /// Seeds, `FIRST..LAST` (inclusive) or one seed.
+        #[arg(long, default_value = "1..20")]
+        seeds: String,
+        /// Seeds run at once (each runs both binaries, one after the other).
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Print one JSON object (`seeds`: per seed `identical`, `divergence`,
+        /// `verdicts_differ`, and each side's LDK, verdict and digest).
+        #[arg(long)]
+        json: bool,
     },
     /// Run one seeded simulation and print its outcome report.
     Run {
@@ -97,8 +127,53 @@ fn main() -> ExitCode {
         .without_time()
         .init();
     match cli.command {
-        Command::Repro { target } => execute(target, false, true),
+        Command::Repro { target, json } => execute(target, json, true),
         Command::Run { target, json } => execute(target, json, false),
+        Command::Diff { a, b, scenario, seeds, jobs, json } => diff(a, b, &scenario, &seeds, jobs, json),
+    }
+}
+
+/// `FIRST..LAST` (inclusive) or one seed.
+fn parse_seed_range(s: &str) -> Option<std::ops::RangeInclusive<u64>> {
+    match s.split_once("..") {
+        Some((lo, hi)) => {
+            let (lo, hi) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
+            (lo <= hi).then_some(lo..=hi)
+        }
+        None => s.trim().parse().ok().map(|x| x..=x),
+    }
+}
+
+/// `ldk-dst diff`: see [`Command::Diff`].
+fn diff(
+    a: std::path::PathBuf,
+    b: std::path::PathBuf,
+    scenario: &str,
+    seeds: &str,
+    jobs: usize,
+    json: bool,
+) -> ExitCode {
+    let Some(range) = parse_seed_range(seeds) else {
+        return usage_error(&format!("malformed --seeds '{seeds}': expected FIRST..LAST or one seed"));
+    };
+    if let Err(e) = harness::scenario::node_names(scenario) {
+        return usage_error(&e.to_string());
+    }
+    let diffs = match harness::diff::diff_seeds(&a, &b, scenario, range, jobs) {
+        Ok(d) => d,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let text = if json {
+        let v = serde_json::json!({ "scenario": scenario, "a": a, "b": b, "seeds": diffs });
+        serde_json::to_string_pretty(&v).expect("diff serializes") + "\n"
+    } else {
+        harness::diff::to_text(scenario, (&a, &b), &diffs)
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    if diffs.iter().any(|d| d.verdicts_differ) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -143,9 +218,23 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
         ),
         _ => String::new(),
     };
+    let header = match fx.as_ref().and_then(|fx| fx.build_mismatch(&harness::fixture::current_ldk())) {
+        Some(note) => {
+            eprintln!("note: {note}");
+            format!("{header}note: {note}\n")
+        }
+        None => header,
+    };
     let replay = match &fx {
         Some(fx) => harness::report::replay_command(&fx.scenario, seed.unwrap_or(fx.seed), fixture.as_deref(), false),
-        None => harness::report::replay_command(&scenario, seed.unwrap_or(0), None, anchors),
+        None => {
+            let line = harness::report::replay_command(&scenario, seed.unwrap_or(0), None, anchors);
+            if plant_panic {
+                line + " --plant-panic"
+            } else {
+                line
+            }
+        }
     };
     // A panic in LDK or the harness is a finding: report it with its replay line.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match (&fixture, &fx) {
@@ -207,6 +296,9 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
         let mut v = serde_json::to_value(&report).expect("report serializes");
         if let Some(obj) = v.as_object_mut() {
             obj.insert("panicked".into(), false.into());
+            if repro {
+                obj.insert("trace".into(), run.world.trace_lines().into());
+            }
         }
         serde_json::to_string_pretty(&v).expect("report serializes") + "\n"
     } else if repro {

@@ -328,15 +328,19 @@ fn judge_force_closes(ev: &Evidence, violations: &mut Vec<Violation>) {
     }
 }
 
-/// [`PaymentStatus::Forgotten`]: the payer restarted from a stale manager written before
-/// `p` was sent (crashing after it was sent), every HTLC it offered for `p` was failed back,
-/// and no HTLC of `p`'s hash was fulfilled or is still pending anywhere.
+/// [`PaymentStatus::Forgotten`]: every HTLC the payer offered for `p` was failed back to it,
+/// then the payer crashed and restarted from a stale manager written before `p` was sent, and
+/// no HTLC of `p`'s hash was fulfilled (by message or on chain) or is still pending anywhere.
+/// (A fail-back after that crash would mean the monitor still held the HTLC at the restart,
+/// and LDK rebuilds pending payments from monitors: forgetting it then is no documented case.)
 fn forgotten_by_stale_manager(ev: &Evidence, p: &PaymentFacts) -> bool {
+    let Some(failed_back) = htlcs::failed_back_at(ev, p.payer, p.payment_hash) else { return false };
     let predating = ev.stale_manager_restarts.iter().any(|r| {
-        r.node == p.payer && r.crashed_at_ms >= p.sent_at_ms && r.manager_written_at_ms.is_none_or(|w| w < p.sent_at_ms)
+        r.node == p.payer
+            && r.crashed_at_ms >= failed_back.max(p.sent_at_ms)
+            && r.manager_written_at_ms.is_none_or(|w| w < p.sent_at_ms)
     });
-    let (offered, failed_back) = htlcs::offered(ev, p.payer, p.payment_hash);
-    predating && offered > 0 && failed_back == offered && !htlcs::fulfilled_or_pending_anywhere(ev, p.payment_hash)
+    predating && !htlcs::fulfilled_or_pending_anywhere(ev, p.payment_hash)
 }
 
 /// Judges a run.
@@ -1036,6 +1040,22 @@ mod tests {
         let mut ev = forgotten_after_stale_restart(None);
         ev.pending_outbound = vec![(A, 1)];
         assert_eq!(judge(&ev).payments[0].status, PaymentStatus::Pending);
+        // Failed back only after the stale restart's crash: the monitor still held the HTLC
+        // at the restart, so forgetting the payment is no documented case.
+        let mut ev = forgotten_after_stale_restart(None);
+        ev.htlc_messages[1].at_ms = 20;
+        assert!(forgot(&judge(&ev)));
+        // A preimage of the payment revealed on chain, even one no HTLC of the table matches.
+        let mut ev = forgotten_after_stale_restart(None);
+        ev.onchain_htlc_claims.push(htlcs::OnchainHtlcClaim {
+            payment_hash: preimage().sha256(),
+            channel_id: Bytes32([9; 32]),
+            amount_sat: 5,
+            cltv_expiry: Some(100),
+            height: 10,
+            at_ms: 30,
+        });
+        assert_ne!(judge(&ev).payments[0].status, PaymentStatus::Forgotten);
     }
 
     #[test]

@@ -157,6 +157,10 @@ pub struct Report {
     pub seed: u64,
     /// LDK version under test.
     pub ldk_version: &'static str,
+    /// Where that LDK came from: `crates.io`, or what `harness/scripts/with-ldk` built it
+    /// against (another release, or a checkout's path with `git describe` and whether it had
+    /// uncommitted changes); see [`sim::node::LDK_SOURCE`].
+    pub ldk_source: &'static str,
     /// Whether LDK was built with `--cfg fuzzing` (needed for exact reproduction).
     pub cfg_fuzzing: bool,
     /// Number of crashes and restarts.
@@ -591,6 +595,7 @@ pub fn build(run: &RunResult) -> Report {
         scenario: run.scenario.clone(),
         seed: run.seed,
         ldk_version: sim::node::LDK_VERSION,
+        ldk_source: sim::node::LDK_SOURCE,
         cfg_fuzzing: sim::node::CFG_FUZZING,
         restarts: w.restarts().len(),
         restart_log,
@@ -674,8 +679,9 @@ impl Report {
         let _ = writeln!(o, "ldk-dst run: scenario {} seed {}", self.scenario, self.seed);
         let _ = writeln!(
             o,
-            "LDK {} | --cfg fuzzing: {}",
+            "LDK {} from {} | --cfg fuzzing: {}",
             self.ldk_version,
+            self.ldk_source,
             if self.cfg_fuzzing {
                 "on"
             } else {

@@ -77,6 +77,53 @@ fn json_report_of_a_panicking_run_is_still_one_json_object() {
 }
 
 #[test]
+fn report_header_names_the_ldk_build() {
+    let out = ldk_dst(&["run", "--seed", "2"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let header = format!("LDK {} from {} | --cfg fuzzing: ", sim::node::LDK_VERSION, sim::node::LDK_SOURCE);
+    assert!(text.lines().nth(1).is_some_and(|l| l.starts_with(&header)), "{text}");
+    let out = ldk_dst(&["run", "--seed", "2", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["ldk_version"], sim::node::LDK_VERSION);
+    assert_eq!(v["ldk_source"], sim::node::LDK_SOURCE);
+}
+
+#[test]
+fn diff_of_a_build_with_itself_is_identical_seed_by_seed() {
+    let bin = env!("CARGO_BIN_EXE_ldk-dst");
+    let out =
+        ldk_dst(&["diff", "--a", bin, "--b", bin, "--scenario", "trampoline-receive", "--seeds", "1..3", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let seeds = v["seeds"].as_array().unwrap();
+    assert_eq!(seeds.iter().map(|s| s["seed"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
+    for s in seeds {
+        assert_eq!(s["identical"], true, "{s}");
+        assert!(s["divergence"].is_null() && s["verdicts_differ"] == false, "{s}");
+        assert_eq!(s["a"]["trace_digest"], s["b"]["trace_digest"]);
+        assert_eq!(s["a"]["trace_digest"].as_str().unwrap().len(), 64);
+    }
+    // Bad usage: a malformed range, an unknown scenario, a binary that is not there.
+    assert_eq!(ldk_dst(&["diff", "--a", bin, "--b", bin, "--seeds", "3..1"]).status.code(), Some(2));
+    assert_eq!(ldk_dst(&["diff", "--a", bin, "--b", bin, "--scenario", "nope"]).status.code(), Some(2));
+    let out = ldk_dst(&["diff", "--a", bin, "--b", "/nonexistent/ldk-dst", "--seeds", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ldk-dst: cannot run"));
+}
+
+#[test]
+fn repro_json_carries_the_trace() {
+    let out = ldk_dst(&["repro", "--seed", "2", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let trace = v["trace"].as_array().expect("trace lines");
+    assert!(trace.iter().any(|l| l.as_str().unwrap().contains(" add node 0 A ")), "{:?}", &trace[..3]);
+    // Without repro, no trace.
+    let out = ldk_dst(&["run", "--seed", "2", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["trace"].is_null());
+}
+
+#[test]
 fn text_report_ends_with_the_trace_digest() {
     let out = ldk_dst(&["run", "--seed", "2"]);
     assert_eq!(out.status.code(), Some(0));

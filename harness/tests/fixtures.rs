@@ -56,14 +56,7 @@ fn every_fixture_passes() {
             if fx.class != Some(harness::fixture::FindingClass::HarnessBug) {
                 assert!(fx.upstream.is_some(), "{}: a kept LDK finding has [upstream]", path.display());
             }
-            // The file is named for its class.
-            let prefix = match fx.class {
-                Some(harness::fixture::FindingClass::LdkBug) => "ldk-bug-",
-                Some(harness::fixture::FindingClass::DocumentedLdkLimitation) => "documented-ldk-limitation-",
-                _ => "harness-bug-",
-            };
-            let file_name = path.file_name().unwrap().to_string_lossy();
-            assert!(file_name.starts_with(prefix), "{}: named {prefix}...", path.display());
+
             let file = path.file_name().unwrap().to_string_lossy().to_string();
             assert!(
                 report.known.iter().any(|k| k.fixture.ends_with(&file) && Some(k.class) == fx.class),
@@ -79,6 +72,17 @@ fn every_fixture_passes() {
                     report.violations
                 );
             }
+        }
+        // A kept finding (violated or accepted) is named for its class, and names its build.
+        if let Some(class) = fx.class {
+            let prefix = match class {
+                harness::fixture::FindingClass::LdkBug => "ldk-bug-",
+                harness::fixture::FindingClass::DocumentedLdkLimitation => "documented-ldk-limitation-",
+                harness::fixture::FindingClass::HarnessBug => "harness-bug-",
+            };
+            let file_name = path.file_name().unwrap().to_string_lossy();
+            assert!(file_name.starts_with(prefix), "{}: named {prefix}...", path.display());
+            assert!(fx.ldk.is_some(), "{}: a kept finding names the LDK build it was kept under", path.display());
         }
         assert!(report.replay.contains("--fixture"), "{}", report.replay);
         if !fx.at.is_empty() {
@@ -209,4 +213,53 @@ fn malformed_fixture_is_a_one_line_usage_error() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(&format!("{}:5: field `partitions`", path.display())), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_panic_in_ldks_startup_processing_takes_the_node_down_and_the_run_goes_on() {
+    // forward-mpp seed 71: B2's restart reads the node back, then LDK panics while processing
+    // its startup background events (a kept finding). The world marks B2 unreadable, loses
+    // what its dead incarnation had pending, and keeps running: the run is healed around it
+    // and judged.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/ldk-bug-startup-releases-blocked-update-before-replay.toml");
+    let fx = load(&path).unwrap();
+    let run = run_fixture(&path, &fx, None, true).unwrap();
+    let w = &run.world;
+    let b2 = (0..w.node_count()).find(|&i| w.name(i) == "B2").unwrap();
+    assert!(w.node(b2).is_none(), "B2 stays down");
+    let failed = w.restarts().iter().filter(|r| r.node == b2).last().unwrap();
+    match &failed.loaded {
+        Some(Err(sim::node::LoadError::StartupPanicked { message, loaded: Some(loaded) })) => {
+            assert!(message.contains("out of order"), "{message}");
+            assert!(!loaded.monitors.is_empty(), "the restart had read the monitors back");
+        }
+        other => panic!("expected a startup panic, got {other:?}"),
+    }
+    let at = failed.restarted_at_ms.unwrap();
+    let trace = w.trace_lines();
+    let fail_line = trace.iter().position(|l| l.contains("restart B2 FAILED: LDK panicked during startup processing"));
+    let fail_line = fail_line.expect("the failure is in the trace");
+    let time = |l: &str| l.split_whitespace().next().and_then(|t| t.parse::<u64>().ok());
+    // Nothing of the dead incarnation happens afterwards: no write of B2 lands, B2 receives
+    // nothing and reports no event; and the run goes on well past it.
+    let after = &trace[fail_line + 1..];
+    for l in after {
+        for dead in [" disk B2 landed#", " disk B2 pending#", " B2 <- ", " event B2 ", "deliver conn"] {
+            if dead == "deliver conn" {
+                assert!(!l.contains("to=B2"), "delivery to a dead node: {l}");
+            } else {
+                assert!(!l.contains(dead), "B2 is dead but: {l}");
+            }
+        }
+    }
+    assert!(after.iter().filter_map(|l| time(l)).max().unwrap_or(0) > at + 60_000, "the run goes on");
+    let report = build(&run);
+    assert!(report.violations.iter().any(
+        |v| v.invariant == harness::oracle::Invariant::Readback && v.message.contains("during startup processing")
+    ));
+    assert!(report
+        .restart_log
+        .iter()
+        .any(|r| r.node == "B2" && r.loaded.starts_with("FAILED: LDK panicked during startup processing")));
 }

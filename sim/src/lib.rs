@@ -22,3 +22,60 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-text panic payload".into())
 }
+
+thread_local! {
+    static LAST_PANIC_FILE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs (once per process) a panic hook that remembers, per thread, the source file of
+/// the last panic, then hands over to the hook that was there before (which prints it as
+/// usual). [`take_last_panic_file`] reads it, so a caught panic can be told apart: inside
+/// LDK or one of its dependencies (a finding), or in this workspace's own code (a harness
+/// bug that must not be reported as LDK's).
+pub fn remember_panic_locations() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let file = info.location().map(|l| l.file().to_string());
+            LAST_PANIC_FILE.with(|f| *f.borrow_mut() = file);
+            previous(info);
+        }));
+    });
+}
+
+/// The source file of this thread's last panic since the last call, if
+/// [`remember_panic_locations`] was installed.
+pub fn take_last_panic_file() -> Option<String> {
+    LAST_PANIC_FILE.with(|f| f.borrow_mut().take())
+}
+
+/// Whether a panic at source file `file` (as [`take_last_panic_file`] gives it) is in this
+/// workspace's own code (`sim/` or `harness/`), rather than in LDK or another dependency.
+pub fn is_own_code(file: &str) -> bool {
+    let f = file.trim_start_matches("./");
+    f.starts_with("sim/") || f.starts_with("harness/") || f.contains("/sim/src/") || f.contains("/harness/src/")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn own_code_is_told_from_ldks() {
+        assert!(super::is_own_code("sim/src/world.rs"));
+        assert!(super::is_own_code("./harness/src/scenario.rs"));
+        assert!(super::is_own_code("/work/main/target/ldk/x/ws/sim/src/node.rs"));
+        let ldk = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/lightning-0.3.0-rc3/src/chain/channelmonitor.rs";
+        assert!(!super::is_own_code(ldk));
+        assert!(!super::is_own_code("/home/dev/rust-lightning/lightning/src/ln/channelmanager.rs"));
+    }
+
+    #[test]
+    fn the_hook_remembers_where_a_caught_panic_was() {
+        super::remember_panic_locations();
+        super::take_last_panic_file();
+        let caught = std::panic::catch_unwind(|| panic!("planted"));
+        assert!(caught.is_err());
+        assert_eq!(super::take_last_panic_file().as_deref(), Some("sim/src/lib.rs"));
+        assert_eq!(super::take_last_panic_file(), None, "taken once");
+    }
+}

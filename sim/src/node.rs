@@ -79,8 +79,29 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-/// The LDK version this adapter is written against (the report's header shows it).
-pub const LDK_VERSION: &str = "0.3.0-rc3";
+/// The `lightning` release pinned in Cargo.toml, the one this adapter is written against
+/// (`build.rs` says it too, for the `ldk_version` cfg).
+pub const PINNED_LDK_VERSION: &str = "0.3.0-rc3";
+
+/// Whether this build's `ldk_version` cfg (set by `build.rs`) is the pinned release: the
+/// cfg code for another LDK's API shape is keyed on.
+pub const BUILT_FOR_PINNED_LDK: bool = cfg!(ldk_version = "0.3.0-rc3");
+
+/// The `lightning` version this build runs (the report's header shows it):
+/// [`PINNED_LDK_VERSION`], unless `harness/scripts/with-ldk` built it against another
+/// (`LDK_DST_LDK_VERSION`, read when compiling).
+pub const LDK_VERSION: &str = match option_env!("LDK_DST_LDK_VERSION") {
+    Some(v) => v,
+    None => PINNED_LDK_VERSION,
+};
+
+/// Where this build's `lightning` came from: `crates.io` for the pinned release, otherwise
+/// what `harness/scripts/with-ldk` says (`crates.io (LDK_VERSION=0.3.0-rc1)`, or a checkout's
+/// path with its `git describe` and whether it had uncommitted changes).
+pub const LDK_SOURCE: &str = match option_env!("LDK_DST_LDK_SOURCE") {
+    Some(s) => s,
+    None => "crates.io",
+};
 
 /// Whether this build has `--cfg fuzzing`, without which LDK is not deterministic
 /// (`../shared/DESIGN.md`, decisions 2 and 8).
@@ -2780,5 +2801,20 @@ impl Node {
                 Retry::Attempts(retries),
             )
             .map_err(|e| format!("{e:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ldk_version_cfg_and_the_reported_version_agree() {
+        // build.rs sets the cfg and the constants read the same variable: a build against
+        // another LDK (harness/scripts/with-ldk) changes both, the default build neither.
+        assert_eq!(BUILT_FOR_PINNED_LDK, LDK_VERSION == PINNED_LDK_VERSION);
+        if option_env!("LDK_DST_LDK_VERSION").is_none() {
+            assert_eq!((LDK_VERSION, LDK_SOURCE), (PINNED_LDK_VERSION, "crates.io"));
+        }
     }
 }

@@ -838,8 +838,16 @@ impl World {
         let profile = self.choose_profile(idx, env.storage);
         // A panic inside LDK while reading the node back is a finding, not the end of the run
         // (`../shared/DESIGN.md`, decision 7): the node stays down and the oracle flags it.
+        crate::remember_panic_locations();
+        crate::take_last_panic_file();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Node::load(env, inc, wallet, profile)))
-            .unwrap_or_else(|payload| Err(LoadError::Panicked { message: crate::panic_message(&*payload) }));
+            .unwrap_or_else(|payload| {
+                // Our own code panicking is a harness bug, not a finding about LDK.
+                if crate::take_last_panic_file().is_some_and(|f| crate::is_own_code(&f)) {
+                    std::panic::resume_unwind(payload);
+                }
+                Err(LoadError::Panicked { message: crate::panic_message(&*payload) })
+            });
         let now = self.now_ms();
         let stale = self.restarts.iter().rev().find(|r| r.node == idx).map_or(false, |r| r.stale_manager);
         if stale {
@@ -891,6 +899,11 @@ impl World {
     /// the restart record says what the restart had loaded and where LDK panicked.
     fn startup_panicked(&mut self, idx: NodeIdx, message: String) {
         self.slots[idx].starting = false;
+        // What LDK reported before it panicked still happened (events, messages received).
+        let drained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.drain_node(idx)));
+        if drained.is_err() {
+            self.record(format!("{} trace not drained after the panic", self.slots[idx].env.name));
+        }
         if let Some(node) = self.slots[idx].node.take() {
             self.slots[idx].wallet = node.wallet();
             // Dropping state LDK left mid-operation must not take the run down with it.
@@ -1093,9 +1106,15 @@ impl World {
                 continue;
             }
             // A node inside its restart step: LDK's startup processing runs here, and a panic
-            // in it is a finding about this node's restart, not the end of the run.
+            // in it is a finding about this node's restart, not the end of the run. A panic in
+            // our own code is a harness bug: it goes on unwinding.
+            crate::remember_panic_locations();
+            crate::take_last_panic_file();
             let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.settle_node(idx)));
             if let Err(payload) = step {
+                if crate::take_last_panic_file().is_some_and(|f| crate::is_own_code(&f)) {
+                    std::panic::resume_unwind(payload);
+                }
                 self.startup_panicked(idx, crate::panic_message(&*payload));
             }
         }
@@ -1215,6 +1234,8 @@ impl World {
         for op in ops {
             if let DiskOp::Superseded { id, .. } = &op {
                 superseded.push(*id);
+                // Overtaken, not landed: no later landing is "ahead" of it.
+                self.slots[idx].issued_monitor_writes.retain(|w| w != id);
             }
             if let DiskOp::WrotePending { id, key, .. } = &op {
                 if key.starts_with("monitors/") || key.starts_with("kv/monitor") {

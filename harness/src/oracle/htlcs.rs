@@ -304,7 +304,20 @@ pub(super) fn offered(ev: &Evidence, payer: NodeIdx, payment_hash: Bytes32) -> (
 pub(super) fn fulfilled_or_pending_anywhere(ev: &Evidence, payment_hash: Bytes32) -> bool {
     let settled =
         table(ev).iter().any(|h| h.payment_hash == payment_hash && (h.fulfilled_ms.is_some() || h.claimed.is_some()));
-    settled || ev.final_htlcs.iter().any(|(_, h)| h.payment_hash == payment_hash)
+    // A preimage revealed on chain counts even when no HTLC of the table matches the claim.
+    let on_chain = ev.onchain_htlc_claims.iter().any(|c| c.payment_hash == payment_hash);
+    settled || on_chain || ev.final_htlcs.iter().any(|(_, h)| h.payment_hash == payment_hash)
+}
+
+/// When the last HTLC `payer` offered for `payment_hash` was failed back to it, if every one
+/// was (by message) and none was fulfilled.
+pub(super) fn failed_back_at(ev: &Evidence, payer: NodeIdx, payment_hash: Bytes32) -> Option<u64> {
+    let htlcs = table(ev);
+    let mine: Vec<&Htlc> = htlcs.iter().filter(|h| h.offerer == payer && h.payment_hash == payment_hash).collect();
+    if mine.is_empty() || mine.iter().any(|h| h.fulfilled_ms.is_some()) {
+        return None;
+    }
+    mine.iter().map(|h| h.failed_ms).collect::<Option<Vec<u64>>>()?.into_iter().max()
 }
 
 /// When the first HTLC `payer` offered for `payment_hash` was fulfilled by message, if one was.
