@@ -33,7 +33,7 @@ json:
 
 ## The same run again with its full trace (FIXTURE=path replays a fixture instead).
 repro:
-	@if [ -n "$(FIXTURE)" ]; then $(CARGO) run -p harness --bin ldk-dst -- repro --fixture $(abspath $(FIXTURE)); \
+	@if [ -n "$(FIXTURE)" ]; then $(CARGO) run -p harness --bin ldk-dst -- repro --fixture $(if $(LDK)$(LDK_VERSION),$(abspath $(FIXTURE)),$(FIXTURE)); \
 	else $(CARGO) run -p harness --bin ldk-dst -- repro --scenario $(SCENARIO) --seed $(SEED); fi
 
 ## The test suite. INSTA_UPDATE=no: a missing or changed snapshot under snapshots/ fails
