@@ -44,7 +44,8 @@ test:
 ## Rewrite the outcome snapshots under snapshots/ from the current code; review with
 ## `git diff snapshots/` and commit what is intended.
 snapshots:
-	INSTA_UPDATE=always $(CARGO) nextest run -p harness --test snapshots
+	@if [ -n "$(LDK)$(LDK_VERSION)" ]; then echo "make snapshots: refusing to rewrite the project's snapshots from another LDK build; make test LDK=... shows what differs" >&2; exit 2; fi
+	INSTA_UPDATE=always cargo nextest run -p harness --test snapshots
 
 ## Compile without --cfg fuzzing, so only LDK's public API is used (separate target dir:
 ## RUSTFLAGS replaces .cargo/config.toml's flags and would otherwise thrash the cache).
@@ -57,7 +58,7 @@ check-public-api:
 check-ldk-override:
 	@src=$$(cargo metadata --format-version 1 | tr ',' '\n' | sed -n 's|.*"manifest_path":"\(.*/lightning-0\.3[^/]*\)/Cargo.toml".*|\1|p' | head -n1); \
 	test -n "$$src" || { echo "lightning's source not found through cargo metadata" >&2; exit 1; }; \
-	echo "LDK=$$src"; \
+	echo "LDK=$$src"; mkdir -p target; \
 	LDK="$$src" harness/scripts/with-ldk run -q -p harness --bin ldk-dst -- run --seed 1 --json > target/ldk-override.json || test $$? -eq 1; \
 	grep -q "\"ldk_source\": \"$$src (not a git checkout)\"" target/ldk-override.json \
 	  || { echo "the report does not name $$src as its LDK source:" >&2; grep ldk_ target/ldk-override.json >&2; exit 1; }; \

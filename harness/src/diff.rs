@@ -31,14 +31,11 @@ fn line_time_ms(line: &str) -> Option<u64> {
     line.split_whitespace().next()?.parse().ok()
 }
 
-/// The first of `names` that `line` contains as a whole word (after its time).
+/// The first of `names` that `line` contains as a whole word (the time is no name).
 fn line_node(line: &str, names: &[String]) -> Option<String> {
-    let words: Vec<&str> = line
-        .split(|c: char| c.is_whitespace() || matches!(c, '=' | ',' | ':' | '(' | ')' | '{' | '}'))
-        .skip(1)
+    line.split(|c: char| c.is_whitespace() || matches!(c, '=' | ',' | ':' | '(' | ')' | '{' | '}'))
         .filter(|w| !w.is_empty())
-        .collect();
-    words.iter().find_map(|w| names.iter().find(|n| n.as_str() == *w).cloned())
+        .find_map(|w| names.iter().find(|n| n.as_str() == w).cloned())
 }
 
 /// Where traces `a` and `b` first differ, or `None` when they are identical. `names` are the
@@ -62,8 +59,12 @@ pub struct SideRun {
     /// The LDK it ran (`0.3.0-rc3 from crates.io`).
     pub ldk: String,
     /// Its verdict: each violation as `invariant: message`, in the oracle's order; a run
-    /// that panicked outside a restart has the one entry `panic: <message>`.
+    /// that panicked outside a restart has the one entry `panic: <message>`, a process that
+    /// died without a report `crash: <exit status>`.
     pub verdict: Vec<String>,
+    /// Whether the run ended without a report of its trace (a panic outside a restart, or a
+    /// crash of the process): such a seed is never counted identical.
+    pub incomplete: bool,
     /// Its trace digest (empty when it panicked).
     pub trace_digest: String,
     /// Its trace lines (not serialized: the divergence names the line that matters).
@@ -101,23 +102,36 @@ impl std::fmt::Display for SideError {
     }
 }
 
-/// Runs `binary repro --scenario S --seed N --json` and reads its report.
+/// Runs `binary repro --scenario S --seed N --json` and reads its report. A binary that cannot
+/// be started, or that answers with usage errors (exit 2), is an error; a process that dies
+/// without a report (a signal, an abort) is a verdict of its own (`crash: ...`).
 pub fn run_side(binary: &Path, scenario: &str, seed: u64) -> Result<SideRun, SideError> {
     let out = Command::new(binary)
         .args(["repro", "--scenario", scenario, "--seed", &seed.to_string(), "--json"])
         .output()
         .map_err(|e| SideError(format!("{}: cannot run: {e}", binary.display())))?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        SideError(format!(
-            "{} (seed {seed}): no JSON report ({e}); stderr: {}",
-            binary.display(),
-            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
-        ))
-    })?;
+    let v: serde_json::Value = match serde_json::from_slice(&out.stdout) {
+        Ok(v) => v,
+        Err(e) if out.status.code() == Some(2) || out.status.success() => {
+            return Err(SideError(format!(
+                "{} (seed {seed}): no JSON report ({e}); stderr: {}",
+                binary.display(),
+                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            )))
+        }
+        Err(_) => {
+            return Ok(SideRun {
+                verdict: vec![format!("crash: {}", out.status)],
+                incomplete: true,
+                ..SideRun::default()
+            })
+        }
+    };
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
     let ldk = format!("{} from {}", text(&v["ldk_version"]), text(&v["ldk_source"]));
     if v["panicked"] == true {
-        return Ok(SideRun { ldk, verdict: vec![format!("panic: {}", text(&v["panic"]))], ..SideRun::default() });
+        let verdict = vec![format!("panic: {}", text(&v["panic"]))];
+        return Ok(SideRun { ldk, verdict, incomplete: true, ..SideRun::default() });
     }
     let verdict = v["violations"]
         .as_array()
@@ -129,6 +143,7 @@ pub fn run_side(binary: &Path, scenario: &str, seed: u64) -> Result<SideRun, Sid
     Ok(SideRun {
         ldk,
         verdict,
+        incomplete: false,
         trace_digest: text(&v["trace_digest"]),
         trace: list("trace", None),
         names: list("nodes", Some("node")),
@@ -139,7 +154,11 @@ pub fn run_side(binary: &Path, scenario: &str, seed: u64) -> Result<SideRun, Sid
 pub fn compare(seed: u64, a: SideRun, b: SideRun) -> SeedDiff {
     let names = if a.names.is_empty() { &b.names } else { &a.names };
     let divergence = first_divergence(&a.trace, &b.trace, names);
-    let identical = divergence.is_none() && a.verdict == b.verdict && a.trace_digest == b.trace_digest;
+    let identical = divergence.is_none()
+        && a.verdict == b.verdict
+        && a.trace_digest == b.trace_digest
+        && !a.incomplete
+        && !b.incomplete;
     SeedDiff { seed, identical, divergence, verdicts_differ: a.verdict != b.verdict, a, b }
 }
 
@@ -180,7 +199,11 @@ pub fn diff_seeds(
 pub fn to_text(scenario: &str, binaries: (&PathBuf, &PathBuf), diffs: &[SeedDiff]) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let (a_ldk, b_ldk) = diffs.first().map_or((String::new(), String::new()), |d| (d.a.ldk.clone(), d.b.ldk.clone()));
+    // The LDK each side names (a side that crashed names none).
+    let named = |f: fn(&SeedDiff) -> &SideRun| {
+        diffs.iter().map(|d| f(d).ldk.clone()).find(|l| !l.is_empty()).unwrap_or_else(|| "?".into())
+    };
+    let (a_ldk, b_ldk) = (named(|d| &d.a), named(|d| &d.b));
     let _ = writeln!(o, "ldk-dst diff: scenario {scenario}, {} seed(s)", diffs.len());
     let _ = writeln!(o, "  A: LDK {a_ldk} ({})", binaries.0.display());
     let _ = writeln!(o, "  B: LDK {b_ldk} ({})", binaries.1.display());
@@ -205,7 +228,7 @@ pub fn to_text(scenario: &str, binaries: (&PathBuf, &PathBuf), diffs: &[SeedDiff
                 let _ = writeln!(o, "    B: {}", v.line_b.as_deref().map_or("(trace ended)", str::trim));
             }
             None => {
-                let _ = writeln!(o, " same trace, different digest or verdict");
+                let _ = writeln!(o, " no trace to compare, or the same trace with another digest or verdict");
             }
         }
         if d.verdicts_differ {
@@ -268,6 +291,7 @@ mod tests {
         let side = |verdict: &[&str]| SideRun {
             ldk: "x".into(),
             verdict: lines(verdict),
+            incomplete: false,
             trace_digest: "d".into(),
             trace: lines(&["  1 tick A"]),
             names: lines(&["A"]),
@@ -279,5 +303,9 @@ mod tests {
         let text = to_text("forward-mpp", (&PathBuf::from("a"), &PathBuf::from("b")), &[same, d]);
         assert!(text.contains("1 identical, 1 diverged, 1 with a different verdict"), "{text}");
         assert!(text.contains("VERDICT DIFFERS: A passes; B liveness: payment neither"), "{text}");
+        // Two runs that both panicked alike compared no trace: never identical.
+        let panicked = || SideRun { incomplete: true, verdict: lines(&["panic: x"]), ..SideRun::default() };
+        let d = compare(5, panicked(), panicked());
+        assert!(!d.identical && !d.verdicts_differ);
     }
 }

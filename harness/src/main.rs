@@ -153,8 +153,10 @@ fn diff(
     jobs: usize,
     json: bool,
 ) -> ExitCode {
-    let Some(range) = parse_seed_range(seeds) else {
-        return usage_error(&format!("malformed --seeds '{seeds}': expected FIRST..LAST or one seed"));
+    let Some(range) = parse_seed_range(seeds).filter(|r| r.end() - r.start() < 10_000_000) else {
+        return usage_error(&format!(
+            "malformed --seeds '{seeds}': expected FIRST..LAST (at most ten million seeds) or one seed"
+        ));
     };
     if let Err(e) = harness::scenario::node_names(scenario) {
         return usage_error(&e.to_string());
@@ -264,6 +266,8 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
             if json {
                 // Still one JSON object, so a soak job parsing stdout keeps the finding.
                 let v = serde_json::json!({
+                    "ldk_version": sim::node::LDK_VERSION,
+                    "ldk_source": sim::node::LDK_SOURCE,
                     "scenario": fx.as_ref().map_or(scenario.as_str(), |fx| fx.scenario.as_str()),
                     "seed": seed.or(fx.as_ref().map(|fx| fx.seed)),
                     "fixture": fixture.as_ref().map(|p| p.display().to_string()),

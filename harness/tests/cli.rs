@@ -89,6 +89,33 @@ fn report_header_names_the_ldk_build() {
 }
 
 #[test]
+fn the_default_build_resolves_the_pinned_ldk() {
+    // Cargo.toml admits the whole 0.3 line (for harness/scripts/with-ldk); the lock must keep
+    // the default build on the release the adapter and the report's header name.
+    if option_env!("LDK_DST_LDK_VERSION").is_some() {
+        return; // built against another LDK on purpose
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline", "--manifest-path", manifest])
+        .output()
+        .expect("cargo runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let versions: Vec<&str> = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "lightning")
+        .map(|p| p["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, [sim::node::PINNED_LDK_VERSION], "Cargo.lock must pin the adapter's LDK");
+    assert_eq!(sim::node::LDK_VERSION, sim::node::PINNED_LDK_VERSION);
+    assert!(sim::node::BUILT_FOR_PINNED_LDK);
+}
+
+#[test]
 fn diff_of_a_build_with_itself_is_identical_seed_by_seed() {
     let bin = env!("CARGO_BIN_EXE_ldk-dst");
     let out =
@@ -109,6 +136,27 @@ fn diff_of_a_build_with_itself_is_identical_seed_by_seed() {
     let out = ldk_dst(&["diff", "--a", bin, "--b", "/nonexistent/ldk-dst", "--seeds", "1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ldk-dst: cannot run"));
+    assert_eq!(ldk_dst(&["diff", "--a", bin, "--b", bin, "--seeds", "0..18446744073709551615"]).status.code(), Some(2));
+    // A side that dies without a report (here a shell that kills itself) is a verdict of its
+    // own, and the other seeds are still compared.
+    let dir = std::env::temp_dir().join(format!("ldk-dst-diff-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dies = dir.join("dies.sh");
+    std::fs::write(
+        &dies,
+        format!("#!/bin/sh\ncase \"$*\" in *'--seed 2 '*) kill -ABRT $$;; esac\nexec {bin} \"$@\"\n"),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&dies).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&dies, perms).unwrap();
+    let out = ldk_dst(&["diff", "--a", bin, "--b", dies.to_str().unwrap(), "--seeds", "1..2", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["seeds"][0]["identical"], true);
+    assert_eq!(v["seeds"][1]["verdicts_differ"], true);
+    assert!(v["seeds"][1]["b"]["verdict"][0].as_str().unwrap().starts_with("crash: "), "{v}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
