@@ -272,6 +272,25 @@ fn signatures<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Signature>, 
     d.deserialize_any(V)
 }
 
+/// The serde name of a unit enum value, as fixtures and `--json` spell it (`ldk-bug`,
+/// `funds-at-risk`, `liveness`, ...).
+pub fn serde_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
+/// How reports name a kept finding: its class, severity and upstream status, e.g.
+/// `ldk-bug, funds-locked; tracked upstream: rust-lightning#1111, ldk-node#1081`.
+pub fn finding_label(class: FindingClass, severity: Option<Severity>, upstream: Option<&Upstream>) -> String {
+    let mut label = serde_name(&class);
+    if let Some(s) = severity {
+        label += &format!(", {}", serde_name(&s));
+    }
+    if let Some(u) = upstream {
+        label += &format!("; {u}");
+    }
+    label
+}
+
 /// A kept finding, as [`known_findings`] reads it from a fixture.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KnownFinding {
@@ -607,6 +626,20 @@ mod tests {
         assert!(e.starts_with("fixture fixtures/bad.toml:8: field `restart`: unknown variant `soon`"), "{e}");
         let e = err(&format!("{head}signature = {{ text = \"x\" }}\n"));
         assert!(e.starts_with("fixture fixtures/bad.toml:6: field `signature`: ") && e.contains("`text`"), "{e}");
+    }
+
+    #[test]
+    fn a_kept_finding_is_labelled_by_class_severity_and_upstream() {
+        let upstream = Upstream {
+            checked: "2026-12-01".into(),
+            tracked: vec![UpstreamRef("rust-lightning#1111".into())],
+            related: vec![],
+        };
+        assert_eq!(
+            finding_label(FindingClass::LdkBug, Some(Severity::FundsLocked), Some(&upstream)),
+            "ldk-bug, funds-locked; tracked upstream: rust-lightning#1111"
+        );
+        assert_eq!(finding_label(FindingClass::HarnessBug, None, None), "harness-bug");
     }
 
     #[test]

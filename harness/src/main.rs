@@ -179,11 +179,6 @@ fn diff(
     }
 }
 
-/// A unit enum's serde name (`ldk-bug`, `liveness`, ...).
-fn kebab<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
-}
-
 /// Runs one simulation, prints its report (and with `repro`, its trace first), and maps the
 /// verdict to the exit code.
 fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
@@ -202,19 +197,17 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
             "fixture {}: {}{}\n",
             path.display(),
             fx.note.as_deref().unwrap_or("-"),
-            match &fx.class {
-                Some(c) => format!(
-                    " (kept finding: {}{}; {}: {}{})",
-                    kebab(c),
-                    fx.severity.map(|s| format!(", {}", kebab(&s))).unwrap_or_default(),
-                    if fx.expect.is_empty() { "accepted by the oracle" } else { "expected violations" },
-                    if fx.expect.is_empty() {
-                        fx.accepted.iter().map(kebab).collect::<Vec<_>>().join(", ")
+            match fx.class {
+                Some(class) => {
+                    use harness::fixture::serde_name;
+                    let (what, names) = if fx.expect.is_empty() {
+                        ("accepted by the oracle", fx.accepted.iter().map(serde_name).collect::<Vec<_>>())
                     } else {
-                        fx.expect.iter().map(kebab).collect::<Vec<_>>().join(", ")
-                    },
-                    fx.upstream.as_ref().map(|u| format!("; {u}")).unwrap_or_default(),
-                ),
+                        ("expected violations", fx.expect.iter().map(serde_name).collect())
+                    };
+                    let label = harness::fixture::finding_label(class, fx.severity, fx.upstream.as_ref());
+                    format!(" (kept finding: {label}; {what}: {})", names.join(", "))
+                }
                 None => String::new(),
             }
         ),

@@ -422,35 +422,6 @@ pub fn build(run: &RunResult) -> Report {
             })
             .collect()
     };
-    // When every HTLC the payer offered for the payment had been failed back to it (the last
-    // fail), if all were and none was fulfilled. One entry per channel and HTLC id.
-    let failed_back_at = |p: &&crate::scenario::PaymentPlan| -> Option<u64> {
-        let mut offered: std::collections::BTreeMap<(Bytes32, u64), Option<u64>> = Default::default();
-        for m in w.messages() {
-            match &m.msg {
-                PeerMessage::UpdateAddHtlc { channel_id, htlc_id, payment_hash, .. }
-                    if m.from == p.payer && *payment_hash == p.payment_hash =>
-                {
-                    offered.entry((*channel_id, *htlc_id)).or_insert(None);
-                }
-                PeerMessage::UpdateFailHtlc { channel_id, htlc_id }
-                | PeerMessage::UpdateFailMalformedHtlc { channel_id, htlc_id }
-                    if m.node == p.payer =>
-                {
-                    if let Some(failed) = offered.get_mut(&(*channel_id, *htlc_id)) {
-                        failed.get_or_insert(m.at_ms);
-                    }
-                }
-                PeerMessage::UpdateFulfillHtlc { channel_id, htlc_id, .. }
-                    if m.node == p.payer && offered.contains_key(&(*channel_id, *htlc_id)) =>
-                {
-                    return None;
-                }
-                _ => {}
-            }
-        }
-        offered.values().copied().collect::<Option<Vec<u64>>>()?.into_iter().max()
-    };
     let unsent: Vec<String> = run
         .payments
         .iter()
@@ -495,7 +466,7 @@ pub fn build(run: &RunResult) -> Report {
             fee_paid_msat: v.fee_paid_msat,
             events: v.events.clone(),
             failure_reason: v.failure_reason.clone(),
-            failed_back_at_ms: failed_back_at(p),
+            failed_back_at_ms: oracle::htlcs::failed_back_at(&ev, p.payer, p.payment_hash),
         })
         .collect();
     let restart_log = w
@@ -856,19 +827,9 @@ impl Report {
                 v.message
             );
         }
-        let kebab = |v: serde_json::Result<serde_json::Value>| {
-            v.ok().and_then(|c| c.as_str().map(String::from)).unwrap_or_default()
-        };
         for k in &self.known {
-            let _ = writeln!(
-                o,
-                "  known finding: violation {} is {} ({}{}{})",
-                k.violation + 1,
-                k.fixture,
-                kebab(serde_json::to_value(k.class)),
-                k.severity.map(|s| format!(", {}", kebab(serde_json::to_value(s)))).unwrap_or_default(),
-                k.upstream.as_ref().map(|u| format!("; {u}")).unwrap_or_default(),
-            );
+            let label = crate::fixture::finding_label(k.class, k.severity, k.upstream.as_ref());
+            let _ = writeln!(o, "  known finding: violation {} is {} ({label})", k.violation + 1, k.fixture);
         }
         if !self.known.is_empty() && self.known.len() < self.violations.len() {
             let _ = writeln!(

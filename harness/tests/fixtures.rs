@@ -129,6 +129,38 @@ fn broad_symptoms_are_known_only_with_the_findings_evidence() {
     assert_eq!(forgotten.len(), 1);
     assert!(forgotten[0].failed_back_at_ms.is_some(), "its HTLC failed back");
     assert!(report.to_text().contains("1 forgotten by a stale manager (documented LDK limitation)"));
+    // The restart evidence a signature can require ("after-failed-back"), on that run's real
+    // restart log: the payer's stale-manager restart after its HTLCs were failed back.
+    let failed_back = forgotten[0].failed_back_at_ms.unwrap();
+    let after_failed_back = harness::fixture::KnownFinding {
+        fixture: PathBuf::from("fixtures/x.toml"),
+        class: harness::fixture::FindingClass::LdkBug,
+        expect: vec![harness::oracle::Invariant::Liveness],
+        signature: vec![harness::fixture::Signature {
+            message: "forgot".into(),
+            invariant: None,
+            restart: Some(harness::fixture::RestartEvidence {
+                stale_manager: true,
+                when: Some(harness::fixture::RestartWhen::AfterFailedBack),
+            }),
+        }],
+        severity: None,
+        upstream: None,
+    };
+    let violation = harness::oracle::Violation {
+        invariant: harness::oracle::Invariant::Liveness,
+        payment_hash: Some(forgotten[0].payment_hash.clone()),
+        node: Some(forgotten[0].payer.clone()),
+        at_ms: None,
+        message: "payer forgot the payment".into(),
+    };
+    assert!(after_failed_back.matches(&violation, &report));
+    let mut fresh = report.clone();
+    fresh.restart_log.iter_mut().for_each(|r| r.stale_manager = false);
+    assert!(!after_failed_back.matches(&violation, &fresh), "no stale manager, no match");
+    let mut early = report.clone();
+    early.restart_log.iter_mut().filter(|r| r.stale_manager).for_each(|r| r.crashed_at_ms = failed_back - 1);
+    assert!(!after_failed_back.matches(&violation, &early), "a stale restart before the fail-back is another story");
 
     // "never became ready during opening": only with a restart of an end during opening.
     let mut setup = report.clone();

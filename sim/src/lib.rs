@@ -50,6 +50,20 @@ pub fn take_last_panic_file() -> Option<String> {
     LAST_PANIC_FILE.with(|f| f.borrow_mut().take())
 }
 
+/// Runs `f`, catching a panic inside LDK (or one of its dependencies) as `Err(message)`: such
+/// a panic is a finding (`../shared/DESIGN.md`, decision 7). A panic in this workspace's own
+/// code ([`is_own_code`]) is a harness bug and goes on unwinding.
+pub fn catch_ldk_panic<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    remember_panic_locations();
+    take_last_panic_file();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        if take_last_panic_file().is_some_and(|file| is_own_code(&file)) {
+            std::panic::resume_unwind(payload);
+        }
+        panic_message(&*payload)
+    })
+}
+
 /// Whether a panic at source file `file` (as [`take_last_panic_file`] gives it) is in this
 /// workspace's own code (`sim/` or `harness/`), rather than in LDK or another dependency.
 pub fn is_own_code(file: &str) -> bool {
@@ -67,6 +81,17 @@ mod tests {
         let ldk = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/lightning-0.3.0-rc3/src/chain/channelmonitor.rs";
         assert!(!super::is_own_code(ldk));
         assert!(!super::is_own_code("/home/dev/rust-lightning/lightning/src/ln/channelmanager.rs"));
+    }
+
+    #[test]
+    fn only_panics_outside_our_own_code_are_caught_as_ldks() {
+        // A panic at a location in our own code keeps unwinding through catch_ldk_panic.
+        let ours = std::panic::catch_unwind(|| super::catch_ldk_panic(|| panic!("a harness bug")));
+        assert!(ours.is_err(), "our own panic is not reported as LDK's");
+        assert_eq!(super::catch_ldk_panic(|| 7), Ok(7));
+        // A panic inside a dependency (here rust-bitcoin's amount arithmetic) is caught.
+        let theirs = super::catch_ldk_panic(|| bitcoin::Amount::MAX_MONEY * 1_000_000_000);
+        assert!(theirs.is_err_and(|m| !m.is_empty()));
     }
 
     #[test]

@@ -303,8 +303,8 @@ struct Slot {
     wallet: Vec<bitcoin::OutPoint>,
     forward_scheduled: bool,
     partitioned_until_ms: u64,
-    /// Incarnation whose manager write is the one durable on disk (`None`: never written).
-    manager_writer: Option<u32>,
+    /// The manager write durable on disk now (`None`: never written).
+    manager_on_disk: Option<ManagerWrite>,
     /// Per incarnation, whether it ran deferred mode.
     deferred: Vec<bool>,
     /// Pending monitor writes in issue order (to count out-of-order completions).
@@ -313,10 +313,15 @@ struct Slot {
     /// (LDK's startup background events, run on the first event or message processing)
     /// has not finished. A panic of the node then is a finding about its restart.
     starting: bool,
-    /// Manager writes issued and not yet landed or lost: when each was issued, ms.
-    manager_writes_issued_ms: BTreeMap<WriteId, u64>,
-    /// When the manager write durable on disk now was issued, ms (`None`: never written).
-    manager_on_disk_issued_ms: Option<u64>,
+    /// Manager writes issued and not yet landed or lost.
+    manager_writes_pending: BTreeMap<WriteId, ManagerWrite>,
+}
+
+/// A manager write: which incarnation issued it, and when.
+#[derive(Clone, Copy, Debug)]
+struct ManagerWrite {
+    incarnation: u32,
+    issued_ms: u64,
 }
 
 /// The simulated world of one run.
@@ -476,12 +481,11 @@ impl World {
             wallet: Vec::new(),
             forward_scheduled: false,
             partitioned_until_ms: 0,
-            manager_writer: None,
+            manager_on_disk: None,
             deferred: vec![profile.deferred],
             issued_monitor_writes: Vec::new(),
             starting: false,
-            manager_writes_issued_ms: BTreeMap::new(),
-            manager_on_disk_issued_ms: None,
+            manager_writes_pending: BTreeMap::new(),
         });
         // A real application writes its fresh manager before it starts; that first write is
         // durable, so every later restart has a manager to read.
@@ -670,6 +674,15 @@ impl World {
         self.conns.values().any(|&(x, y)| (x, y) == (a, b) || (x, y) == (b, a))
     }
 
+    /// Closes every connection of node `idx` (bytes in flight on them are lost).
+    fn close_links_of(&mut self, idx: NodeIdx) {
+        let conns: Vec<ConnId> =
+            self.conns.iter().filter(|(_, &(a, b))| a == idx || b == idx).map(|(c, _)| *c).collect();
+        for c in conns {
+            self.close_conn(c);
+        }
+    }
+
     fn close_conn(&mut self, conn: ConnId) {
         self.net.close(conn);
         if let Some((a, b)) = self.conns.remove(&conn) {
@@ -779,17 +792,11 @@ impl World {
         let (landed, lost) =
             disk.crash_landing_prefix(|_, n| if rng.chance(chance) { rng.range(0, n as u64) as usize } else { 0 });
         for op in disk.drain_journal() {
-            match &op {
-                DiskOp::Lost { key, .. } => stale_manager |= key == "manager",
-                DiskOp::Landed { key, .. } if key == "manager" => {
-                    self.slots[idx].manager_writer = Some(crashed_incarnation)
-                }
-                _ => {}
-            }
+            stale_manager |= matches!(&op, DiskOp::Lost { key, .. } if key == "manager");
             self.record_disk_op(idx, op);
         }
         let slot = &self.slots[idx];
-        let writer = slot.manager_writer.unwrap_or(0) as usize;
+        let writer = slot.manager_on_disk.map_or(0, |m| m.incarnation) as usize;
         let deferred_since_manager = slot.deferred[writer..=crashed_incarnation as usize].iter().all(|d| *d);
         self.record(format!("crash {} in_flight_htlcs={}", self.slots[idx].env.name, in_flight_htlcs.len()));
         self.fault(Some(idx), FaultKind::Crash, format!("down for {downtime_ms} ms"));
@@ -803,11 +810,7 @@ impl World {
                 format!("{} pending write(s) landed at the crash", landed.len()),
             );
         }
-        let conns: Vec<ConnId> =
-            self.conns.iter().filter(|(_, &(a, b))| a == idx || b == idx).map(|(c, _)| *c).collect();
-        for c in conns {
-            self.close_conn(c);
-        }
+        self.close_links_of(idx);
         self.restarts.push(RestartRecord {
             node: idx,
             crashed_at_ms: self.now_ms(),
@@ -815,7 +818,7 @@ impl World {
             in_flight_htlcs,
             loaded: None,
             stale_manager,
-            manager_written_at_ms: self.slots[idx].manager_on_disk_issued_ms,
+            manager_written_at_ms: self.slots[idx].manager_on_disk.map(|m| m.issued_ms),
             async_monitor_persistence,
             lost_writes: lost.len(),
             landed_at_crash: landed.len(),
@@ -838,16 +841,8 @@ impl World {
         let profile = self.choose_profile(idx, env.storage);
         // A panic inside LDK while reading the node back is a finding, not the end of the run
         // (`../shared/DESIGN.md`, decision 7): the node stays down and the oracle flags it.
-        crate::remember_panic_locations();
-        crate::take_last_panic_file();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Node::load(env, inc, wallet, profile)))
-            .unwrap_or_else(|payload| {
-                // Our own code panicking is a harness bug, not a finding about LDK.
-                if crate::take_last_panic_file().is_some_and(|f| crate::is_own_code(&f)) {
-                    std::panic::resume_unwind(payload);
-                }
-                Err(LoadError::Panicked { message: crate::panic_message(&*payload) })
-            });
+        let result = crate::catch_ldk_panic(|| Node::load(env, inc, wallet, profile))
+            .unwrap_or_else(|message| Err(LoadError::Panicked { message }));
         let now = self.now_ms();
         let stale = self.restarts.iter().rev().find(|r| r.node == idx).map_or(false, |r| r.stale_manager);
         if stale {
@@ -915,11 +910,7 @@ impl World {
         for op in disk.drain_journal() {
             self.record_disk_op(idx, op);
         }
-        let conns: Vec<ConnId> =
-            self.conns.iter().filter(|(_, &(a, b))| a == idx || b == idx).map(|(c, _)| *c).collect();
-        for c in conns {
-            self.close_conn(c);
-        }
+        self.close_links_of(idx);
         let rec = self.restarts.iter_mut().rev().find(|r| r.node == idx).expect("a restart is under way");
         let loaded = match rec.loaded.take() {
             Some(Ok(l)) => Some(Box::new(l)),
@@ -978,11 +969,7 @@ impl World {
         let until = self.now_ms() + duration_ms;
         self.slots[idx].partitioned_until_ms = until;
         self.fault(Some(idx), FaultKind::Partition, format!("cut off for {duration_ms} ms"));
-        let conns: Vec<ConnId> =
-            self.conns.iter().filter(|(_, &(a, b))| a == idx || b == idx).map(|(c, _)| *c).collect();
-        for c in conns {
-            self.close_conn(c);
-        }
+        self.close_links_of(idx);
         self.schedule(until, Action::Reconnect(idx));
         self.settle();
     }
@@ -1106,16 +1093,9 @@ impl World {
                 continue;
             }
             // A node inside its restart step: LDK's startup processing runs here, and a panic
-            // in it is a finding about this node's restart, not the end of the run. A panic in
-            // our own code is a harness bug: it goes on unwinding.
-            crate::remember_panic_locations();
-            crate::take_last_panic_file();
-            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.settle_node(idx)));
-            if let Err(payload) = step {
-                if crate::take_last_panic_file().is_some_and(|f| crate::is_own_code(&f)) {
-                    std::panic::resume_unwind(payload);
-                }
-                self.startup_panicked(idx, crate::panic_message(&*payload));
+            // in it is a finding about this node's restart, not the end of the run.
+            if let Err(message) = crate::catch_ldk_panic(|| self.settle_node(idx)) {
+                self.startup_panicked(idx, message);
             }
         }
         for d in self.net.drain_planted_drops() {
@@ -1163,11 +1143,7 @@ impl World {
         if landed.is_empty() {
             return;
         }
-        let incarnation = self.slots[idx].node.as_ref().map(|n| n.incarnation());
         for op in self.slots[idx].env.disk.drain_journal() {
-            if matches!(&op, DiskOp::Landed { key, .. } if key == "manager") && incarnation.is_some() {
-                self.slots[idx].manager_writer = incarnation;
-            }
             self.record_disk_op(idx, op);
         }
         let issued = &mut self.slots[idx].issued_monitor_writes;
@@ -1264,18 +1240,22 @@ impl World {
         superseded
     }
 
+    /// Records a disk operation of node `idx` in the trace, and follows its manager writes
+    /// (which one is durable on disk, who issued it and when).
     fn record_disk_op(&mut self, idx: NodeIdx, op: DiskOp) {
         let now = self.now_ms();
         let slot = &mut self.slots[idx];
         match &op {
             DiskOp::WrotePending { id, key, .. } if key == "manager" => {
-                slot.manager_writes_issued_ms.insert(*id, now);
+                // Only a live incarnation writes: the newest one.
+                let write = ManagerWrite { incarnation: slot.incarnations - 1, issued_ms: now };
+                slot.manager_writes_pending.insert(*id, write);
             }
             DiskOp::Landed { id, key } if key == "manager" => {
-                slot.manager_on_disk_issued_ms = slot.manager_writes_issued_ms.remove(id);
+                slot.manager_on_disk = slot.manager_writes_pending.remove(id);
             }
             DiskOp::Lost { id, key } if key == "manager" => {
-                slot.manager_writes_issued_ms.remove(id);
+                slot.manager_writes_pending.remove(id);
             }
             _ => {}
         }

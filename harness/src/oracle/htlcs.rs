@@ -310,8 +310,9 @@ pub(super) fn fulfilled_or_pending_anywhere(ev: &Evidence, payment_hash: Bytes32
 }
 
 /// When the last HTLC `payer` offered for `payment_hash` was failed back to it, if every one
-/// was (by message) and none was fulfilled.
-pub(super) fn failed_back_at(ev: &Evidence, payer: NodeIdx, payment_hash: Bytes32) -> Option<u64> {
+/// was (by message) and none was fulfilled: the payment's `failed_back_at_ms` in the report,
+/// and the fail-back a [`crate::oracle::PaymentStatus::Forgotten`] payment needs.
+pub fn failed_back_at(ev: &Evidence, payer: NodeIdx, payment_hash: Bytes32) -> Option<u64> {
     let htlcs = table(ev);
     let mine: Vec<&Htlc> = htlcs.iter().filter(|h| h.offerer == payer && h.payment_hash == payment_hash).collect();
     if mine.is_empty() || mine.iter().any(|h| h.fulfilled_ms.is_some()) {
