@@ -462,3 +462,122 @@ fn force_closes_need_an_explanation_from_the_run() {
     ev.ldk.events = vec![close(A, "OutdatedChannelManager")];
     assert_eq!(invariants(&judge(&ev)), vec![]);
 }
+
+#[test]
+fn setup_problems_are_liveness_violations_in_the_scenarios_words() {
+    use crate::scenario::{OpeningRestart, SetupProblem};
+    let mut ev = Evidence { names: vec!["A".into(), "C".into(), "B".into()], ..Evidence::default() };
+    let restart = |node, crashed_at_ms, lost_writes, stale_manager| OpeningRestart {
+        node,
+        crashed_at_ms,
+        lost_writes,
+        stale_manager,
+    };
+    ev.setup_problems = vec![
+        SetupProblem::NeverReady { ends: (A, C), async_restarts: vec![] },
+        SetupProblem::NeverReady {
+            ends: (B, C),
+            async_restarts: vec![restart(B, 5, 2, true), restart(C, 7, 0, false)],
+        },
+        SetupProblem::CreateChannelRefused { ends: (A, B), error: "node down".into() },
+        SetupProblem::GraphRefused { ends: (B, C), error: "duplicate".into() },
+    ];
+    let v = judge(&ev).violations;
+    let codes: Vec<ViolationCode> = v.iter().map(|v| v.code).collect();
+    assert_eq!(
+        codes,
+        [
+            ViolationCode::NeverReadyDuringOpening,
+            ViolationCode::NeverReadyAfterAsyncRestart,
+            ViolationCode::CreateChannelRefused,
+            ViolationCode::GraphRefusedChannel
+        ]
+    );
+    assert!(v.iter().all(|v| v.invariant == Invariant::Liveness && v.node.is_none() && v.at_ms.is_none()));
+    let messages: Vec<&str> = v.iter().map(|v| v.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "channel A-C never became ready during opening",
+            "channel B-C never became ready during opening, after a restart of an end that persisted monitors asynchronously (B crashed at 5 ms, 2 write(s) lost, stale manager; C crashed at 7 ms, 0 write(s) lost)",
+            "create_channel A-B refused by LDK: node down",
+            "network graph refused B-C: duplicate",
+        ]
+    );
+}
+
+#[test]
+fn readback_failures_say_whether_ldk_panicked_and_where() {
+    let mut ev = Evidence { names: vec!["A".into(), "C".into(), "B".into()], ..Evidence::default() };
+    let failed = |node, at, err| RestartFacts { load: Load::Failed(err), ..RestartFacts::new(node, at - 5, Some(at)) };
+    ev.harness.restarts = vec![
+        failed(A, 10, LoadError::NoManager),
+        failed(B, 20, LoadError::Panicked { message: "out of order".into() }),
+        failed(C, 30, LoadError::StartupPanicked { message: "still InProgress".into(), loaded: None }),
+        RestartFacts::new(A, 40, Some(45)),
+    ];
+    let v = readback::check(&ev);
+    let got: Vec<(ViolationCode, Option<u64>)> = v.iter().map(|v| (v.code, v.at_ms)).collect();
+    assert_eq!(
+        got,
+        [
+            (ViolationCode::NodeUnreadable, Some(10)),
+            (ViolationCode::PanickedReadingBack, Some(20)),
+            (ViolationCode::PanickedDuringStartup, Some(30))
+        ]
+    );
+    assert_eq!(v[1].subject.nodes, [B]);
+    assert!(v[1].message.starts_with("restart could not read the node back from its disk: "), "{}", v[1].message);
+    let Load::Failed(e) = &ev.harness.restarts[2].load else { unreachable!() };
+    assert_eq!(readback::panic_message(e), Some("still InProgress"));
+}
+
+#[test]
+fn a_heal_phase_that_hit_its_bound_is_a_violation_unless_liveness_says_why() {
+    let mut ev = Evidence { names: vec!["A".into(), "C".into(), "B".into()], ..Evidence::default() };
+    ev.heal = Heal::HitBound { still_pending: Some("1 write".into()) };
+    let v = judge(&ev).violations;
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].code, ViolationCode::HealBoundHit);
+    assert_eq!(v[0].message, "heal phase hit its time bound; still pending: 1 write");
+    ev.harness.down_nodes = vec![B];
+    let codes: Vec<ViolationCode> = judge(&ev).violations.iter().map(|v| v.code).collect();
+    assert_eq!(codes, [ViolationCode::NodeStillDown]);
+}
+
+#[test]
+fn every_violation_carries_its_codes_invariant_and_codes_read_as_fixtures_spell_them() {
+    let v = Violation::new(ViolationCode::PayerForgotPayment, "x".into());
+    assert_eq!(v.invariant, Invariant::Liveness);
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["code"], "payer-forgot-payment");
+    assert!(json.get("subject").is_none(), "the typed subject is not rendered");
+    let code: ViolationCode = serde_json::from_value("never-ready-during-opening".into()).unwrap();
+    assert_eq!(code, ViolationCode::NeverReadyDuringOpening);
+    assert_eq!(ViolationCode::PartialClaimReplay.invariant(), Invariant::EventContract);
+    assert_eq!(ViolationCode::ClaimedLessThanSent.invariant(), Invariant::ClaimedAmount);
+}
+
+#[test]
+fn the_htlc_ledger_tells_a_payments_fail_back_and_settlement() {
+    let mut ev = evidence(vec![]);
+    let channel = Bytes32([3; 32]);
+    ev.ldk.htlc_messages = vec![
+        payer_add(channel),
+        HtlcMessage {
+            at_ms: 2,
+            to: A,
+            from: B,
+            tip_height: 0,
+            msg: HtlcMsg::Fail { channel_id: channel, htlc_id: 0 },
+        },
+    ];
+    let ledger = HtlcLedger::new(&ev);
+    let hash = preimage().sha256();
+    assert_eq!(ledger.failed_back_at(A, hash), Some(2));
+    assert_eq!(ledger.offered(A, hash), (1, 1));
+    assert_eq!(ledger.fulfilled_at(A, hash), None);
+    assert!(!ledger.fulfilled_or_pending_anywhere(&ev, hash));
+    let counts = ledger.summary(3);
+    assert_eq!((counts[A].outbound, counts[B].inbound), (1, 0), "B never listed it as committed");
+}
