@@ -16,14 +16,14 @@
 //! downtime_ms = 2000
 //! ```
 //! A kept finding adds `class`, `expect` (the invariants its run violates) and `signature`,
-//! how later runs are recognised as hitting it again: text of the violation's message, or
-//! [`Signature`] tables that can also name the invariant and require the restart that
-//! causes the finding:
+//! how later runs are recognised as hitting it again (`crate::findings`): the violation's
+//! typed code ([`ViolationCode`], kebab-case), or [`Signature`] tables that can also require
+//! the restart that causes the finding or the text of LDK's panic:
 //!
 //! ```toml
 //! class = "ldk-bug"
 //! expect = ["liveness"]
-//! signature = { message = "payer forgot the payment", restart = { stale_manager = true, when = "after-failed-back" } }
+//! signature = { code = "payer-forgot-payment", restart = { stale_manager = true, when = "after-failed-back" } }
 //! ```
 //! A kept finding also says how bad it is (`severity`, [`Severity`]) and what LDK's trackers
 //! know of it (`[upstream]`, [`Upstream`]): the issues or pull requests that report this very
@@ -49,8 +49,8 @@
 //! first 10 to 20 simulated seconds) happens when the workload starts.
 
 use crate::faults::{check_fault_span, FaultPlan, ScheduledFault, MAX_DURATION_MS};
-use crate::oracle::{Allowance, Invariant};
-use crate::scenario::{node_names, UnknownScenario};
+use crate::oracle::{Allowance, Invariant, ViolationCode};
+use crate::scenario::{node_names, RunOptions, RunResult, UnknownScenario};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -79,9 +79,9 @@ pub struct Fixture {
     pub class: Option<FindingClass>,
     /// For a kept finding: how a violation shows it is this finding ([`Signature`]; any one
     /// of them). Runs that hit it again are reported as this known finding, with its class
-    /// ([`known_findings`]). In the file, text the violation's message contains
-    /// (`signature = "..."`), or tables ([`Signature`]'s fields) when the message alone is
-    /// too broad (`[[signature]]`, or one inline table).
+    /// (`crate::findings`). In the file, the violation's code (`signature = "..."`), or
+    /// tables ([`Signature`]'s fields) when the code alone is too broad (`[[signature]]`, or
+    /// one inline table).
     #[serde(default, deserialize_with = "signatures")]
     pub signature: Vec<Signature>,
     /// For a kept finding: how bad it is for the node's owner.
@@ -193,37 +193,37 @@ impl<'de> Deserialize<'de> for UpstreamRef {
     }
 }
 
-/// How a violation shows it is a kept finding: a violation of `invariant` (by default, one of
-/// the fixture's `expect`), whose message contains `message`, in a run that also shows
-/// `restart`. For example:
+/// How a violation shows it is a kept finding: a violation with `code`, in a run that also
+/// shows `restart` (of the violation's node) and, for a read-back panic, whose panic message
+/// contains `panic`. For example:
 ///
 /// ```toml
 /// [[signature]]
-/// message = "payer forgot the payment"
+/// code = "payer-forgot-payment"
 /// restart = { stale_manager = true, when = "after-failed-back" }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signature {
-    /// Text the violation's message contains.
-    pub message: String,
-    /// The invariant it breaks; absent: any of the fixture's `expect`.
-    #[serde(default)]
-    pub invariant: Option<Invariant>,
+    /// The violation's code (which also names its invariant).
+    pub code: ViolationCode,
     /// A restart of the violation's node the run must also show (the finding's cause, when
     /// the symptom alone could have others).
     #[serde(default)]
     pub restart: Option<RestartEvidence>,
+    /// For `panicked-reading-back` and `panicked-during-startup`: text LDK's panic message
+    /// (of the restart the violation is about) contains.
+    #[serde(default)]
+    pub panic: Option<String>,
 }
 
-impl From<String> for Signature {
-    fn from(message: String) -> Self {
-        Signature { message, invariant: None, restart: None }
+impl From<ViolationCode> for Signature {
+    fn from(code: ViolationCode) -> Self {
+        Signature { code, restart: None, panic: None }
     }
 }
 
-/// A restart of the violation's node that a [`Signature`] requires (from the report's
-/// restart log).
+/// A restart of the violation's node that a [`Signature`] requires (from the run's restarts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RestartEvidence {
@@ -253,10 +253,11 @@ fn signatures<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Signature>, 
     impl<'de> serde::de::Visitor<'de> for V {
         type Value = Vec<Signature>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("the text of a violation's message, or a table or array of tables with `message`, `invariant`, `restart`")
+            f.write_str("a violation's code, or a table or array of tables with `code`, `restart`, `panic`")
         }
         fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-            Ok(vec![Signature::from(s.to_string())])
+            use serde::de::IntoDeserializer;
+            Ok(vec![Signature::from(ViolationCode::deserialize(s.into_deserializer())?)])
         }
         fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
             Ok(vec![Signature::deserialize(serde::de::value::MapAccessDeserializer::new(map))?])
@@ -289,77 +290,6 @@ pub fn finding_label(class: FindingClass, severity: Option<Severity>, upstream: 
         label += &format!("; {u}");
     }
     label
-}
-
-/// A kept finding, as [`known_findings`] reads it from a fixture.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KnownFinding {
-    /// The fixture file that keeps it.
-    pub fixture: PathBuf,
-    /// What it is.
-    pub class: FindingClass,
-    /// The invariants it breaks.
-    pub expect: Vec<Invariant>,
-    /// How a violation shows it is this finding (any one of them).
-    pub signature: Vec<Signature>,
-    /// How bad it is.
-    pub severity: Option<Severity>,
-    /// What LDK's trackers know of it.
-    pub upstream: Option<Upstream>,
-}
-
-impl KnownFinding {
-    /// Whether violation `v` of `report`'s run is this finding: one of its signatures
-    /// matches (invariant, text in the message, and the restart it requires, if any).
-    pub fn matches(&self, v: &crate::oracle::Violation, report: &crate::report::Report) -> bool {
-        self.signature.iter().any(|s| {
-            let invariant = s.invariant.map_or(self.expect.contains(&v.invariant), |i| i == v.invariant);
-            invariant && v.message.contains(&s.message) && s.restart.is_none_or(|r| r.shown(v, report))
-        })
-    }
-}
-
-impl RestartEvidence {
-    /// Whether `report`'s restart log shows this restart of `v`'s node.
-    pub fn shown(&self, v: &crate::oracle::Violation, report: &crate::report::Report) -> bool {
-        let Some(node) = &v.node else { return false };
-        let payment = v.payment_hash.as_ref().and_then(|h| report.payments.iter().find(|p| &p.payment_hash == h));
-        report.restart_log.iter().filter(|r| &r.node == node && (r.stale_manager || !self.stale_manager)).any(|r| {
-            match self.when {
-                None => true,
-                Some(RestartWhen::AtViolation) => v.at_ms.is_some() && r.restarted_at_ms == v.at_ms,
-                Some(RestartWhen::AfterFailedBack) => {
-                    payment.and_then(|p| p.failed_back_at_ms).is_some_and(|t| r.crashed_at_ms >= t)
-                }
-            }
-        })
-    }
-}
-
-/// The kept findings under `dir`: every `*.toml` there with a `class` and a `signature`, in
-/// file name order. Errors with the first fixture that does not load (file, line, field).
-pub fn known_findings(dir: &Path) -> Result<Vec<KnownFinding>, FixtureError> {
-    let entries = std::fs::read_dir(dir).map_err(|error| FixtureError::Io { path: dir.to_path_buf(), error })?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().map_or(false, |e| e == "toml"))
-        .collect();
-    paths.sort();
-    let mut out = Vec::new();
-    for path in paths {
-        let f = load(&path)?;
-        if let (Some(class), false) = (f.class, f.signature.is_empty()) {
-            out.push(KnownFinding {
-                fixture: path,
-                class,
-                expect: f.expect,
-                signature: f.signature,
-                severity: f.severity,
-                upstream: f.upstream,
-            });
-        }
-    }
-    Ok(out)
 }
 
 /// What a finding is, once someone has looked (`../shared/DESIGN.md`, decision 7).
@@ -550,15 +480,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
             ));
         }
     }
-    if let Some(u) = &fixture.upstream {
-        let date = u.checked.as_bytes();
-        let shaped = date.len() == 10
-            && date.iter().enumerate().all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() });
-        let number = |r: std::ops::Range<usize>| u.checked[r].parse::<u32>().unwrap_or(0);
-        let is_date = shaped && (1..=12).contains(&number(5..7)) && (1..=31).contains(&number(8..10));
-        if !is_date {
-            return Err(field_error("checked", &format!("must be a date, YYYY-MM-DD; got '{}'", u.checked)));
-        }
+    let panics = [ViolationCode::PanickedReadingBack, ViolationCode::PanickedDuringStartup];
+    if fixture.signature.iter().any(|sig| sig.panic.is_some() && !panics.contains(&sig.code)) {
+        return Err(field_error(
+            "panic",
+            "only a signature with code panicked-reading-back or panicked-during-startup names a panic",
+        ));
+    }
+    if let Some(u) = fixture.upstream.as_ref().filter(|u| !is_date(&u.checked)) {
+        return Err(field_error("checked", &format!("must be a date, YYYY-MM-DD; got '{}'", u.checked)));
     }
     let known =
         node_names(&fixture.scenario).map_err(|error| FixtureError::Scenario { path: path.to_path_buf(), error })?;
@@ -575,6 +505,30 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
         }
     }
     Ok(fixture)
+}
+
+/// Whether `text` is a date, `YYYY-MM-DD`.
+fn is_date(text: &str) -> bool {
+    let date = text.as_bytes();
+    let shaped = date.len() == 10
+        && date.iter().enumerate().all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() });
+    let number = |r: std::ops::Range<usize>| text[r].parse::<u32>().unwrap_or(0);
+    shaped && (1..=12).contains(&number(5..7)) && (1..=31).contains(&number(8..10))
+}
+
+/// Runs a fixture at `path`: its scenario, seed (unless `seed` overrides it), plan and
+/// pinned faults.
+pub fn run_fixture(
+    path: &Path,
+    fixture: &Fixture,
+    seed: Option<u64>,
+    keep_trace: bool,
+) -> Result<RunResult, UnknownScenario> {
+    let opts =
+        RunOptions { keep_trace, plan: fixture.faults.clone(), scheduled: fixture.at.clone(), ..Default::default() };
+    let mut r = crate::scenario::run(&fixture.scenario, seed.unwrap_or(fixture.seed), &opts)?;
+    r.fixture = Some(path.to_path_buf());
+    Ok(r)
 }
 
 /// Reads and parses the fixture at `path`.
@@ -605,27 +559,39 @@ mod tests {
     }
 
     #[test]
-    fn signatures_are_text_a_table_or_tables() {
+    fn signatures_are_a_code_a_table_or_tables() {
         let head =
             "scenario = \"forward-mpp\"\nseed = 1\nclass = \"ldk-bug\"\nseverity = \"wrong-event\"\nexpect = [\"liveness\"]\n";
         let upstream = "[upstream]\nchecked = \"2026-12-01\"\n";
         let sig = |text: &str| parse(Path::new("x.toml"), &format!("{head}{text}{upstream}")).map(|f| f.signature);
-        assert_eq!(sig("signature = \"forgot\"\n").unwrap(), vec![Signature::from("forgot".to_string())]);
+        let forgot = ViolationCode::PayerForgotPayment;
+        assert_eq!(sig("signature = \"payer-forgot-payment\"\n").unwrap(), vec![Signature::from(forgot)]);
         let with_restart = Signature {
-            message: "forgot".into(),
-            invariant: None,
+            code: forgot,
             restart: Some(RestartEvidence { stale_manager: true, when: Some(RestartWhen::AfterFailedBack) }),
+            panic: None,
         };
-        let inline =
-            "signature = { message = \"forgot\", restart = { stale_manager = true, when = \"after-failed-back\" } }\n";
+        let inline = "signature = { code = \"payer-forgot-payment\", restart = { stale_manager = true, when = \"after-failed-back\" } }\n";
         assert_eq!(sig(inline).unwrap(), vec![with_restart.clone()]);
-        let tables = "[[signature]]\nmessage = \"forgot\"\nrestart = { stale_manager = true, when = \"after-failed-back\" }\n[[signature]]\nmessage = \"short\"\ninvariant = \"claimed-amount\"\n";
-        let short = Signature { message: "short".into(), invariant: Some(Invariant::ClaimedAmount), restart: None };
-        assert_eq!(sig(tables).unwrap(), vec![with_restart, short]);
-        let e = err(&format!("{head}[[signature]]\nmessage = \"x\"\nrestart = {{ when = \"soon\" }}\n"));
+        let tables = "[[signature]]\ncode = \"payer-forgot-payment\"\nrestart = { stale_manager = true, when = \"after-failed-back\" }\n[[signature]]\ncode = \"panicked-reading-back\"\npanic = \"out of order\"\n";
+        let panic =
+            Signature { code: ViolationCode::PanickedReadingBack, restart: None, panic: Some("out of order".into()) };
+        assert_eq!(sig(tables).unwrap(), vec![with_restart, panic]);
+        // Bad input names the file, line and field.
+        let e =
+            err(&format!("{head}[[signature]]\ncode = \"payer-forgot-payment\"\nrestart = {{ when = \"soon\" }}\n"));
         assert!(e.starts_with("fixture fixtures/bad.toml:8: field `restart`: unknown variant `soon`"), "{e}");
         let e = err(&format!("{head}signature = {{ text = \"x\" }}\n"));
         assert!(e.starts_with("fixture fixtures/bad.toml:6: field `signature`: ") && e.contains("`text`"), "{e}");
+        let e = err(&format!("{head}signature = \"payer forgot the payment\"\n"));
+        assert!(
+            e.starts_with("fixture fixtures/bad.toml:6: field `signature`: unknown variant `payer forgot the payment`"),
+            "{e}"
+        );
+        let e = err(&format!("{head}signature = {{ message = \"payer forgot\" }}\n"));
+        assert!(e.starts_with("fixture fixtures/bad.toml:6: field `signature`: ") && e.contains("`message`"), "{e}");
+        let e = err(&format!("{head}[[signature]]\ncode = \"reestablish-loop\"\npanic = \"x\"\n{upstream}"));
+        assert!(e.starts_with("fixture fixtures/bad.toml:8: field `panic`: only a signature with code"), "{e}");
     }
 
     #[test]
@@ -663,7 +629,7 @@ mod tests {
     #[test]
     fn kept_findings_say_how_bad_and_what_upstream_knows() {
         let finding = |class: &str, rest: &str| {
-            format!("scenario = \"forward-mpp\"\nseed = 1\nclass = \"{class}\"\nsignature = \"x\"\n{rest}")
+            format!("scenario = \"forward-mpp\"\nseed = 1\nclass = \"{class}\"\nsignature = \"payer-forgot-payment\"\n{rest}")
         };
         let upstream = "[upstream]\nchecked = \"2026-12-01\"\ntracked = [\"rust-lightning#1111\", \"ldk-node#1081\"]\n";
         let ok = parse(

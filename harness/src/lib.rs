@@ -1,11 +1,13 @@
 //! What is run and how it is judged: scenarios, the oracle, the outcome report.
 //!
 //! Data flows one way: seed → [`scenario`] (drives `sim`'s world) → observations →
-//! [`oracle`] → [`report`].
+//! [`oracle`] (its [`oracle::evidence`], then one checker per invariant) → [`report`];
+//! [`findings`] names the violations that are kept findings of [`fixture`]s.
 #![deny(missing_docs)]
 
 pub mod diff;
 pub mod faults;
+pub mod findings;
 pub mod fixture;
 pub mod oracle;
 pub mod report;

@@ -233,7 +233,7 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
     };
     // A panic in LDK or the harness is a finding: report it with its replay line.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match (&fixture, &fx) {
-        (Some(path), Some(fx)) => harness::scenario::run_fixture(path, fx, seed, repro),
+        (Some(path), Some(fx)) => harness::fixture::run_fixture(path, fx, seed, repro),
         _ => {
             let plant = plant_panic.then(|| {
                 harness::scenario::Plant::new(|_, point| {
@@ -278,12 +278,15 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut report = harness::report::build(&run);
+    let ev = harness::oracle::evidence::collect(&run);
+    let mut report = harness::report::build_from(&run, &ev);
     if !report.violations.is_empty() {
         // Name the kept findings this run hit again (fixtures/ of this checkout).
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-        match harness::fixture::known_findings(&dir) {
-            Ok(known) => report.classify(&known),
+        match harness::findings::known_findings(&dir) {
+            Ok(known) => {
+                report.known = harness::findings::classify(&report.violations, &ev, &known, run.fixture.as_deref())
+            }
             Err(e) => eprintln!("warning: known findings not read, violations left unclassified: {e}"),
         }
     }

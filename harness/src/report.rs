@@ -4,12 +4,10 @@
 //! `scenario`, `seed`, `restarts` (count), `payments` (objects with `status`),
 //! `violations` and `trace_digest`.
 
-use crate::oracle::conservation::{ChainOutput, ChainTx, PaidTo};
-use crate::oracle::{self, Evidence, PaymentFacts, PaymentStatus, Verdict, Violation};
-use crate::oracle::{HtlcMessage, HtlcMsg};
+use crate::oracle::{self, PaymentStatus, Verdict, Violation};
 use crate::scenario::RunResult;
 use serde::Serialize;
-use sim::node::{Bytes32, PeerMessage};
+use sim::node::PeerMessage;
 use std::fmt::Write as _;
 
 /// One payment in the report.
@@ -142,7 +140,7 @@ pub struct NodeReport {
     pub swept_on_chain_sat: u64,
     /// How its inbound HTLCs ended and how many it offered, over the whole run (from the
     /// HTLC messages and `list_channels`, as the oracle sees them).
-    pub htlcs: crate::oracle::htlcs::HtlcCounts,
+    pub htlcs: crate::oracle::ledger::HtlcCounts,
     /// Its books: what it started with, holds, paid in fees and settled in HTLCs
     /// (conservation, see [`crate::oracle::conservation`]).
     pub books: crate::oracle::conservation::NodeBooks,
@@ -187,9 +185,9 @@ pub struct Report {
     pub nodes: Vec<NodeReport>,
     /// Broken invariants.
     pub violations: Vec<Violation>,
-    /// Violations that are a kept finding (see [`Report::classify`]), by index into
+    /// Violations that are a kept finding (see [`crate::findings::classify`]), by index into
     /// `violations`.
-    pub known: Vec<KnownViolation>,
+    pub known: Vec<crate::findings::KnownViolation>,
     /// Payments the scenario planned but never handed to LDK (payer down or without usable
     /// channels until the workload ended), one line each; LDK never knew them, so the oracle
     /// does not judge them.
@@ -206,202 +204,17 @@ pub struct Report {
     pub fixture: Option<String>,
 }
 
-/// The confirmed transactions as the conservation check reads them: each output marked
-/// with the node whose script it pays (or whose given coin it is), the application's empty
-/// change script, or anything else.
-fn chain_txs(w: &sim::world::World) -> Vec<ChainTx> {
-    use bitcoin::hashes::Hash;
-    let scripts: Vec<(usize, bitcoin::ScriptBuf)> =
-        (0..w.node_count()).flat_map(|i| w.owned_scripts(i).into_iter().map(move |s| (i, s))).collect();
-    w.chain()
-        .confirmed_transactions()
-        .into_iter()
-        .map(|(height, tx)| {
-            let txid = tx.compute_txid();
-            ChainTx {
-                txid: Bytes32(txid.to_byte_array()),
-                height,
-                inputs: tx
-                    .input
-                    .iter()
-                    .filter(|i| !i.previous_output.is_null())
-                    .map(|i| (Bytes32(i.previous_output.txid.to_byte_array()), i.previous_output.vout))
-                    .collect(),
-                outputs: tx
-                    .output
-                    .iter()
-                    .enumerate()
-                    .map(|(vout, o)| {
-                        let op = bitcoin::OutPoint { txid, vout: vout as u32 };
-                        let given = w.coins_given().iter().find(|(_, c)| *c == op).map(|(n, _)| *n);
-                        let paid_to = match given
-                            .or_else(|| scripts.iter().find(|(_, s)| *s == o.script_pubkey).map(|(n, _)| *n))
-                        {
-                            Some(n) => PaidTo::Node(n),
-                            None if o.script_pubkey.is_empty() => PaidTo::Change,
-                            None => PaidTo::Other,
-                        };
-                        ChainOutput { value_sat: o.value.to_sat(), paid_to }
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
-}
-
-/// Collects what the oracle may see from a finished run.
-pub fn evidence(run: &RunResult) -> Evidence {
-    let w = &run.world;
-    let mut ev = Evidence {
-        payments: run
-            .payments
-            .iter()
-            .filter(|p| p.sent_at_ms.is_some())
-            .map(|p| PaymentFacts {
-                payment_id: p.payment_id,
-                payment_hash: p.payment_hash,
-                amount_msat: p.amount_msat,
-                payer: p.payer,
-                payee: p.payee,
-                accepted_by_ldk: p.send_error.is_none(),
-                sent_at_ms: p.sent_at_ms.expect("only sent payments"),
-            })
-            .collect(),
-        observations: w.observations().to_vec(),
-        down_nodes: w.down_nodes(),
-        inbound_htlcs_seen: w.inbound_htlcs_seen().iter().map(|(&(h, n), &t)| (h, n, t)).collect(),
-        healed: run.healed,
-        heal_blocker: run.heal_blocker.clone(),
-        setup_problems: run.setup_problems.clone(),
-        names: (0..w.node_count()).map(|i| w.name(i).to_string()).collect(),
-        ..Evidence::default()
-    };
-    for i in 0..w.node_count() {
-        if let Some(node) = w.node(i) {
-            for c in node.channels() {
-                ev.final_htlcs.extend(c.htlcs.into_iter().map(|h| (i, h)));
-            }
-            ev.pending_outbound.push((i, node.pending_outbound_payments()));
-            ev.unswept_outputs.push((i, node.unswept_outputs()));
-            for c in node.channels().into_iter().filter(|c| c.is_ready && !c.is_usable) {
-                let peer = (0..w.node_count()).find(|&j| w.node_key(j) == c.counterparty);
-                ev.unusable_channels.push((i, c.channel_id, peer));
-            }
-        }
-    }
-    for i in 0..w.node_count() {
-        if let Some(node) = w.node(i) {
-            ev.unresolved_balances
-                .extend(node.unresolved_closed_balances().into_iter().map(|(c, k, sat)| (i, c, k, sat)));
-        }
-    }
-    for r in w.restarts() {
-        if let (true, Some(Ok(loaded))) = (r.deferred_since_manager, &r.loaded) {
-            let at = r.restarted_at_ms.unwrap_or(r.crashed_at_ms);
-            // Only a channel with a monitor on disk can be force-closed by the load; one
-            // without (not yet funded when the manager was written) is simply not there,
-            // as LDK documents for unfunded channels.
-            let had_monitor = |c: &Bytes32| loaded.monitors.iter().any(|(m, _)| m == c);
-            ev.deferred_load_closes
-                .extend(r.closed_at_load.iter().filter(|c| had_monitor(c)).map(|c| (r.node, at, *c)));
-        }
-    }
-    (ev.htlc_messages, ev.htlc_message_heights) = w
-        .messages()
-        .iter()
-        .filter_map(|m| {
-            let msg = match &m.msg {
-                PeerMessage::UpdateAddHtlc { channel_id, htlc_id, payment_hash, amount_msat, cltv_expiry } => {
-                    HtlcMsg::Add {
-                        channel_id: *channel_id,
-                        htlc_id: *htlc_id,
-                        payment_hash: *payment_hash,
-                        amount_msat: *amount_msat,
-                        cltv_expiry: *cltv_expiry,
-                    }
-                }
-                PeerMessage::UpdateFulfillHtlc { channel_id, htlc_id, payment_preimage } => {
-                    HtlcMsg::Fulfill { channel_id: *channel_id, htlc_id: *htlc_id, preimage: *payment_preimage }
-                }
-                PeerMessage::UpdateFailHtlc { channel_id, htlc_id }
-                | PeerMessage::UpdateFailMalformedHtlc { channel_id, htlc_id } => {
-                    HtlcMsg::Fail { channel_id: *channel_id, htlc_id: *htlc_id }
-                }
-                _ => return None,
-            };
-            Some((HtlcMessage { at_ms: m.at_ms, to: m.node, from: m.from, msg }, m.tip_height))
-        })
-        .unzip();
-    let mut reestablish: std::collections::BTreeMap<(Bytes32, usize, usize), usize> = Default::default();
-    for m in w.messages() {
-        if let PeerMessage::ChannelReestablish { channel_id, .. } = &m.msg {
-            *reestablish.entry((*channel_id, m.node.min(m.from), m.node.max(m.from))).or_default() += 1;
-        }
-    }
-    ev.reestablish_counts = reestablish.into_iter().map(|((c, x, y), n)| (c, x, y, n)).collect();
-    ev.committed_inbound = w.committed_inbound_htlcs().iter().map(|(k, c)| (*k, *c)).collect();
-    for spend in w.chain().preimage_spends() {
-        // The funding outpoint the commitment spends names the channel exactly.
-        let mut id = spend.funding_txid;
-        id[30] ^= (spend.funding_vout >> 8) as u8;
-        id[31] ^= (spend.funding_vout & 0xff) as u8;
-        ev.onchain_htlc_claims.push(oracle::htlcs::OnchainHtlcClaim {
-            payment_hash: Bytes32(spend.preimage).sha256(),
-            channel_id: Bytes32(id),
-            amount_sat: spend.htlc_output_sat,
-            cltv_expiry: spend.cltv_expiry,
-            height: spend.height,
-            at_ms: spend.mined_at_ms,
-        });
-    }
-    for i in 0..w.node_count() {
-        if let Some(node) = w.node(i) {
-            ev.open_balances.extend(node.open_channel_balances().into_iter().map(|b| (i, b)));
-        }
-    }
-    ev.anchor_channels = w.anchor_channels();
-    ev.chain_txs = chain_txs(w);
-    for r in w.restarts() {
-        let at = r.restarted_at_ms.unwrap_or(r.crashed_at_ms);
-        ev.closed_at_load.extend(r.closed_at_load.iter().map(|c| (r.node, at, *c)));
-        if r.restarted_at_ms.is_some() {
-            ev.restart_times.push((r.node, at, r.stale_manager));
-        }
-        if r.stale_manager {
-            ev.stale_manager_restarts.push(oracle::StaleManagerRestart {
-                node: r.node,
-                crashed_at_ms: r.crashed_at_ms,
-                manager_written_at_ms: r.manager_written_at_ms,
-            });
-        }
-    }
-    let mut peers = std::collections::BTreeSet::new();
-    for m in w.messages() {
-        peers.insert((m.node, m.msg.channel_id(), m.from));
-        peers.insert((m.from, m.msg.channel_id(), m.node));
-    }
-    ev.channel_peers = peers.into_iter().collect();
-    for f in w.faults() {
-        use sim::world::FaultKind;
-        if matches!(f.kind, FaultKind::Crash | FaultKind::Partition | FaultKind::LinkDisconnect | FaultKind::Plant) {
-            // Both ends of a dropped link lost it.
-            ev.unavailable.extend(f.node.iter().chain(&f.peer).map(|&n| (n, f.at_ms)));
-        }
-    }
-    for r in w.restarts() {
-        if let Some(Err(e)) = &r.loaded {
-            ev.load_failures.push((r.node, r.restarted_at_ms.unwrap_or(r.crashed_at_ms), e.clone()));
-        }
-    }
-    ev
-}
-
 /// Judges `run` and builds its report.
 pub fn build(run: &RunResult) -> Report {
-    let ev = evidence(run);
-    let verdict: Verdict = oracle::judge(&ev);
-    let htlc_counts = oracle::htlcs::htlc_summary(&ev);
-    let books = oracle::conservation::books(&ev);
+    build_from(run, &oracle::evidence::collect(run))
+}
+
+/// Judges `run` from its evidence `ev` ([`oracle::evidence::collect`]) and builds its report.
+pub fn build_from(run: &RunResult, ev: &oracle::Evidence) -> Report {
+    let verdict: Verdict = oracle::judge(ev);
+    let ledger = oracle::HtlcLedger::new(ev);
+    let htlc_counts = ledger.summary(ev.names.len());
+    let books = oracle::conservation::books(ev, &ledger);
     let w = &run.world;
     let sent: Vec<_> = run.payments.iter().filter(|p| p.sent_at_ms.is_some()).collect();
     // For a routed payment, the router's choice as LDK carried it out: the first hop of each
@@ -466,7 +279,7 @@ pub fn build(run: &RunResult) -> Report {
             fee_paid_msat: v.fee_paid_msat,
             events: v.events.clone(),
             failure_reason: v.failure_reason.clone(),
-            failed_back_at_ms: oracle::htlcs::failed_back_at(&ev, p.payer, p.payment_hash),
+            failed_back_at_ms: ledger.failed_back_at(p.payer, p.payment_hash),
         })
         .collect();
     let restart_log = w
@@ -554,7 +367,7 @@ pub fn build(run: &RunResult) -> Report {
     let force_closed: std::collections::BTreeSet<&String> =
         closures.iter().filter(|c| c.force_close).map(|c| &c.channel_id).collect();
     let unresolved: std::collections::BTreeSet<String> =
-        ev.unresolved_balances.iter().map(|(_, c, _, _)| format!("{c:?}")).collect();
+        ev.ldk.end.unresolved_balances.iter().map(|b| format!("{:?}", b.channel_id)).collect();
     let resolved_on_chain = force_closed.iter().filter(|c| !unresolved.contains(**c)).count();
     Report {
         plan: run.plan.clone(),
@@ -850,56 +663,6 @@ impl Report {
     }
 }
 
-/// A violation that is a kept finding.
-#[derive(Clone, Debug, Serialize)]
-pub struct KnownViolation {
-    /// Index into [`Report::violations`].
-    pub violation: usize,
-    /// The fixture that keeps the finding (as given, e.g. `fixtures/ldk-bug-....toml`).
-    pub fixture: String,
-    /// What it is.
-    pub class: crate::fixture::FindingClass,
-    /// How bad it is.
-    pub severity: Option<crate::fixture::Severity>,
-    /// What LDK's trackers know of it.
-    pub upstream: Option<crate::fixture::Upstream>,
-}
-
-impl Report {
-    /// Marks the violations that are one of `known` findings (see
-    /// [`crate::fixture::known_findings`]); the text report then names the fixture and its
-    /// class, so a soak or a sweep separates new failures from known ones. A violation that
-    /// several fixtures match is named after the run's own fixture if it is one of them,
-    /// otherwise after the first in `known`'s order.
-    pub fn classify(&mut self, known: &[crate::fixture::KnownFinding]) {
-        let own = self.fixture.as_deref().and_then(|f| std::path::Path::new(f).file_name());
-        self.known = self
-            .violations
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| {
-                let matching: Vec<_> = known.iter().filter(|k| k.matches(v, self)).collect();
-                // The run's own fixture if it is one of them; else the finding's first fixture
-                // (several fixtures of one finding share a signature: the shortest file name,
-                // the one the others extend, names it).
-                let first = matching.iter().min_by_key(|k| (k.fixture.as_os_str().len(), k.fixture.clone()));
-                let k = matching.iter().find(|k| own.is_some() && k.fixture.file_name() == own).or(first)?;
-                Some(KnownViolation {
-                    violation: i,
-                    fixture: k
-                        .fixture
-                        .file_name()
-                        .map(|f| format!("fixtures/{}", f.to_string_lossy()))
-                        .unwrap_or_else(|| k.fixture.display().to_string()),
-                    class: k.class,
-                    severity: k.severity,
-                    upstream: k.upstream.clone(),
-                })
-            })
-            .collect();
-    }
-}
-
 /// Fault kinds that are only counted in a [`SnapshotView`], never listed one by one: each
 /// happens per write or per event (thousands in a run), so a list of them would bury the
 /// rare faults a reviewer reads. Every other kind (crashes, lost or landed writes, stale
@@ -992,7 +755,7 @@ pub struct NodeSnapshot {
     /// Funds its `OutputSweeper` swept and the chain confirmed, sat.
     pub swept_on_chain_sat: u64,
     /// How its inbound HTLCs ended and how many it offered, over the run.
-    pub htlcs: crate::oracle::htlcs::HtlcCounts,
+    pub htlcs: crate::oracle::ledger::HtlcCounts,
     /// Its books (started, holds, fees, net HTLCs, unaccounted).
     pub books: crate::oracle::conservation::NodeBooks,
     /// Its channels at the end (LDK's `list_channels`; empty if down): the final balances.

@@ -135,10 +135,53 @@ pub struct RunResult {
     pub plan: FaultPlan,
     /// The fixture it came from, if any (for the replay line).
     pub fixture: Option<std::path::PathBuf>,
-    /// Channels of the topology that `list_channels` never showed ready during opening.
-    pub setup_problems: Vec<String>,
+    /// What the channel opening could not do: channels of the topology `list_channels`
+    /// never showed ready, channels LDK or the network graph refused.
+    pub setup_problems: Vec<SetupProblem>,
     /// Whether the run was asked to force anchor channels ([`RunOptions::force_anchors`]).
     pub forced_anchors: bool,
+}
+
+/// Something the channel opening could not do (the oracle judges each as a liveness
+/// violation; the channel then never carries a payment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetupProblem {
+    /// LDK's `list_channels` never showed the channel between `ends` (opener first) ready.
+    NeverReady {
+        /// The channel's ends, opener first.
+        ends: (NodeIdx, NodeIdx),
+        /// Restarts of either end meanwhile whose crashed incarnation persisted monitors
+        /// asynchronously (a completion of a durable write can die with it): the opener's
+        /// first, each end's in time order.
+        async_restarts: Vec<OpeningRestart>,
+    },
+    /// LDK refused `create_channel`.
+    CreateChannelRefused {
+        /// The channel's ends, opener first.
+        ends: (NodeIdx, NodeIdx),
+        /// LDK's refusal (or that the opener was down), in words.
+        error: String,
+    },
+    /// The shared network graph refused the channel.
+    GraphRefused {
+        /// The channel's ends, opener first.
+        ends: (NodeIdx, NodeIdx),
+        /// LDK's `NetworkGraph` error, in words.
+        error: String,
+    },
+}
+
+/// A restart during the channel opening (see [`SetupProblem::NeverReady`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpeningRestart {
+    /// The node.
+    pub node: NodeIdx,
+    /// When it crashed, simulated ms.
+    pub crashed_at_ms: u64,
+    /// Pending writes lost in the crash.
+    pub lost_writes: usize,
+    /// Whether the manager write was among them (the restart loaded a stale manager).
+    pub stale_manager: bool,
 }
 
 /// Channel capacity of every channel, sat.
@@ -279,26 +322,6 @@ enum Receive {
     Invoice(Invoice),
 }
 
-/// Runs a fixture: its scenario, seed (unless `seed` overrides it), plan and pinned faults.
-pub fn run_fixture(
-    path: &std::path::Path,
-    fixture: &crate::fixture::Fixture,
-    seed: Option<u64>,
-    keep_trace: bool,
-) -> Result<RunResult, UnknownScenario> {
-    let opts = RunOptions {
-        keep_trace,
-        extra_ticks: 0,
-        plan: fixture.faults.clone(),
-        scheduled: fixture.at.clone(),
-        plant: None,
-        force_anchors: false,
-    };
-    let mut r = run(&fixture.scenario, seed.unwrap_or(fixture.seed), &opts)?;
-    r.fixture = Some(path.to_path_buf());
-    Ok(r)
-}
-
 /// Opens a channel from `from` to `to` of [`CHANNEL_CAPACITY_SAT`] (they must be connected).
 fn open(world: &mut World, from: NodeIdx, to: NodeIdx) -> Result<(), String> {
     let key = world.node_key(to);
@@ -361,7 +384,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     let mut open_errors = Vec::new();
     for &(x, y) in links {
         if let Err(e) = open(&mut world, x, y) {
-            open_errors.push(format!("create_channel {}-{} refused by LDK: {e}", world.name(x), world.name(y)));
+            open_errors.push(SetupProblem::CreateChannelRefused { ends: (x, y), error: e });
         }
     }
     // Crashes while the channels open, from their own stream (plans without them draw
@@ -424,34 +447,29 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
         world.run_until(world.now_ms() + 1_000);
     }
     // A channel that never became ready is reported (LDK's `list_channels` says so); its
-    // payments then fail to send. The report names the restarts of its ends meanwhile whose
-    // crashed incarnation persisted monitors asynchronously (a completion of a durable write
-    // can die with it: evidence a kept finding's signature can require), with the writes
-    // they lost and whether the manager was among them.
-    let restarts_of = |n: NodeIdx| -> Vec<String> {
-        let w = &world;
-        w.restarts()
+    // payments then fail to send. With it, the restarts of its ends meanwhile whose crashed
+    // incarnation persisted monitors asynchronously (a completion of a durable write can die
+    // with it: evidence a kept finding's signature can require), with the writes they lost
+    // and whether the manager was among them.
+    let restarts_of = |n: NodeIdx| -> Vec<OpeningRestart> {
+        world
+            .restarts()
             .iter()
             .filter(|r| r.node == n && r.async_monitor_persistence)
-            .map(|r| {
-                let stale = if r.stale_manager { ", stale manager" } else { "" };
-                format!("{} crashed at {} ms, {} write(s) lost{stale}", w.name(n), r.crashed_at_ms, r.lost_writes)
+            .map(|r| OpeningRestart {
+                node: n,
+                crashed_at_ms: r.crashed_at_ms,
+                lost_writes: r.lost_writes,
+                stale_manager: r.stale_manager,
             })
             .collect()
     };
-    let mut setup_problems: Vec<String> = links
+    let mut setup_problems: Vec<SetupProblem> = links
         .iter()
         .filter(|&&(x, y)| scid_between(&world, x, y).is_none())
-        .map(|&(x, y)| {
-            let restarts: Vec<String> = [x, y].into_iter().flat_map(restarts_of).collect();
-            let mut problem = format!("channel {}-{} never became ready during opening", world.name(x), world.name(y));
-            if !restarts.is_empty() {
-                problem += &format!(
-                    ", after a restart of an end that persisted monitors asynchronously ({})",
-                    restarts.join("; ")
-                );
-            }
-            problem
+        .map(|&(x, y)| SetupProblem::NeverReady {
+            ends: (x, y),
+            async_restarts: [x, y].into_iter().flat_map(restarts_of).collect(),
         })
         .collect();
     setup_problems.extend(open_errors);
@@ -461,7 +479,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
             let (kx, ky) = (world.node_key(x), world.node_key(y));
             let now = (sim::clock::EPOCH_UNIX_SECS + world.now_ms() / 1000) as u32;
             if let Err(e) = world.graph().add_channel(scid, kx, ky, CHANNEL_CAPACITY_SAT, now) {
-                setup_problems.push(format!("network graph refused {}-{}: {e}", world.name(x), world.name(y)));
+                setup_problems.push(SetupProblem::GraphRefused { ends: (x, y), error: e.to_string() });
             }
         }
     }

@@ -3,9 +3,10 @@
 //! commitment, wallet inputs on HTLC transactions), runs stay deterministic, and a plan
 //! without them leaves runs as they were.
 
+use harness::fixture::run_fixture;
 use harness::oracle::PaymentStatus;
 use harness::report::build;
-use harness::scenario::{run, run_fixture, RunOptions, RunResult};
+use harness::scenario::{run, RunOptions, RunResult};
 use sim::node::NodeEvent;
 use sim::world::{FaultRates, ANCHOR_WALLET_COINS, ANCHOR_WALLET_COIN_SAT};
 use std::path::PathBuf;

@@ -1,8 +1,9 @@
 //! What feeds rule 2's "before it expires" from a real run: the chain's height at each HTLC
 //! message, and on-chain preimage claims precise enough to name the HTLC output they spent.
 
+use harness::oracle::evidence::collect;
 use harness::oracle::{HtlcMsg, Invariant};
-use harness::report::{build, evidence};
+use harness::report::build;
 use harness::scenario::{run, RunOptions};
 
 #[test]
@@ -11,30 +12,34 @@ fn onchain_claims_name_one_committed_htlc_each_and_messages_carry_heights() {
     // forward-mpp seeds whose force-closes end in preimage claims of both kinds.
     for seed in [4, 76] {
         let r = run("forward-mpp", seed, &RunOptions::default()).expect("known scenario");
-        let ev = evidence(&r);
-        assert_eq!(ev.htlc_message_heights.len(), ev.htlc_messages.len());
+        let ev = collect(&r);
+        let messages = &ev.ldk.htlc_messages;
         let tip = r.world.chain().tip_height();
-        assert!(ev.htlc_message_heights.windows(2).all(|w| w[0] <= w[1] && w[1] <= tip), "heights only grow");
+        assert!(messages.windows(2).all(|w| w[0].tip_height <= w[1].tip_height), "heights only grow");
+        assert!(messages.iter().all(|m| m.tip_height <= tip));
         // Every add's expiry is far ahead of the tip it was received at (LDK's CLTV deltas).
-        for (m, h) in ev.htlc_messages.iter().zip(&ev.htlc_message_heights) {
+        for m in messages {
             if let HtlcMsg::Add { cltv_expiry, .. } = m.msg {
+                let h = m.tip_height;
                 assert!(cltv_expiry > h + 18, "seed {seed}: add expiring at {cltv_expiry} received at height {h}");
             }
         }
-        assert!(!ev.onchain_htlc_claims.is_empty(), "seed {seed}: no on-chain claim to check");
-        for c in &ev.onchain_htlc_claims {
+        assert!(!ev.harness.chain.txs.is_empty(), "seed {seed}: a run's chain holds at least the nodes' coins");
+        assert!(!ev.harness.chain.htlc_claims.is_empty(), "seed {seed}: no on-chain claim to check");
+        for c in &ev.harness.chain.htlc_claims {
             let matching: Vec<_> = ev
+                .ldk
                 .committed_inbound
                 .iter()
-                .filter(|(k, h)| {
-                    k.payment_hash == c.payment_hash
-                        && k.channel_id == c.channel_id
-                        && h.amount_msat / 1000 == c.amount_sat
-                        && c.cltv_expiry.is_none_or(|e| e == h.cltv_expiry)
+                .filter(|x| {
+                    x.key.payment_hash == c.payment_hash
+                        && x.key.channel_id == c.channel_id
+                        && x.htlc.amount_msat / 1000 == c.amount_sat
+                        && c.cltv_expiry.is_none_or(|e| e == x.htlc.cltv_expiry)
                 })
                 .collect();
             assert_eq!(matching.len(), 1, "seed {seed}: claim {c:?} names one committed HTLC");
-            assert!(c.height <= tip && c.height <= matching[0].1.cltv_expiry);
+            assert!(c.height <= tip && c.height <= matching[0].htlc.cltv_expiry);
             if c.cltv_expiry.is_some() {
                 with_expiry += 1;
             } else {

@@ -1,10 +1,11 @@
 //! Every fixture under `fixtures/` loads and passes the oracle (the regression corpus), and
 //! a malformed fixture is a one-line usage error naming the file, line and field.
 
-use harness::fixture::{known_findings, load};
-use harness::oracle::{Allowance, PaymentStatus};
-use harness::report::build;
-use harness::scenario::run_fixture;
+use harness::findings::{classify, known_findings, KnownFinding};
+use harness::fixture::{load, run_fixture, RestartEvidence, RestartWhen, Signature};
+use harness::oracle::evidence::{collect, Evidence, Load};
+use harness::oracle::{Allowance, Invariant, PaymentStatus, ViolationCode};
+use harness::report::{build_from, Report};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -26,8 +27,10 @@ fn every_fixture_passes() {
     let known = known_findings(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")).unwrap();
     for path in all {
         let fx = load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let mut report = build(&run_fixture(&path, &fx, None, false).unwrap());
-        report.classify(&known);
+        let run = run_fixture(&path, &fx, None, false).unwrap();
+        let ev = collect(&run);
+        let mut report = build_from(&run, &ev);
+        report.known = classify(&report.violations, &ev, &known, Some(&path));
         if fx.expect.is_empty() {
             assert!(
                 report.violations.is_empty(),
@@ -100,18 +103,22 @@ fn every_fixture_passes() {
     }
 }
 
-/// The report of `fixtures/NAME`'s run, unclassified.
-fn report_of(name: &str) -> harness::report::Report {
+/// The report of `fixtures/NAME`'s run, unclassified, and its evidence.
+fn report_of(name: &str) -> (Report, Evidence) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(name);
     let fx = load(&path).unwrap_or_else(|e| panic!("{e}"));
-    build(&run_fixture(&path, &fx, None, false).unwrap())
+    let run = run_fixture(&path, &fx, None, false).unwrap();
+    let ev = collect(&run);
+    (build_from(&run, &ev), ev)
 }
 
-/// The fixture names `report`'s violations are classified as, with `known`.
-fn classified(report: &harness::report::Report, known: &[harness::fixture::KnownFinding]) -> Vec<String> {
-    let mut r = report.clone();
-    r.classify(known);
-    r.known.iter().map(|k| k.fixture.trim_start_matches("fixtures/").to_string()).collect()
+/// The fixture names `report`'s violations are classified as, with `known` and evidence `ev`
+/// (the run's own fixture first, as `ldk-dst run --fixture` does).
+fn classified(report: &Report, ev: &Evidence, known: &[KnownFinding]) -> Vec<String> {
+    classify(&report.violations, ev, known, report.fixture.as_deref().map(std::path::Path::new))
+        .iter()
+        .map(|k| k.fixture.trim_start_matches("fixtures/").to_string())
+        .collect()
 }
 
 #[test]
@@ -123,101 +130,119 @@ fn broad_symptoms_are_known_only_with_the_findings_evidence() {
     // oracle accepts (its own end state, no violation); the oracle's unit tests check that
     // nothing else is accepted.
     let forgot = "documented-ldk-limitation-stale-manager-forgets-failed-payment.toml";
-    let report = report_of(forgot);
+    let (report, ev) = report_of(forgot);
     assert!(report.violations.is_empty(), "{:?}", report.violations);
     let forgotten: Vec<_> = report.payments.iter().filter(|p| p.status == PaymentStatus::Forgotten).collect();
     assert_eq!(forgotten.len(), 1);
     assert!(forgotten[0].failed_back_at_ms.is_some(), "its HTLC failed back");
     assert!(report.to_text().contains("1 forgotten by a stale manager (documented LDK limitation)"));
     // The restart evidence a signature can require ("after-failed-back"), on that run's real
-    // restart log: the payer's stale-manager restart after its HTLCs were failed back.
+    // restarts: the payer's stale-manager restart after its HTLCs were failed back.
     let failed_back = forgotten[0].failed_back_at_ms.unwrap();
-    let after_failed_back = harness::fixture::KnownFinding {
+    let payment = ev.payments.iter().find(|p| p.payment_hash.to_string() == forgotten[0].payment_hash).unwrap();
+    let after_failed_back = KnownFinding {
         fixture: PathBuf::from("fixtures/x.toml"),
         class: harness::fixture::FindingClass::LdkBug,
-        expect: vec![harness::oracle::Invariant::Liveness],
-        signature: vec![harness::fixture::Signature {
-            message: "forgot".into(),
-            invariant: None,
-            restart: Some(harness::fixture::RestartEvidence {
-                stale_manager: true,
-                when: Some(harness::fixture::RestartWhen::AfterFailedBack),
-            }),
+        expect: vec![Invariant::Liveness],
+        signature: vec![Signature {
+            code: ViolationCode::PayerForgotPayment,
+            restart: Some(RestartEvidence { stale_manager: true, when: Some(RestartWhen::AfterFailedBack) }),
+            panic: None,
         }],
         severity: None,
         upstream: None,
     };
-    let violation = harness::oracle::Violation {
-        invariant: harness::oracle::Invariant::Liveness,
-        payment_hash: Some(forgotten[0].payment_hash.clone()),
-        node: Some(forgotten[0].payer.clone()),
-        at_ms: None,
-        message: "payer forgot the payment".into(),
-    };
-    assert!(after_failed_back.matches(&violation, &report));
-    let mut fresh = report.clone();
-    fresh.restart_log.iter_mut().for_each(|r| r.stale_manager = false);
-    assert!(!after_failed_back.matches(&violation, &fresh), "no stale manager, no match");
-    let mut early = report.clone();
-    early.restart_log.iter_mut().filter(|r| r.stale_manager).for_each(|r| r.crashed_at_ms = failed_back - 1);
-    assert!(!after_failed_back.matches(&violation, &early), "a stale restart before the fail-back is another story");
+    let violation = harness::oracle::Violation::new(ViolationCode::PayerForgotPayment, "payer forgot".into())
+        .payment(payment.payment_hash)
+        .node(&ev, payment.payer);
+    let matches =
+        |ev: &Evidence| !classify(std::slice::from_ref(&violation), ev, &[after_failed_back.clone()], None).is_empty();
+    assert!(matches(&ev));
+    let mut other_code = violation.clone();
+    other_code.code = ViolationCode::PaymentUnresolved;
+    assert!(classify(&[other_code], &ev, &[after_failed_back.clone()], None).is_empty(), "another code, no match");
+    let mut fresh = ev.clone();
+    fresh.harness.restarts.iter_mut().for_each(|r| r.stale_manager = false);
+    assert!(!matches(&fresh), "no stale manager, no match");
+    let mut early = ev.clone();
+    early.harness.restarts.iter_mut().filter(|r| r.stale_manager).for_each(|r| r.crashed_at_ms = failed_back - 1);
+    assert!(!matches(&early), "a stale restart before the fail-back is another story");
 
-    // "never became ready during opening": only with a restart of an end during opening.
-    let mut setup = report.clone();
-    let mut v = harness::oracle::Violation {
-        invariant: harness::oracle::Invariant::Liveness,
-        payment_hash: None,
-        node: None,
-        at_ms: None,
-        message: "channel B2-C never became ready during opening".into(),
+    // "never became ready during opening": only with a restart during opening of an end
+    // whose monitor writes completed asynchronously (the code says which).
+    let never_ready = |code| {
+        let mut setup = report.clone();
+        setup.violations = vec![harness::oracle::Violation::new(code, "channel B2-C never became ready".into())];
+        setup
     };
-    setup.violations = vec![v.clone()];
-    assert!(classified(&setup, &known).is_empty());
-    let mut lost_nothing = v.clone();
-    lost_nothing.message += ", after a restart of an end (B2 crashed at 8281 ms)";
-    setup.violations = vec![lost_nothing];
-    assert!(classified(&setup, &known).is_empty(), "a restart of a synchronously persisting end is another story");
-    v.message +=
-        ", after a restart of an end that persisted monitors asynchronously (B2 crashed at 8281 ms, 0 write(s) lost)";
-    setup.violations = vec![v];
+    assert!(classified(&never_ready(ViolationCode::NeverReadyDuringOpening), &ev, &known).is_empty());
+    let setup = never_ready(ViolationCode::NeverReadyAfterAsyncRestart);
     // Two fixtures keep that finding (a lost manager write; an initial write landing at the
     // crash): either names it, with or without a stale manager.
     for file in [
         "ldk-bug-async-initial-persist-completion-lost.toml",
         "ldk-bug-async-initial-persist-completion-lost-async-kv.toml",
     ] {
-        assert_eq!(classified(&setup, &only(file)), [file]);
+        assert_eq!(classified(&setup, &ev, &only(file)), [file]);
     }
     assert_eq!(
-        classified(&setup, &known),
+        classified(&setup, &ev, &known),
         ["ldk-bug-async-initial-persist-completion-lost.toml"],
         "the first fixture names it"
     );
 
     // A panic of LDK with the same text is one finding while reading the node back and another
-    // during startup processing.
+    // during startup processing; the panic's text must match too.
     let gap = "ldk-bug-async-kv-update-gap.toml";
     let startup = "ldk-bug-startup-releases-blocked-update-before-replay.toml";
-    let report = report_of(startup);
-    assert_eq!(classified(&report, &known), [startup]);
+    let (report, ev) = report_of(startup);
+    assert_eq!(classified(&report, &ev, &known), [startup]);
     let mut read = report.clone();
-    for v in read.violations.iter_mut() {
-        v.message = v.message.replace("during startup processing", "while reading the node back");
+    let mut read_ev = ev.clone();
+    for v in read.violations.iter_mut().filter(|v| v.code == ViolationCode::PanickedDuringStartup) {
+        v.code = ViolationCode::PanickedReadingBack;
     }
-    assert_eq!(classified(&read, &known), [gap]);
+    for r in read_ev.harness.restarts.iter_mut() {
+        if let Load::Failed(sim::node::LoadError::StartupPanicked { message, .. }) = &r.load {
+            r.load = Load::Failed(sim::node::LoadError::Panicked { message: message.clone() });
+        }
+    }
+    assert_eq!(classified(&read, &read_ev, &known), [gap]);
+    let mut other_panic = ev.clone();
+    for r in other_panic.harness.restarts.iter_mut() {
+        if let Load::Failed(sim::node::LoadError::StartupPanicked { message, .. }) = &mut r.load {
+            *message = "some other panic".into();
+        }
+    }
+    assert!(classified(&report, &other_panic, &known).is_empty(), "another panic is another finding");
 
     // A short PaymentClaimed is the partial-claim replay finding only when LDK reported it
     // while restarting from a stale manager; the first fixture of that finding also says so.
     let unreported = "ldk-bug-partial-payment-claimed-replay-unreported.toml";
     let replay = "ldk-bug-partial-payment-claimed-replay.toml";
-    let report = report_of(unreported);
-    assert_eq!(classified(&report, &known), [unreported]);
-    assert_eq!(classified(&report, &only(replay)), [replay]);
-    let mut later = report.clone();
-    for r in later.restart_log.iter_mut() {
+    let (report, ev) = report_of(unreported);
+    assert_eq!(classified(&report, &ev, &known), [unreported]);
+    assert_eq!(classified(&report, &ev, &only(replay)), [replay]);
+    let mut later = ev.clone();
+    for r in later.harness.restarts.iter_mut() {
         r.restarted_at_ms = r.restarted_at_ms.map(|t| t - 1);
     }
-    assert!(classified(&later, &known).is_empty(), "not reported by the restart itself");
+    assert!(classified(&report, &later, &known).is_empty(), "not reported by the restart itself");
+}
+
+/// Every kept finding's signature needs its evidence: with the evidence a signature requires
+/// taken away (the restarts it names, the panic it quotes), its own run is no longer known.
+#[test]
+fn without_its_evidence_a_kept_finding_is_unknown() {
+    let known = known_findings(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")).unwrap();
+    for k in known.iter().filter(|k| k.signature.iter().all(|s| s.restart.is_some() || s.panic.is_some())) {
+        let name = k.fixture.file_name().unwrap().to_string_lossy().to_string();
+        let (report, mut ev) = report_of(&name);
+        assert!(!classified(&report, &ev, &known).is_empty(), "{name}: known with its evidence");
+        // No restart at all: neither a stale manager nor the restart a panic happened in.
+        ev.harness.restarts.clear();
+        assert!(classified(&report, &ev, &known).is_empty(), "{name}: known without its evidence");
+    }
 }
 
 #[test]
@@ -286,7 +311,7 @@ fn a_panic_in_ldks_startup_processing_takes_the_node_down_and_the_run_goes_on() 
         }
     }
     assert!(after.iter().filter_map(|l| time(l)).max().unwrap_or(0) > at + 60_000, "the run goes on");
-    let report = build(&run);
+    let report = harness::report::build(&run);
     assert!(report.violations.iter().any(
         |v| v.invariant == harness::oracle::Invariant::Readback && v.message.contains("during startup processing")
     ));

@@ -243,11 +243,12 @@ fn chain_that_never_confirms_a_commitment_is_a_liveness_finding() {
     // A censored commitment of a funded channel is no kept finding, even at a node that
     // restarted from a stale manager (as a stale manager's force-close whose commitment never
     // confirms would): the phantom-balance finding is a channel whose funding never confirmed.
-    let mut report = report;
-    report.restart_log.iter_mut().for_each(|r| r.stale_manager = true);
+    let mut ev = harness::oracle::evidence::collect(&r);
+    ev.harness.restarts.iter_mut().for_each(|r| r.stale_manager = true);
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    report.classify(&harness::fixture::known_findings(&dir).unwrap());
-    assert!(report.known.is_empty(), "classified as known: {:#?}\n{:#?}", report.known, report.violations);
+    let known =
+        harness::findings::classify(&report.violations, &ev, &harness::findings::known_findings(&dir).unwrap(), None);
+    assert!(known.is_empty(), "classified as known: {known:#?}\n{:#?}", report.violations);
 }
 
 /// Disk, defended: the channel of the chain plant's stale manager is force-closed and

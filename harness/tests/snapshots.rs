@@ -9,8 +9,9 @@
 //! `git diff snapshots/` and commit it. Each case is one run (about 1.5 s in debug).
 
 use harness::faults::FaultPlan;
+use harness::fixture::run_fixture;
 use harness::report::{build, SnapshotView};
-use harness::scenario::{run, run_fixture, RunOptions};
+use harness::scenario::{run, RunOptions};
 use std::path::PathBuf;
 
 /// Scenarios every seed case runs (a new scenario is one more entry here).

@@ -1,0 +1,108 @@
+//! Explained force-closes (invariant 8): every force-close LDK reported, and every channel a
+//! restart closed while loading under deferred mode, is explained by what happened in the
+//! run. The reasons LDK may give (`ClosureReason` docs) and what explains each:
+//! - `OutdatedChannelManager`: the node restarted from a manager older than a monitor (the
+//!   `ChannelManagerReadArgs` docs; under deferred mode it is a finding,
+//!   [`check_deferred_load_closes`]);
+//! - `CommitmentTxConfirmed`, `CounterpartyForceClosed`: the peer closed it (the peer's own
+//!   close is judged at the peer) or a restart closed it while loading;
+//! - `ProcessingError` "invalid channel_reestablish to force close" or "reconnect
+//!   channel_ready with a different point": the peer restarted or closed the channel before
+//!   (it lost or dropped the channel or its state, e.g. an unfunded channel dropped on
+//!   disconnect, and LDK's reestablish protocol makes the other side close);
+//! - `HTLCsTimedOut`: one end was unavailable at some point before (crash, partition, link
+//!   drop): an HTLC could not be resolved in time.
+//! Any other force-close is a finding.
+
+use super::evidence::{Evidence, Load};
+use super::{Violation, ViolationCode};
+use sim::net::NodeIdx;
+use sim::node::{Bytes32, NodeEvent};
+
+/// Deferred mode holds monitor writes until the manager that covers them is durable, LDK's
+/// answer to stale managers (`ChainMonitor::new`'s `deferred` docs): when every incarnation
+/// since the manager on disk was written ran deferred, no monitor can be ahead of it, so a
+/// load that closes a channel contradicts the mode. Only a channel with a monitor on disk
+/// can be force-closed by the load; one without (not yet funded when the manager was
+/// written) is simply not there, as LDK documents for unfunded channels.
+pub fn check_deferred_load_closes(ev: &Evidence) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for r in ev.harness.restarts.iter().filter(|r| r.deferred_since_manager) {
+        let Load::Loaded { monitors } = &r.load else { continue };
+        for channel in r.closed_at_load.iter().filter(|c| monitors.contains(c)) {
+            let message = format!(
+                "restart closed channel {channel:?} while loading, though every incarnation since the manager on disk was written ran deferred mode"
+            );
+            out.push(Violation::new(ViolationCode::DeferredLoadClose, message).node(ev, r.node).at(Some(r.at_ms())));
+        }
+    }
+    out
+}
+
+/// What the run holds that can explain a force-close.
+struct Explanations<'a> {
+    ev: &'a Evidence,
+}
+
+impl Explanations<'_> {
+    fn peer_of(&self, node: NodeIdx, channel: &Bytes32) -> Option<NodeIdx> {
+        self.ev.ldk.channel_peers.iter().find(|p| p.node == node && p.channel_id == *channel).map(|p| p.peer)
+    }
+
+    fn closed_elsewhere(&self, node: NodeIdx, channel: &Bytes32) -> bool {
+        self.ev.ldk.events.iter().any(|o| {
+            o.node != node && matches!(&o.event, NodeEvent::ChannelClosed { channel_id, force_close: true, .. } if channel_id == channel)
+        }) || self.ev.harness.restarts.iter().any(|r| r.closed_at_load.contains(channel))
+    }
+
+    fn restarted_before(&self, n: Option<NodeIdx>, at: u64) -> bool {
+        self.ev.harness.restarts.iter().any(|r| Some(r.node) == n && r.restarted_at_ms.is_some_and(|t| t <= at))
+    }
+
+    fn peer_closed_before(&self, n: Option<NodeIdx>, channel: &Bytes32, at: u64) -> bool {
+        self.ev.ldk.events.iter().any(|x| {
+            Some(x.node) == n
+                && x.at_ms <= at
+                && matches!(&x.event, NodeEvent::ChannelClosed { channel_id, .. } if channel_id == channel)
+        })
+    }
+
+    fn unavailable_before(&self, ns: &[Option<NodeIdx>], at: u64) -> bool {
+        self.ev.harness.unavailable.iter().any(|u| ns.contains(&Some(u.node)) && u.at_ms <= at)
+    }
+}
+
+/// Each node's first force-close of each channel, unless the run explains it (module docs).
+pub fn check_explained(ev: &Evidence) -> Vec<Violation> {
+    let x = Explanations { ev };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for o in &ev.ldk.events {
+        let NodeEvent::ChannelClosed { channel_id, reason, force_close: true } = &o.event else { continue };
+        if !seen.insert((o.node, *channel_id)) {
+            continue;
+        }
+        let peer = x.peer_of(o.node, channel_id);
+        let explained = if reason.starts_with("OutdatedChannelManager") {
+            true
+        } else if reason.starts_with("CommitmentTxConfirmed") || reason.starts_with("CounterpartyForceClosed") {
+            x.closed_elsewhere(o.node, channel_id)
+        } else if reason.contains("invalid channel_reestablish to force close")
+            || reason.contains("reconnect channel_ready with a different point")
+        {
+            x.restarted_before(peer, o.at_ms) || x.peer_closed_before(peer, channel_id, o.at_ms)
+        } else if reason.starts_with("HTLCsTimedOut") {
+            x.unavailable_before(&[Some(o.node), peer], o.at_ms)
+        } else {
+            false
+        };
+        if !explained {
+            let message = format!(
+                "force-close of channel {channel_id:?} ({reason}) with nothing in the run that explains it{}",
+                peer.map(|p| format!(" (peer {})", ev.name(p))).unwrap_or_default()
+            );
+            out.push(Violation::new(ViolationCode::UnexplainedForceClose, message).node(ev, o.node).at(Some(o.at_ms)));
+        }
+    }
+    out
+}
