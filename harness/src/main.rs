@@ -4,13 +4,36 @@
 //! ldk-dst run --scenario trampoline-receive --seed 7 [--json] [--anchors] [--fixture F]
 //! ldk-dst repro --scenario trampoline-receive --seed 7 [--anchors] [--fixture F]
 //! ```
-//! Exit codes: 0 when no invariant is violated, 1 when one is, 2 for bad usage.
+//! Exit codes of `run` and `repro` (one per failure class, the worst class of the run
+//! deciding; a kept finding exits by its class too):
+//! - 0: every invariant held;
+//! - 1: a correctness invariant broke (atomicity, forwarding, failure resolution, the event
+//!   contract, conservation, an unexplained force-close, a node that does not read back);
+//! - 2: bad usage (arguments, an unreadable fixture, an unknown scenario);
+//! - 3: only liveness broke (something still pending or stuck after the heal phase);
+//! - 4: LDK panicked (reading a node back, in its startup processing, or mid-run);
+//! - 5: ldk-dst itself panicked (a harness bug, not an LDK finding).
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// The exit codes of `run` and `repro`, for `--help`.
+const EXIT_CODES: &str = "Exit codes of run and repro (the run's worst failure class decides; kept findings too):
+  0  every invariant held
+  1  a correctness invariant broke (atomicity, forwarding, failure resolution, events,
+     conservation, an unexplained force-close, a node that does not read back)
+  2  bad usage (arguments, an unreadable fixture, an unknown scenario)
+  3  only liveness broke (something still pending or stuck after the heal phase)
+  4  LDK panicked (reading a node back, in its startup processing, or mid-run)
+  5  ldk-dst's own code panicked (a harness bug, not an LDK finding)";
+
 #[derive(Parser)]
-#[command(name = "ldk-dst", version, about = "Deterministic simulation testing of LDK nodes across restarts")]
+#[command(
+    name = "ldk-dst",
+    version,
+    about = "Deterministic simulation testing of LDK nodes across restarts",
+    after_help = EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,6 +67,7 @@ enum Command {
     /// Replay one run exactly, printing its full trace (per step, in simulated time: bytes
     /// delivered, disk writes issued/landed/lost, LDK events, faults, restarts and what
     /// they loaded, blocks), then its report. LDK's own log lines: RUST_LOG=ldk=trace.
+    #[command(after_help = EXIT_CODES)]
     Repro {
         #[command(flatten)]
         target: Target,
@@ -79,6 +103,7 @@ enum Command {
         json: bool,
     },
     /// Run one seeded simulation and print its outcome report.
+    #[command(after_help = EXIT_CODES)]
     Run {
         #[command(flatten)]
         target: Target,
@@ -179,103 +204,35 @@ fn diff(
     }
 }
 
+/// Exit code of a run that panicked inside LDK (`FailureClass::LdkPanic`).
+const EXIT_LDK_PANIC: u8 = 4;
+/// Exit code of a run that panicked in ldk-dst's own code: a harness bug, never LDK's.
+const EXIT_HARNESS_PANIC: u8 = 5;
+
 /// Runs one simulation, prints its report (and with `repro`, its trace first), and maps the
-/// verdict to the exit code.
+/// verdict to the exit code (see the crate docs).
 fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
-    let Target { scenario, seed, fixture, anchors, plant_panic } = target;
-    let seed = match seed.map(|s| s.trim().parse::<u64>().map_err(|_| s)) {
+    let seed = match target.seed.as_ref().map(|s| s.trim().parse::<u64>().map_err(|_| s)) {
         None => None,
         Some(Ok(seed)) => Some(seed),
         Some(Err(bad)) => return usage_error(&format!("malformed seed '{bad}': expected an unsigned 64-bit integer")),
     };
-    let fx = match fixture.as_deref().map(harness::fixture::load).transpose() {
+    let fx = match target.fixture.as_deref().map(harness::fixture::load).transpose() {
         Ok(fx) => fx,
         Err(e) => return usage_error(&e.to_string()),
     };
-    let header = match (&fixture, &fx) {
-        (Some(path), Some(fx)) => format!(
-            "fixture {}: {}{}\n",
-            path.display(),
-            fx.note.as_deref().unwrap_or("-"),
-            match fx.class {
-                Some(class) => {
-                    use harness::fixture::serde_name;
-                    let (what, names) = if fx.expect.is_empty() {
-                        ("accepted by the oracle", fx.accepted.iter().map(serde_name).collect::<Vec<_>>())
-                    } else {
-                        ("expected violations", fx.expect.iter().map(serde_name).collect())
-                    };
-                    let label = harness::fixture::finding_label(class, fx.severity, fx.upstream.as_ref());
-                    format!(" (kept finding: {label}; {what}: {})", names.join(", "))
-                }
-                None => String::new(),
-            }
-        ),
-        _ => String::new(),
-    };
-    let header = match fx.as_ref().and_then(|fx| fx.build_mismatch(&harness::fixture::current_ldk())) {
-        Some(note) => {
-            eprintln!("note: {note}");
-            format!("{header}note: {note}\n")
-        }
-        None => header,
-    };
-    let replay = match &fx {
-        Some(fx) => harness::report::replay_command(&fx.scenario, seed.unwrap_or(fx.seed), fixture.as_deref(), false),
-        None => {
-            let line = harness::report::replay_command(&scenario, seed.unwrap_or(0), None, anchors);
-            if plant_panic {
-                line + " --plant-panic"
-            } else {
-                line
-            }
-        }
-    };
-    // A panic in LDK or the harness is a finding: report it with its replay line.
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match (&fixture, &fx) {
-        (Some(path), Some(fx)) => harness::fixture::run_fixture(path, fx, seed, repro),
-        _ => {
-            let plant = plant_panic.then(|| {
-                harness::scenario::Plant::new(|_, point| {
-                    if matches!(point, harness::scenario::PlantPoint::Ready) {
-                        panic!("planted harness panic (--plant-panic)");
-                    }
-                })
-            });
-            let opts = harness::scenario::RunOptions {
-                keep_trace: repro,
-                force_anchors: anchors,
-                plant,
-                ..Default::default()
-            };
-            harness::scenario::run(&scenario, seed.expect("clap requires --seed"), &opts)
-        }
-    }));
+    let header = fixture_header(&target, fx.as_ref());
+    let replay = replay_line(&target, fx.as_ref(), seed);
+    sim::remember_panic_locations();
+    sim::take_last_panic_file();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| simulate(&target, fx.as_ref(), seed, repro)));
     let run = match outcome {
         Ok(Ok(run)) => run,
         Ok(Err(e)) => return usage_error(&e.to_string()),
         Err(payload) => {
-            let message = sim::panic_message(&*payload);
-            if json {
-                // Still one JSON object, so a soak job parsing stdout keeps the finding.
-                let v = serde_json::json!({
-                    "ldk_version": sim::node::LDK_VERSION,
-                    "ldk_source": sim::node::LDK_SOURCE,
-                    "scenario": fx.as_ref().map_or(scenario.as_str(), |fx| fx.scenario.as_str()),
-                    "seed": seed.or(fx.as_ref().map(|fx| fx.seed)),
-                    "fixture": fixture.as_ref().map(|p| p.display().to_string()),
-                    "panicked": true,
-                    "panic": message,
-                    "replay": replay,
-                });
-                println!("{}", serde_json::to_string_pretty(&v).expect("panic report serializes"));
-                eprintln!("replay: {replay}");
-            } else {
-                println!("PANIC (a finding): {message}");
-                println!("replay: {replay}");
-                println!("(the trace up to the panic: RUST_LOG=sim=debug on that command)");
-            }
-            return ExitCode::from(1);
+            let in_harness = sim::take_last_panic_file().is_some_and(|file| sim::is_own_code(&file));
+            report_panic(&target, fx.as_ref(), seed, &replay, &sim::panic_message(&*payload), in_harness, json);
+            return ExitCode::from(if in_harness { EXIT_HARNESS_PANIC } else { EXIT_LDK_PANIC });
         }
     };
     let ev = harness::oracle::evidence::collect(&run);
@@ -290,35 +247,145 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
             Err(e) => eprintln!("warning: known findings not read, violations left unclassified: {e}"),
         }
     }
-    let text = if json {
+    let text = render(&run, &report, &header, json, repro);
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    match harness::oracle::FailureClass::worst(&report.violations) {
+        None => ExitCode::SUCCESS,
+        Some(class) => {
+            if json {
+                eprintln!("replay: {}", report.replay);
+            }
+            ExitCode::from(class.exit_code())
+        }
+    }
+}
+
+/// The lines printed above a fixture's report: its note, its class and what it expects, and
+/// a note when it was kept under another LDK build (also on stderr).
+fn fixture_header(target: &Target, fx: Option<&harness::fixture::Fixture>) -> String {
+    let (Some(path), Some(fx)) = (&target.fixture, fx) else { return String::new() };
+    let kept = match fx.class {
+        Some(class) => {
+            use harness::fixture::serde_name;
+            let (what, names) = if fx.expect.is_empty() {
+                ("accepted by the oracle", fx.accepted.iter().map(serde_name).collect::<Vec<_>>())
+            } else {
+                ("expected violations", fx.expect.iter().map(serde_name).collect())
+            };
+            let label = harness::fixture::finding_label(class, fx.severity, fx.upstream.as_ref());
+            format!(" (kept finding: {label}; {what}: {})", names.join(", "))
+        }
+        None => String::new(),
+    };
+    let header = format!("fixture {}: {}{kept}\n", path.display(), fx.note.as_deref().unwrap_or("-"));
+    match fx.build_mismatch(&harness::fixture::current_ldk()) {
+        Some(note) => {
+            eprintln!("note: {note}");
+            format!("{header}note: {note}\n")
+        }
+        None => header,
+    }
+}
+
+/// The one-line command that replays this run.
+fn replay_line(target: &Target, fx: Option<&harness::fixture::Fixture>, seed: Option<u64>) -> String {
+    match fx {
+        Some(fx) => {
+            harness::report::replay_command(&fx.scenario, seed.unwrap_or(fx.seed), target.fixture.as_deref(), false)
+        }
+        None => {
+            let line = harness::report::replay_command(&target.scenario, seed.unwrap_or(0), None, target.anchors);
+            if target.plant_panic {
+                line + " --plant-panic"
+            } else {
+                line
+            }
+        }
+    }
+}
+
+/// Runs the fixture or the scenario and seed `target` names.
+fn simulate(
+    target: &Target,
+    fx: Option<&harness::fixture::Fixture>,
+    seed: Option<u64>,
+    repro: bool,
+) -> Result<harness::scenario::RunResult, harness::scenario::UnknownScenario> {
+    if let (Some(path), Some(fx)) = (&target.fixture, fx) {
+        return harness::fixture::run_fixture(path, fx, seed, repro);
+    }
+    let plant = target.plant_panic.then(|| {
+        harness::scenario::Plant::new(|_, point| {
+            if matches!(point, harness::scenario::PlantPoint::Ready) {
+                panic!("planted harness panic (--plant-panic)");
+            }
+        })
+    });
+    let opts = harness::scenario::RunOptions { keep_trace: repro, force_anchors: target.anchors, plant, ..Default::default() };
+    harness::scenario::run(&target.scenario, seed.expect("clap requires --seed"), &opts)
+}
+
+/// Prints a run that panicked: one JSON object with `--json` (so a soak job parsing stdout
+/// keeps the finding), otherwise a few lines; both say whether the panic was in LDK (a
+/// finding) or in ldk-dst's own code (a harness bug).
+fn report_panic(
+    target: &Target,
+    fx: Option<&harness::fixture::Fixture>,
+    seed: Option<u64>,
+    replay: &str,
+    message: &str,
+    in_harness: bool,
+    json: bool,
+) {
+    let panic_in = if in_harness { "harness" } else { "ldk" };
+    if json {
+        let v = serde_json::json!({
+            "ldk_version": sim::node::LDK_VERSION,
+            "ldk_source": sim::node::LDK_SOURCE,
+            "scenario": fx.map_or(target.scenario.as_str(), |fx| fx.scenario.as_str()),
+            "seed": seed.or(fx.map(|fx| fx.seed)),
+            "fixture": target.fixture.as_ref().map(|p| p.display().to_string()),
+            "panicked": true,
+            "panic": message,
+            "panic_in": panic_in,
+            "replay": replay,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).expect("panic report serializes"));
+        eprintln!("replay: {replay}");
+    } else {
+        if in_harness {
+            println!("PANIC in ldk-dst's own code (a harness bug): {message}");
+        } else {
+            println!("PANIC inside LDK (a finding): {message}");
+        }
+        println!("replay: {replay}");
+        println!("(the trace up to the panic: RUST_LOG=sim=debug on that command)");
+    }
+}
+
+/// The report as text (after the trace with `repro`) or as one JSON object (with the trace
+/// lines in `trace` with `repro`).
+fn render(run: &harness::scenario::RunResult, report: &harness::report::Report, header: &str, json: bool, repro: bool) -> String {
+    if json {
         // A panicked run's object says `panicked: true`; say it here too, so a reader can tell
         // the two apart without guessing from which fields are missing.
-        let mut v = serde_json::to_value(&report).expect("report serializes");
+        let mut v = serde_json::to_value(report).expect("report serializes");
         if let Some(obj) = v.as_object_mut() {
             obj.insert("panicked".into(), false.into());
             if repro {
                 obj.insert("trace".into(), run.world.trace_lines().into());
             }
         }
-        serde_json::to_string_pretty(&v).expect("report serializes") + "\n"
-    } else if repro {
-        let mut out = String::new();
+        return serde_json::to_string_pretty(&v).expect("report serializes") + "\n";
+    }
+    let mut out = String::new();
+    if repro {
         for line in run.world.trace_lines() {
             out.push_str(line);
             out.push('\n');
         }
-        out + "\n" + &header + &report.to_text()
-    } else {
-        header + &report.to_text()
-    };
-    // A closed pipe (`| head`) is not an error worth a panic.
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
-    if report.violations.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        if json {
-            eprintln!("replay: {}", report.replay);
-        }
-        ExitCode::from(1)
+        out.push('\n');
     }
+    out + header + &report.to_text()
 }

@@ -184,7 +184,49 @@ pub enum ViolationCode {
     BooksUnbalanced,
 }
 
+/// What kind of failure a violation is: decides `ldk-dst run`'s exit code (TigerBeetle's
+/// VOPR gives correctness and liveness failures distinct codes in the same way). Ordered by
+/// precedence: when a run breaks several, the greatest class decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureClass {
+    /// Something stayed pending or stuck after the heal phase (invariant 6), and nothing
+    /// worse happened: exit code 3.
+    Liveness,
+    /// A safety invariant broke (atomicity, forwarding, failure resolution, events,
+    /// conservation, force-closes, a node that does not read back): exit code 1.
+    Correctness,
+    /// LDK panicked (while a node was read back or during its startup processing; a whole
+    /// run aborted by a panic inside LDK is the same class): exit code 4.
+    LdkPanic,
+}
+
+impl FailureClass {
+    /// The exit code of `ldk-dst run` and `repro` for a run whose worst failure is this.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            FailureClass::Correctness => 1,
+            FailureClass::Liveness => 3,
+            FailureClass::LdkPanic => 4,
+        }
+    }
+
+    /// The worst class among `violations` (`None` when there are none).
+    pub fn worst(violations: &[Violation]) -> Option<FailureClass> {
+        violations.iter().map(|v| v.code.class()).max()
+    }
+}
+
 impl ViolationCode {
+    /// The kind of failure this code is ([`FailureClass`]).
+    pub fn class(self) -> FailureClass {
+        match self {
+            ViolationCode::PanickedReadingBack | ViolationCode::PanickedDuringStartup => FailureClass::LdkPanic,
+            code if code.invariant() == Invariant::Liveness => FailureClass::Liveness,
+            _ => FailureClass::Correctness,
+        }
+    }
+
     /// The invariant this code breaks.
     pub fn invariant(self) -> Invariant {
         use ViolationCode::*;

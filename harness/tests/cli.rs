@@ -59,10 +59,11 @@ fn json_report_has_the_promised_fields() {
 fn json_report_of_a_panicking_run_is_still_one_json_object() {
     // A run that panics in the harness itself (a planted panic once the channels are ready).
     let out = ldk_dst(&["run", "--scenario", "forward-mpp", "--seed", "71", "--plant-panic", "--json"]);
-    assert_eq!(out.status.code(), Some(1), "a panic is a finding");
+    assert_eq!(out.status.code(), Some(5), "a panic in our own code is a harness bug: exit 5");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout)));
     assert_eq!(v["panicked"], true);
+    assert_eq!(v["panic_in"], "harness");
     assert_eq!(v["scenario"], "forward-mpp");
     assert_eq!(v["seed"], 71);
     assert!(v["fixture"].is_null());
@@ -197,4 +198,33 @@ fn repro_prints_the_trace_then_the_same_report() {
     }
     let times: Vec<u64> = trace.lines().filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
     assert!(times.len() > 100 && times.windows(2).all(|w| w[0] <= w[1]), "trace is in simulated time order");
+}
+
+/// The root of the workspace (fixtures are named relative to it).
+fn fixture(name: &str) -> String {
+    format!("{}/../fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_exit_code_says_the_worst_failure_class() {
+    // (fixture, exit code, the class its violations make worst): kept findings exit by their
+    // class like any other run.
+    let cases = [
+        ("pinned-faults.toml", 0),
+        ("ldk-bug-partial-payment-claimed-replay.toml", 1),   // event contract: correctness
+        ("ldk-bug-async-initial-persist-completion-lost.toml", 3), // never ready: liveness only
+        ("ldk-bug-async-kv-update-gap.toml", 4),             // LDK panicked reading a node back
+    ];
+    for (name, code) in cases {
+        let out = ldk_dst(&["run", "--fixture", &fixture(name), "--json"]);
+        assert_eq!(out.status.code(), Some(code), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        let codes: Vec<&str> = v["violations"].as_array().unwrap().iter().map(|x| x["code"].as_str().unwrap()).collect();
+        match code {
+            0 => assert!(codes.is_empty(), "{name}: {codes:?}"),
+            3 => assert!(codes.iter().all(|c| c.starts_with("never-ready")), "{name}: {codes:?}"),
+            4 => assert!(codes.contains(&"panicked-reading-back"), "{name}: {codes:?}"),
+            _ => assert!(!codes.is_empty(), "{name}"),
+        }
+    }
 }

@@ -581,3 +581,21 @@ fn the_htlc_ledger_tells_a_payments_fail_back_and_settlement() {
     let counts = ledger.summary(3);
     assert_eq!((counts[A].outbound, counts[B].inbound), (1, 0), "B never listed it as committed");
 }
+
+#[test]
+fn the_worst_failure_class_decides() {
+    use super::{FailureClass, Violation, ViolationCode};
+    let v = |code: ViolationCode| Violation::new(code, String::new());
+    assert_eq!(FailureClass::worst(&[]), None);
+    assert_eq!(FailureClass::worst(&[v(ViolationCode::HtlcStillPending)]), Some(FailureClass::Liveness));
+    let mixed = [v(ViolationCode::NodeStillDown), v(ViolationCode::BooksUnbalanced)];
+    assert_eq!(FailureClass::worst(&mixed), Some(FailureClass::Correctness));
+    let panic = [v(ViolationCode::ClaimedButFailed), v(ViolationCode::PanickedDuringStartup)];
+    assert_eq!(FailureClass::worst(&panic), Some(FailureClass::LdkPanic));
+    assert_eq!(ViolationCode::NodeUnreadable.class(), FailureClass::Correctness, "unreadable without a panic");
+    let codes: Vec<u8> = [FailureClass::Correctness, FailureClass::Liveness, FailureClass::LdkPanic]
+        .iter()
+        .map(|c| c.exit_code())
+        .collect();
+    assert_eq!(codes, vec![1, 3, 4], "2 stays bad usage, 5 a harness panic");
+}
