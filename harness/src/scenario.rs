@@ -11,7 +11,7 @@ use crate::faults::{FaultPlan, ScheduledFault};
 use sim::net::NodeIdx;
 use sim::node::{Bytes32, ChannelInfo, HopPlan, Invoice, TrampolineReceive};
 use sim::rng::SimRng;
-use sim::world::{FaultRates, World, WorldConfig};
+use sim::world::{World, WorldConfig};
 
 /// Names of the scenarios `ldk-dst run --scenario` accepts.
 pub const SCENARIOS: &[&str] = &["trampoline-receive", "trampoline-forward", "forward-mpp", "mixed"];
@@ -333,7 +333,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     if opts.force_anchors {
         plan.anchor_channels_chance = 1.0;
     }
-    let config = WorldConfig { faults: plan.world_rates(), latency: plan.latency(), ..WorldConfig::default() };
+    let config = WorldConfig { faults: plan.clone(), ..WorldConfig::default() };
     let mut world = World::new(seed, config, opts.keep_trace);
     let mut workload = SimRng::fork(seed, "workload");
     let mut faults = SimRng::fork(seed, "faults");
@@ -370,8 +370,12 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     let open_start = world.now_ms();
     let mut opening_crashes: Vec<(u64, NodeIdx, u64)> = (0..plan.opening_crashes)
         .map(|_| {
-            let at = open_start + opening.range(0, 10_000);
-            (at, opening.index(spec.nodes.len()), opening.range(100, 3_000))
+            let at = open_start + opening.range(0, plan.opening_crash_window_ms);
+            (
+                at,
+                opening.index(spec.nodes.len()),
+                opening.range(plan.downtime_ms_min, plan.opening_crash_downtime_ms_max),
+            )
         })
         .collect();
     opening_crashes.sort();
@@ -533,7 +537,9 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
         if faults.chance(plan.crash_after_payment_chance) {
             let on_path = flow_nodes(flow, spec.nodes.len());
             let node = on_path[faults.index(on_path.len())];
-            steps.push((t + faults.range(5, 400), Step::Crash { node, downtime_ms: faults.range(100, 4_000) }));
+            let delay_ms = faults.range(plan.crash_after_payment_delay_ms_min, plan.crash_after_payment_delay_ms_max);
+            let downtime_ms = faults.range(plan.downtime_ms_min, plan.crash_after_payment_downtime_ms_max);
+            steps.push((t + delay_ms, Step::Crash { node, downtime_ms }));
         }
     }
     let workload_start = world.now_ms();
@@ -541,7 +547,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     for _ in 0..plan.random_crashes {
         let at = faults.range(workload_start, workload_end);
         let node = faults.index(world.node_count());
-        let downtime_ms = faults.range(100, plan.downtime_ms_max.max(100));
+        let downtime_ms = faults.range(plan.downtime_ms_min, plan.downtime_ms_max.max(plan.downtime_ms_min));
         steps.push((at, Step::Crash { node, downtime_ms }));
     }
     for _ in 0..plan.link_disconnects {
@@ -552,7 +558,8 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     for _ in 0..plan.partitions {
         let at = faults.range(workload_start, workload_end);
         let node = faults.index(world.node_count());
-        steps.push((at, Step::Partition { node, duration_ms: faults.range(500, 20_000) }));
+        let duration_ms = faults.range(plan.partition_ms_min, plan.partition_ms_max);
+        steps.push((at, Step::Partition { node, duration_ms }));
     }
     if plan.block_interval_ms > 0 {
         let mut at = workload_start;
@@ -617,7 +624,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     // Heal: no new faults (scheduled restarts, reconnects and write landings still happen);
     // blocks are mined so that force-closed channels resolve on chain.
     let heal_started_ms = world.now_ms();
-    world.set_fault_rates(FaultRates::none());
+    world.set_fault_plan(plan.healed());
     plant(&mut world, PlantPoint::Heal);
     let mut healed = false;
     while world.now_ms() < heal_started_ms + HEAL_BOUND_MS {

@@ -3,11 +3,12 @@
 //! commitment, wallet inputs on HTLC transactions), runs stay deterministic, and a plan
 //! without them leaves runs as they were.
 
+use harness::faults::FaultPlan;
 use harness::oracle::PaymentStatus;
 use harness::report::build;
 use harness::scenario::{run, run_fixture, RunOptions, RunResult};
 use sim::node::NodeEvent;
-use sim::world::{FaultRates, ANCHOR_WALLET_COINS, ANCHOR_WALLET_COIN_SAT};
+use sim::world::{ANCHOR_WALLET_COINS, ANCHOR_WALLET_COIN_SAT};
 use std::path::PathBuf;
 
 fn fixture(stem: &str) -> RunResult {
@@ -66,10 +67,10 @@ fn same_seed_gives_same_digest_with_anchor_channels() {
 fn rates_without_anchor_channels_trace_as_before() {
     // The world records its rates in the trace: a zero chance must print as it did before
     // the field existed, so existing seeds keep their digests.
-    let none = format!("{:?}", FaultRates::none());
+    let none = FaultPlan::none().world_rates_trace();
     assert!(!none.contains("anchor"), "{none}");
     assert!(none.starts_with("FaultRates { write_delay_ms_max: 0, "), "{none}");
     assert!(none.ends_with("crash_after_restart_chance: 0.0 }"), "{none}");
-    let on = format!("{:?}", FaultRates { anchor_channels_chance: 0.5, ..FaultRates::none() });
+    let on = FaultPlan { anchor_channels_chance: 0.5, ..FaultPlan::none() }.world_rates_trace();
     assert!(on.ends_with("crash_after_restart_chance: 0.0, anchor_channels_chance: 0.5 }"), "{on}");
 }

@@ -6,7 +6,7 @@ use harness::faults::FaultPlan;
 use harness::oracle::PaymentStatus;
 use harness::report::{build, Report};
 use harness::scenario::{run, RunOptions};
-use sim::world::{FaultRates, World, WorldConfig};
+use sim::world::{World, WorldConfig};
 
 const SEEDS: [u64; 3] = [1, 2, 3];
 
@@ -196,7 +196,7 @@ fn crash_loses_pending_writes_and_keeps_durable_ones() {
     assert_eq!(monitors_before.len(), 1, "the channel's monitor is on disk");
 
     // From now on manager writes stay pending (far longer than the test runs).
-    world.set_fault_rates(FaultRates { write_delay_ms_max: 100_000_000, ..FaultRates::none() });
+    world.set_fault_plan(FaultPlan { write_delay_ms_max: 100_000_000, ..FaultPlan::none() });
     world.act(a, |n| n.timer_tick());
     world.disconnect(a, b);
     world.run_until(world.now_ms() + 5_000);

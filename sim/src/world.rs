@@ -8,8 +8,8 @@
 //! for it, writes managers when LDK says they need persisting, and restarts crashed nodes
 //! from their disks. Every step is recorded in the trace, whose digest identifies the run.
 //!
-//! Faults the world injects, at rates its [`FaultRates`] set (the harness's fault plan
-//! chooses them per seed) and at times the harness schedules:
+//! Faults the world injects, at rates its [`FaultPlan`] sets (drawn per seed, or pinned by a
+//! fixture; the catalogue is [`crate::faults`]) and at times the harness schedules:
 //! - pending writes (manager writes, asynchronous monitor writes) land after a seeded delay,
 //!   so a crash may lose them and a restart may load a stale manager;
 //! - a crash may let a seeded prefix of each key's pending writes land (never out of order);
@@ -25,7 +25,9 @@
 use crate::chain::{FakeChain, MiningRefusal};
 use crate::clock::SimClock;
 use crate::disk::{DiskOp, FakeDisk, WriteId};
-use crate::net::{ByteDrop, ConnId, LatencyConfig, Network, NodeIdx};
+use crate::faults::FaultPlan;
+pub use crate::faults::{FaultKind, FaultRecord};
+use crate::net::{ByteDrop, ConnId, Network, NodeIdx};
 use crate::node::{
     Bytes32, HtlcDirection, HtlcInfo, HtlcState, LoadError, LoadedState, MonitorStorage, Node, NodeEnv, NodeEvent,
     NodeKey, NodeProfile, NodeTrace, PeerMessage, SharedGraph,
@@ -132,124 +134,6 @@ pub struct RestartRecord {
     pub deferred_since_manager: bool,
 }
 
-/// Kinds of injected fault, as the report counts them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FaultKind {
-    /// A node crashed.
-    Crash,
-    /// A crash lost pending writes.
-    LostWrites,
-    /// A crash let a prefix of pending writes land.
-    PrefixLandedAtCrash,
-    /// A restart loaded a manager older than what the node had (a manager write was lost).
-    StaleManager,
-    /// A write was left pending for a while (counted per write).
-    DelayedWrite,
-    /// Asynchronous monitor writes completed in an order other than issued.
-    OutOfOrderCompletion,
-    /// An incarnation ran with asynchronous (`InProgress`) monitor writes.
-    AsyncMonitorPersist,
-    /// An incarnation ran with the `ChainMonitor`'s deferred mode.
-    DeferredMode,
-    /// A node ran with LDK's `MonitorUpdatingPersister`.
-    UpdatingPersister,
-    /// A node ran LDK's async `KVStore` path (`ChainMonitor::new_async_beta`).
-    AsyncKvStore,
-    /// The event handler answered `Err(ReplayEvent())`.
-    ReplayEvent,
-    /// One link was disconnected.
-    LinkDisconnect,
-    /// A node was partitioned from all peers.
-    Partition,
-    /// A test planted a fault that breaks one of LDK's contracts from outside (a disk
-    /// that undoes a durable write, a chain that never confirms a transaction, a link that
-    /// swallows bytes); never in a normal run.
-    Plant,
-    /// A node ran with `anchors_zero_fee_htlc_tx` channels (the run's seeded channel type).
-    AnchorChannels,
-}
-
-/// One injected fault.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FaultRecord {
-    /// Simulated time, ms.
-    pub at_ms: u64,
-    /// The node it hit, if one.
-    pub node: Option<NodeIdx>,
-    /// The other node it hit, if one: the far end of a dropped link.
-    pub peer: Option<NodeIdx>,
-    /// What kind.
-    pub kind: FaultKind,
-    /// Details, in words.
-    pub detail: String,
-}
-
-/// Rates of the faults the world injects on its own (the harness schedules the rest).
-#[derive(Clone, PartialEq)]
-pub struct FaultRates {
-    /// Largest delay before a pending write lands, ms (0: at the end of the step).
-    pub write_delay_ms_max: u64,
-    /// Chance, per key with pending writes at a crash, that a random prefix lands.
-    pub crash_prefix_chance: f64,
-    /// Chance, per incarnation, of asynchronous monitor writes.
-    pub async_monitor_chance: f64,
-    /// Chance, per incarnation, of the `ChainMonitor`'s deferred mode.
-    pub deferred_chance: f64,
-    /// Chance, per node and run, of LDK's `MonitorUpdatingPersister`.
-    pub updating_persister_chance: f64,
-    /// Chance, per node and run, of LDK's async `KVStore` path (tried before the above).
-    pub async_kv_store_chance: f64,
-    /// Chance, per incarnation, that its handler answers some events `ReplayEvent`.
-    pub replay_event_chance: f64,
-    /// Per event, the chance of a `ReplayEvent` answer in such an incarnation.
-    pub replay_event_rate: f64,
-    /// Chance that a node crashes again shortly (within half a second) after a restart.
-    pub crash_after_restart_chance: f64,
-    /// Chance, per run, that every node negotiates `anchors_zero_fee_htlc_tx` channels
-    /// (drawn once, from the `channel-type` stream, when the world is made).
-    pub anchor_channels_chance: f64,
-}
-
-/// As `derive(Debug)` would print it, except that `anchor_channels_chance` is left out when
-/// it is 0: the trace records the rates, and runs without anchor channels keep the trace
-/// (and digest) they had before the field existed.
-impl std::fmt::Debug for FaultRates {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut d = f.debug_struct("FaultRates");
-        d.field("write_delay_ms_max", &self.write_delay_ms_max)
-            .field("crash_prefix_chance", &self.crash_prefix_chance)
-            .field("async_monitor_chance", &self.async_monitor_chance)
-            .field("deferred_chance", &self.deferred_chance)
-            .field("updating_persister_chance", &self.updating_persister_chance)
-            .field("async_kv_store_chance", &self.async_kv_store_chance)
-            .field("replay_event_chance", &self.replay_event_chance)
-            .field("replay_event_rate", &self.replay_event_rate)
-            .field("crash_after_restart_chance", &self.crash_after_restart_chance);
-        if self.anchor_channels_chance != 0.0 {
-            d.field("anchor_channels_chance", &self.anchor_channels_chance);
-        }
-        d.finish()
-    }
-}
-
-impl FaultRates {
-    /// No fault: every write lands at the end of its step, synchronous persistence.
-    pub fn none() -> Self {
-        FaultRates {
-            write_delay_ms_max: 0,
-            crash_prefix_chance: 0.0,
-            async_monitor_chance: 0.0,
-            deferred_chance: 0.0,
-            updating_persister_chance: 0.0,
-            async_kv_store_chance: 0.0,
-            replay_event_chance: 0.0,
-            replay_event_rate: 0.0,
-            crash_after_restart_chance: 0.0,
-            anchor_channels_chance: 0.0,
-        }
-    }
-}
-
 /// Coins each node's anchor wallet gets at creation in a run with anchor channels (none
 /// otherwise): several, so that claims of different channels need not wait for each other's
 /// change to confirm.
@@ -257,29 +141,27 @@ pub const ANCHOR_WALLET_COINS: usize = 4;
 /// Value of each of those coins, sat.
 pub const ANCHOR_WALLET_COIN_SAT: u64 = 100_000;
 
-/// Timing knobs of the world, simulated ms.
+/// Timing knobs of the world, simulated ms, and the plan of the faults it injects.
 #[derive(Clone, Debug)]
 pub struct WorldConfig {
-    /// Network latency settings.
-    pub latency: LatencyConfig,
     /// Mean interval between a node's timer ticks (each tick is jittered ±50%).
     pub timer_interval_ms: u64,
     /// Range of delays before `process_pending_htlc_forwards` after LDK asks for it.
     pub forward_delay_ms: (u64, u64),
     /// Range of delays before a node reconnects a dropped link, ms.
     pub reconnect_delay_ms: (u64, u64),
-    /// Faults the world injects on its own.
-    pub faults: FaultRates,
+    /// The run's plan: the world injects the faults and makes the configuration draws it
+    /// sets rates for, and its network takes the plan's latencies.
+    pub faults: FaultPlan,
 }
 
 impl Default for WorldConfig {
     fn default() -> Self {
         WorldConfig {
-            latency: LatencyConfig::default(),
             timer_interval_ms: 60_000,
             forward_delay_ms: (10, 300),
             reconnect_delay_ms: (100, 3_000),
-            faults: FaultRates::none(),
+            faults: FaultPlan::none(),
         }
     }
 }
@@ -361,7 +243,7 @@ impl World {
     pub fn new(seed: u64, config: WorldConfig, keep_trace: bool) -> World {
         let clock = SimClock::new();
         let chain = FakeChain::new(clock.clone());
-        let net = Network::new(SimRng::fork(seed, "net"), clock.clone(), config.latency);
+        let net = Network::new(SimRng::fork(seed, "net"), clock.clone(), config.faults.latency());
         // The channel type is one choice per run (both ends of a channel must agree), from its
         // own stream so that no other draw shifts.
         let anchors = SimRng::fork(seed, "channel-type").chance(config.faults.anchor_channels_chance);
@@ -404,18 +286,19 @@ impl World {
         self.anchors
     }
 
-    /// Changes the rates of the faults the world injects from now on (the heal phase turns
-    /// them off). Writes already pending keep their landing times.
-    pub fn set_fault_rates(&mut self, rates: FaultRates) {
-        self.record(format!("fault rates {rates:?}"));
-        if rates.replay_event_chance == 0.0 {
+    /// Changes the plan of the faults the world injects from now on (the heal phase turns
+    /// them off, [`FaultPlan::healed`]). Writes already pending keep their landing times;
+    /// the network keeps the latencies it was made with.
+    pub fn set_fault_plan(&mut self, plan: FaultPlan) {
+        self.record(format!("fault rates {}", plan.world_rates_trace()));
+        if plan.replay_event_chance == 0.0 {
             for slot in &mut self.slots {
                 if let Some(node) = slot.node.as_mut() {
                     node.stop_replaying_events();
                 }
             }
         }
-        self.config.faults = rates;
+        self.config.faults = plan;
     }
 
     /// Adds a node named `name` with a fresh disk and one on-chain coin per entry of
@@ -872,8 +755,12 @@ impl World {
                 self.drain_node(idx);
                 self.reconnect(idx);
                 if self.disk_rng.chance(self.config.faults.crash_after_restart_chance) {
-                    let at = now + self.disk_rng.range(1, 500);
-                    let downtime_ms = self.disk_rng.range(100, 3_000);
+                    let f = &self.config.faults;
+                    let (delay_min, delay_max) =
+                        (f.crash_after_restart_delay_ms_min, f.crash_after_restart_delay_ms_max);
+                    let (down_min, down_max) = (f.downtime_ms_min, f.crash_after_restart_downtime_ms_max);
+                    let at = now + self.disk_rng.range(delay_min, delay_max);
+                    let downtime_ms = self.disk_rng.range(down_min, down_max);
                     self.schedule(at, Action::Crash(idx, downtime_ms, inc));
                 }
             }
