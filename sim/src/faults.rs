@@ -439,14 +439,6 @@ pub enum FaultKind {
     DelayedWrite,
     /// Asynchronous monitor writes completed in an order other than issued.
     OutOfOrderCompletion,
-    /// An incarnation ran with asynchronous (`InProgress`) monitor writes.
-    AsyncMonitorPersist,
-    /// An incarnation ran with the `ChainMonitor`'s deferred mode.
-    DeferredMode,
-    /// A node ran with LDK's `MonitorUpdatingPersister`.
-    UpdatingPersister,
-    /// A node ran LDK's async `KVStore` path (`ChainMonitor::new_async_beta`).
-    AsyncKvStore,
     /// The event handler answered `Err(ReplayEvent())`.
     ReplayEvent,
     /// One link was disconnected.
@@ -457,8 +449,6 @@ pub enum FaultKind {
     /// that undoes a durable write, a chain that never confirms a transaction, a link that
     /// swallows bytes); never in a normal run.
     Plant,
-    /// A node ran with `anchors_zero_fee_htlc_tx` channels (the run's seeded channel type).
-    AnchorChannels,
 }
 
 /// One injected fault.
@@ -472,6 +462,36 @@ pub struct FaultRecord {
     pub peer: Option<NodeIdx>,
     /// What kind.
     pub kind: FaultKind,
+    /// Details, in words.
+    pub detail: String,
+}
+
+/// Kinds of configuration draw: choices among configurations LDK supports, made at the
+/// plan's chances (see the module's catalogue). Not faults: the report lists them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConfigKind {
+    /// An incarnation ran with asynchronous (`InProgress`) monitor writes.
+    AsyncMonitorPersist,
+    /// An incarnation ran with the `ChainMonitor`'s deferred mode.
+    DeferredMode,
+    /// A node ran with LDK's `MonitorUpdatingPersister`.
+    UpdatingPersister,
+    /// A node ran LDK's async `KVStore` path (`ChainMonitor::new_async_beta`).
+    AsyncKvStore,
+    /// A node ran with `anchors_zero_fee_htlc_tx` channels (the run's seeded channel type).
+    AnchorChannels,
+}
+
+/// One configuration draw that chose something other than the default (synchronous
+/// full-monitor persistence, no deferred mode, `static_remote_key` channels).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigRecord {
+    /// Simulated time of the draw, ms (a node's creation or restart).
+    pub at_ms: u64,
+    /// The node it configured.
+    pub node: NodeIdx,
+    /// What was chosen.
+    pub kind: ConfigKind,
     /// Details, in words.
     pub detail: String,
 }

@@ -20,13 +20,14 @@
 //!   claims bumped from each node's anchor wallet) or not;
 //! - link disconnects and partitions of a node from all its peers (bytes in flight lost);
 //! - crashes and restarts, and blocks, when the harness asks.
-//! Every injected fault is recorded with its simulated time ([`FaultRecord`]).
+//! Every injected fault is recorded with its simulated time ([`FaultRecord`]), every
+//! configuration draw apart from them ([`ConfigRecord`]).
 
 use crate::chain::{FakeChain, MiningRefusal};
 use crate::clock::SimClock;
 use crate::disk::{DiskOp, FakeDisk, WriteId};
 use crate::faults::FaultPlan;
-pub use crate::faults::{FaultKind, FaultRecord};
+pub use crate::faults::{ConfigKind, ConfigRecord, FaultKind, FaultRecord};
 use crate::net::{ByteDrop, ConnId, Network, NodeIdx};
 use crate::node::{
     Bytes32, HtlcDirection, HtlcInfo, HtlcState, LoadError, LoadedState, MonitorStorage, Node, NodeEnv, NodeEvent,
@@ -227,6 +228,7 @@ pub struct World {
     messages: Vec<MessageObservation>,
     restarts: Vec<RestartRecord>,
     faults: Vec<FaultRecord>,
+    configs: Vec<ConfigRecord>,
     inbound_seen: BTreeMap<(Bytes32, NodeIdx), u64>,
     committed_inbound: BTreeMap<CommittedHtlcKey, CommittedHtlc>,
     /// Node names by index (known before a node's slot is complete).
@@ -266,6 +268,7 @@ impl World {
             messages: Vec::new(),
             restarts: Vec::new(),
             faults: Vec::new(),
+            configs: Vec::new(),
             inbound_seen: BTreeMap::new(),
             committed_inbound: BTreeMap::new(),
             names: Vec::new(),
@@ -334,14 +337,14 @@ impl World {
         match storage {
             MonitorStorage::FullMonitor => {}
             MonitorStorage::UpdatingPersister { .. } => {
-                self.fault(Some(idx), FaultKind::UpdatingPersister, format!("{storage:?}"))
+                self.configured(idx, ConfigKind::UpdatingPersister, format!("{storage:?}"))
             }
             MonitorStorage::AsyncKvStore { .. } => {
-                self.fault(Some(idx), FaultKind::AsyncKvStore, format!("{storage:?}"))
+                self.configured(idx, ConfigKind::AsyncKvStore, format!("{storage:?}"))
             }
         }
         if self.anchors {
-            self.fault(Some(idx), FaultKind::AnchorChannels, "negotiates anchors_zero_fee_htlc_tx".into());
+            self.configured(idx, ConfigKind::AnchorChannels, "negotiates anchors_zero_fee_htlc_tx".into());
         }
         let profile = self.choose_profile(idx, storage);
         let mut node = Node::create(env.clone(), profile);
@@ -462,6 +465,11 @@ impl World {
     pub fn faults(&self) -> &[FaultRecord] {
         &self.faults
     }
+    /// Every configuration draw so far that chose something other than the default, in
+    /// time order.
+    pub fn config_records(&self) -> &[ConfigRecord] {
+        &self.configs
+    }
     /// Hex SHA-256 over the trace so far: messages delivered, LDK events, bytes persisted,
     /// restarts, timer ticks, blocks.
     pub fn trace_digest(&self) -> String {
@@ -494,6 +502,14 @@ impl World {
         self.faults.push(FaultRecord { at_ms: self.now_ms(), node, peer: None, kind, detail });
     }
 
+    /// Records a configuration draw for node `idx`. Its trace line reads as a fault's, as it
+    /// did when these draws were counted as faults (the digest covers it).
+    fn configured(&mut self, idx: NodeIdx, kind: ConfigKind, detail: String) {
+        let who = self.names.get(idx).cloned().unwrap_or_else(|| format!("#{idx}"));
+        self.record(format!("fault {kind:?} {who} {detail}"));
+        self.configs.push(ConfigRecord { at_ms: self.now_ms(), node: idx, kind, detail });
+    }
+
     /// The persistence profile of a new incarnation of `idx`, drawn from the `profiles` stream.
     /// `storage` is the node's monitor storage: only our full-monitor `Persist` has a
     /// synchronous or asynchronous mode to choose (the draw is made either way, so the
@@ -508,10 +524,10 @@ impl World {
             replay_event_rate: if self.profile_rng.chance(f.replay_event_chance) { f.replay_event_rate } else { 0.0 },
         };
         if profile.async_monitor_writes {
-            self.fault(Some(idx), FaultKind::AsyncMonitorPersist, "monitor writes return InProgress".into());
+            self.configured(idx, ConfigKind::AsyncMonitorPersist, "monitor writes return InProgress".into());
         }
         if profile.deferred {
-            self.fault(Some(idx), FaultKind::DeferredMode, "ChainMonitor deferred".into());
+            self.configured(idx, ConfigKind::DeferredMode, "ChainMonitor deferred".into());
         }
         profile
     }
