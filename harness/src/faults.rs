@@ -11,21 +11,29 @@
 use serde::{Deserialize, Serialize};
 pub use sim::faults::FaultPlan;
 
+/// How long the heal phase may run at most, simulated ms (a block every
+/// [`HEAL_BLOCK_INTERVAL_MS`], enough for CSV and CLTV delays of force-closed channels).
+/// Defined here, beside the fault bounds derived from it, so that this module needs nothing
+/// from the scenario (which re-exports it).
+pub const HEAL_BOUND_MS: u64 = 40 * 60_000;
+/// Interval between blocks in the heal phase, simulated ms.
+pub const HEAL_BLOCK_INTERVAL_MS: u64 = 2_000;
+
 /// Upper bound on a time in a plan or fixture (when a pinned fault happens, the interval
 /// between blocks), simulated ms (one hour).
 pub const MAX_DURATION_MS: u64 = 3_600_000;
 
 /// Upper bound on how long one fault lasts (a write's delay, a crash's downtime, a
 /// partition), simulated ms: under the heal phase's bound
-/// ([`crate::scenario::HEAL_BOUND_MS`]). Such a fault can start at the very end of the
+/// ([`HEAL_BOUND_MS`]). Such a fault can start at the very end of the
 /// workload, so one that lasts the whole bound cannot end before the run is judged: the
 /// run could only report that it did not heal.
-pub const MAX_FAULT_SPAN_MS: u64 = crate::scenario::HEAL_BOUND_MS - 1;
+pub const MAX_FAULT_SPAN_MS: u64 = HEAL_BOUND_MS - 1;
 
 /// Checks a fault's duration against [`MAX_FAULT_SPAN_MS`]; the error says the allowed range.
 pub fn check_fault_span(v: u64) -> Result<(), String> {
     if v > MAX_FAULT_SPAN_MS {
-        let bound = crate::scenario::HEAL_BOUND_MS;
+        let bound = HEAL_BOUND_MS;
         return Err(format!(
             "must be from 0 to {MAX_FAULT_SPAN_MS} ms, under the heal phase's bound of {bound} ms (a longer \
              fault cannot end before the run is judged); got {v}"
