@@ -403,7 +403,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
     let field_line =
         |field: &str| text.lines().position(|l| l.trim_start().starts_with(field) && l.contains('=')).map(|i| i + 1);
     if let Some(plan) = &fixture.faults {
-        plan.validate().map_err(|(field, message)| FixtureError::Parse {
+        crate::faults::validate(plan).map_err(|(field, message)| FixtureError::Parse {
             path: path.to_path_buf(),
             line: field_line(field),
             field: Some(field.to_string()),

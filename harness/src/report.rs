@@ -170,6 +170,10 @@ pub struct Report {
     /// Whether the run's channels are `anchors_zero_fee_htlc_tx` channels (drawn with the
     /// plan's `anchor_channels_chance`); otherwise LDK's `static_remote_key` channels.
     pub anchor_channels: bool,
+    /// Every configuration draw that chose other than the default (monitor storage,
+    /// asynchronous monitor writes, deferred mode, anchor channels), in time order: not
+    /// faults, so neither in `faults` nor in `fault_counts`.
+    pub config: Vec<FaultReport>,
     /// Every injected fault, in time order.
     pub faults: Vec<FaultReport>,
     /// Count of injected faults per kind.
@@ -346,6 +350,16 @@ pub fn build_from(run: &RunResult, ev: &oracle::Evidence) -> Report {
             detail: f.detail.clone(),
         })
         .collect();
+    let config: Vec<FaultReport> = w
+        .config_records()
+        .iter()
+        .map(|c| FaultReport {
+            at_ms: c.at_ms,
+            node: Some(w.name(c.node).to_string()),
+            kind: format!("{:?}", c.kind),
+            detail: c.detail.clone(),
+        })
+        .collect();
     let mut fault_counts = std::collections::BTreeMap::new();
     for f in &faults {
         *fault_counts.entry(f.kind.clone()).or_insert(0) += 1;
@@ -372,6 +386,7 @@ pub fn build_from(run: &RunResult, ev: &oracle::Evidence) -> Report {
     Report {
         plan: run.plan.clone(),
         anchor_channels: w.anchor_channels(),
+        config,
         faults,
         fault_counts,
         closures,
@@ -476,6 +491,13 @@ impl Report {
         let _ = writeln!(o, "fault plan: {}", serde_json::to_string(&self.plan).unwrap_or_default());
         let channel_type = if self.anchor_channels { "anchors_zero_fee_htlc_tx" } else { "static_remote_key" };
         let _ = writeln!(o, "channel type: {channel_type}");
+        let mut config_counts = std::collections::BTreeMap::new();
+        for c in &self.config {
+            *config_counts.entry(c.kind.as_str()).or_insert(0) += 1;
+        }
+        let counts: Vec<String> = config_counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let counts = if counts.is_empty() { "defaults".to_string() } else { counts.join(", ") };
+        let _ = writeln!(o, "configuration draws: {counts}");
         let count = |s: PaymentStatus| self.payments.iter().filter(|p| p.status == s).count();
         let _ = writeln!(
             o,
@@ -549,6 +571,19 @@ impl Report {
                     String::new()
                 }
             );
+        }
+        if !self.config.is_empty() {
+            let _ = writeln!(o, "\nconfiguration: {}", self.config.len());
+            for c in &self.config {
+                let _ = writeln!(
+                    o,
+                    "  @{:>7} ms  {:<20} {:<3} {}",
+                    c.at_ms,
+                    c.kind,
+                    c.node.as_deref().unwrap_or("-"),
+                    c.detail
+                );
+            }
         }
         let _ = writeln!(o, "\nfaults: {}", self.faults.len());
         let counts: Vec<String> = self.fault_counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
@@ -701,6 +736,9 @@ pub struct SnapshotView {
     pub nodes: Vec<NodeSnapshot>,
     /// Force-closed channels fully resolved on chain at the end.
     pub resolved_on_chain: usize,
+    /// Configuration draws other than the default, in time order:
+    /// `@<ms> ms <Kind> <node>: <detail>`.
+    pub config: Vec<String>,
     /// The faults injected.
     pub faults: FaultsSnapshot,
     /// Broken invariants, in the oracle's order.
@@ -949,6 +987,11 @@ impl Report {
             payments,
             nodes,
             resolved_on_chain: self.resolved_on_chain,
+            config: self
+                .config
+                .iter()
+                .map(|c| format!("@{} ms {} {}: {}", c.at_ms, c.kind, c.node.as_deref().unwrap_or("-"), c.detail))
+                .collect(),
             faults,
             violations,
         }

@@ -11,7 +11,7 @@ use crate::faults::{FaultPlan, ScheduledFault};
 use sim::net::NodeIdx;
 use sim::node::{Bytes32, ChannelInfo, HopPlan, Invoice, TrampolineReceive};
 use sim::rng::SimRng;
-use sim::world::{FaultRates, World, WorldConfig};
+use sim::world::{World, WorldConfig};
 
 /// Names of the scenarios `ldk-dst run --scenario` accepts.
 pub const SCENARIOS: &[&str] = &["trampoline-receive", "trampoline-forward", "forward-mpp", "mixed"];
@@ -186,11 +186,7 @@ pub struct OpeningRestart {
 
 /// Channel capacity of every channel, sat.
 pub const CHANNEL_CAPACITY_SAT: u64 = 1_000_000;
-/// How long the heal phase may run at most, simulated ms (a block every
-/// [`HEAL_BLOCK_INTERVAL_MS`], enough for CSV and CLTV delays of force-closed channels).
-pub const HEAL_BOUND_MS: u64 = 40 * 60_000;
-/// Interval between blocks in the heal phase, simulated ms.
-pub const HEAL_BLOCK_INTERVAL_MS: u64 = 2_000;
+pub use crate::faults::{HEAL_BLOCK_INTERVAL_MS, HEAL_BOUND_MS};
 
 /// What kind of payment a scenario makes between which nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -347,16 +343,16 @@ fn scid_between(world: &World, a: NodeIdx, b: NodeIdx) -> Option<u64> {
         .and_then(|c| c.short_channel_id)
 }
 
-/// Runs `spec`: opens its channels fault-free, fills the shared network graph, then pays
-/// 6 to 10 payments of its flows while random nodes crash and restart (some right after a
-/// payment was sent, so that HTLCs are in flight), links drop and blocks are mined as the
-/// seed's fault plan says; then heals.
+/// Runs `spec`: opens its channels (with crashes while they open if the plan says so),
+/// fills the shared network graph, then pays 6 to 10 payments of its flows while random
+/// nodes crash and restart (some right after a payment was sent, so that HTLCs are in
+/// flight), links drop and blocks are mined as the seed's fault plan says; then heals.
 fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     let mut plan = opts.plan.clone().unwrap_or_else(|| FaultPlan::swarm(seed));
     if opts.force_anchors {
         plan.anchor_channels_chance = 1.0;
     }
-    let config = WorldConfig { faults: plan.world_rates(), latency: plan.latency(), ..WorldConfig::default() };
+    let config = WorldConfig { faults: plan.clone(), ..WorldConfig::default() };
     let mut world = World::new(seed, config, opts.keep_trace);
     let mut workload = SimRng::fork(seed, "workload");
     let mut faults = SimRng::fork(seed, "faults");
@@ -368,33 +364,93 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     }
     world.mine_blocks(1);
 
+    let open_errors = open_channels(&mut world, spec, seed, &plan);
+    let setup_problems = setup_problems(&mut world, spec.links, open_errors);
+    for _ in 0..opts.extra_ticks {
+        world.act(A, |n| n.timer_tick());
+    }
+    let plant = |world: &mut World, point: PlantPoint| {
+        if let Some(Plant(f)) = &opts.plant {
+            f(world, point);
+        }
+    };
+    plant(&mut world, PlantPoint::Ready);
+
+    let mut w = plan_payments(&mut world, spec, seed, &plan, &mut workload, &mut faults);
+    let workload_start = world.now_ms();
+    plan_faults(&world, spec.links, &plan, &mut faults, workload_start, &mut w);
+    schedule_pinned(&world, &opts.scheduled, &mut w.steps);
+    // Stable: at equal times, planned steps keep their order and fixture steps come last.
+    w.steps.sort_by_key(|(t, _)| *t);
+    run_workload(&mut world, spec.links, &mut w, &plant);
+
+    // Heal: no new faults (scheduled restarts, reconnects and write landings still happen);
+    // blocks are mined so that force-closed channels resolve on chain.
+    let heal_started_ms = world.now_ms();
+    world.set_fault_plan(plan.healed());
+    plant(&mut world, PlantPoint::Heal);
+    let mut healed = false;
+    while world.now_ms() < heal_started_ms + HEAL_BOUND_MS {
+        world.run_until(world.now_ms() + HEAL_BLOCK_INTERVAL_MS);
+        if quiet(&world) {
+            healed = true;
+            break;
+        }
+        let at_ms = world.now_ms();
+        plant(&mut world, PlantPoint::HealBlock { at_ms });
+        world.mine_blocks(1);
+    }
+    let heal_blocker = if healed { None } else { unrest(&world) };
+    RunResult {
+        scenario: spec.name.into(),
+        seed,
+        world,
+        payments: w.payments,
+        heal_started_ms,
+        healed,
+        heal_blocker,
+        plan,
+        fixture: None,
+        setup_problems,
+        forced_anchors: opts.force_anchors,
+    }
+}
+
+/// Whether `x` lists a connected peer `y`.
+fn connected(w: &World, x: NodeIdx, y: NodeIdx) -> bool {
+    w.node(x).map_or(false, |n| n.connected_peers().contains(&w.node_key(y)))
+}
+
+/// Connects the ends of `spec`'s channels, opens the channels and mines until every one is
+/// ready, crashing nodes meanwhile as the plan's `opening_crashes` say (their times and
+/// downtimes from the seed's own `opening` stream: plans without them draw nothing there,
+/// so their runs are unchanged) and opening again a channel LDK dropped. Returns LDK's
+/// refusals of `create_channel`, as setup problems.
+fn open_channels(world: &mut World, spec: &Spec, seed: u64, plan: &FaultPlan) -> Vec<SetupProblem> {
     let links = spec.links;
     for &(x, y) in links {
         world.connect(x, y);
     }
     // Wait for LDK's handshakes (a slow network can take seconds), then open the channels.
-    let connected =
-        |w: &World, x: NodeIdx, y: NodeIdx| w.node(x).map_or(false, |n| n.connected_peers().contains(&w.node_key(y)));
     for _ in 0..60 {
         world.run_until(world.now_ms() + 1_000);
-        if links.iter().all(|&(x, y)| connected(&world, x, y)) {
+        if links.iter().all(|&(x, y)| connected(world, x, y)) {
             break;
         }
     }
     let mut open_errors = Vec::new();
     for &(x, y) in links {
-        if let Err(e) = open(&mut world, x, y) {
+        if let Err(e) = open(world, x, y) {
             open_errors.push(SetupProblem::CreateChannelRefused { ends: (x, y), error: e });
         }
     }
-    // Crashes while the channels open, from their own stream (plans without them draw
-    // nothing here, so their runs are unchanged).
     let mut opening = SimRng::fork(seed, "opening");
     let open_start = world.now_ms();
     let mut opening_crashes: Vec<(u64, NodeIdx, u64)> = (0..plan.opening_crashes)
         .map(|_| {
-            let at = open_start + opening.range(0, 10_000);
-            (at, opening.index(spec.nodes.len()), opening.range(100, 3_000))
+            let at = open_start + opening.range(0, plan.opening_crash_window_ms);
+            let node = opening.index(spec.nodes.len());
+            (at, node, opening.range(plan.downtime_ms_min, plan.opening_crash_downtime_ms_max))
         })
         .collect();
     opening_crashes.sort();
@@ -411,32 +467,14 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
             opening_crashes.remove(0);
         }
         world.run_until(step_end);
-        if opening_crashes.is_empty() && links.iter().all(|&(x, y)| scid_between(&world, x, y).is_some()) {
+        if opening_crashes.is_empty() && links.iter().all(|&(x, y)| scid_between(world, x, y).is_some()) {
             break;
         }
         if i % 3 == 0 {
             world.mine_blocks(1);
         }
-        // LDK drops a channel that was not yet funded and persisted when a node restarts
-        // (and force-closes one whose manager went stale); the application reconnects to
-        // the peer (LDK only reconnects peers it has channels with) and opens it again.
         if plan.opening_crashes > 0 && i % 5 == 0 {
-            for &(x, y) in links {
-                let forgot = |w: &World, a: NodeIdx, b: NodeIdx| {
-                    w.node(a).map_or(false, |n| n.channels().iter().all(|c| c.counterparty != w.node_key(b)))
-                };
-                if reopened >= 2 * links.len() || !forgot(&world, x, y) || !forgot(&world, y, x) {
-                    continue;
-                }
-                if !connected(&world, x, y) {
-                    if !world.linked(x, y) {
-                        world.connect(x, y);
-                    }
-                } else if can_fund(&world, x) && open(&mut world, x, y).is_ok() {
-                    reopened += 1;
-                    world.note(format!("open channel {}-{} again after LDK dropped it", world.name(x), world.name(y)));
-                }
-            }
+            reopen_dropped(world, links, &mut reopened);
         }
     }
     // A node that crashed late in the opening is back before the workload starts.
@@ -446,6 +484,39 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
         }
         world.run_until(world.now_ms() + 1_000);
     }
+    open_errors
+}
+
+/// LDK drops a channel that was not yet funded and persisted when a node restarts (and
+/// force-closes one whose manager went stale); the application reconnects to the peer (LDK
+/// only reconnects peers it has channels with) and opens it again, at most twice per
+/// channel in all (`reopened` counts).
+fn reopen_dropped(world: &mut World, links: &[(NodeIdx, NodeIdx)], reopened: &mut usize) {
+    for &(x, y) in links {
+        let forgot = |w: &World, a: NodeIdx, b: NodeIdx| {
+            w.node(a).map_or(false, |n| n.channels().iter().all(|c| c.counterparty != w.node_key(b)))
+        };
+        if *reopened >= 2 * links.len() || !forgot(world, x, y) || !forgot(world, y, x) {
+            continue;
+        }
+        if !connected(world, x, y) {
+            if !world.linked(x, y) {
+                world.connect(x, y);
+            }
+        } else if can_fund(world, x) && open(world, x, y).is_ok() {
+            *reopened += 1;
+            world.note(format!("open channel {}-{} again after LDK dropped it", world.name(x), world.name(y)));
+        }
+    }
+}
+
+/// The setup problems of the opened channels (`open_errors` last), after every node's
+/// router learned the topology (the channels are unannounced).
+fn setup_problems(
+    world: &mut World,
+    links: &[(NodeIdx, NodeIdx)],
+    open_errors: Vec<SetupProblem>,
+) -> Vec<SetupProblem> {
     // A channel that never became ready is reported (LDK's `list_channels` says so); its
     // payments then fail to send. With it, the restarts of its ends meanwhile whose crashed
     // incarnation persisted monitors asynchronously (a completion of a durable write can die
@@ -466,7 +537,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     };
     let mut setup_problems: Vec<SetupProblem> = links
         .iter()
-        .filter(|&&(x, y)| scid_between(&world, x, y).is_none())
+        .filter(|&&(x, y)| scid_between(world, x, y).is_none())
         .map(|&(x, y)| SetupProblem::NeverReady {
             ends: (x, y),
             async_restarts: [x, y].into_iter().flat_map(restarts_of).collect(),
@@ -475,7 +546,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     setup_problems.extend(open_errors);
     // Every node's router learns the topology (the channels are unannounced).
     for &(x, y) in links {
-        if let Some(scid) = scid_between(&world, x, y) {
+        if let Some(scid) = scid_between(world, x, y) {
             let (kx, ky) = (world.node_key(x), world.node_key(y));
             let now = (sim::clock::EPOCH_UNIX_SECS + world.now_ms() / 1000) as u32;
             if let Err(e) = world.graph().add_channel(scid, kx, ky, CHANNEL_CAPACITY_SAT, now) {
@@ -483,23 +554,32 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
             }
         }
     }
+    setup_problems
+}
 
-    for _ in 0..opts.extra_ticks {
-        world.act(A, |n| n.timer_tick());
-    }
-    let plant = |world: &mut World, point: PlantPoint| {
-        if let Some(Plant(f)) = &opts.plant {
-            f(world, point);
-        }
-    };
-    plant(&mut world, PlantPoint::Ready);
+/// The workload of a run: its payments, what each payee handed its payer, and every step
+/// in time order.
+struct Workload {
+    payments: Vec<PaymentPlan>,
+    receives: Vec<Receive>,
+    steps: Vec<(u64, Step)>,
+    /// When the workload ends (2 s after the last payment), simulated ms.
+    end_ms: u64,
+}
 
-    // Plan payments: invoices are created up front (LDK derives their preimages from its
-    // keys, so they survive the payee's restarts).
+/// Plans the payments (from the `workload` stream) and the crashes right after them (from
+/// the `faults` stream). Invoices are created up front (LDK derives their preimages from its
+/// keys, so they survive the payee's restarts).
+fn plan_payments(
+    world: &mut World,
+    spec: &Spec,
+    seed: u64,
+    plan: &FaultPlan,
+    workload: &mut SimRng,
+    faults: &mut SimRng,
+) -> Workload {
     let n_payments = workload.range(6, 10) as usize;
-    let mut payments = Vec::new();
-    let mut receives: Vec<Receive> = Vec::new();
-    let mut steps: Vec<(u64, Step)> = Vec::new();
+    let mut w = Workload { payments: Vec::new(), receives: Vec::new(), steps: Vec::new(), end_ms: 0 };
     let mut t = world.now_ms();
     for i in 0..n_payments {
         // Only scenarios with several flows draw one (so single-flow runs keep their streams).
@@ -532,7 +612,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
         let mut id = [0u8; 32];
         id[..8].copy_from_slice(&seed.to_be_bytes());
         id[8..16].copy_from_slice(&(i as u64).to_be_bytes());
-        payments.push(PaymentPlan {
+        w.payments.push(PaymentPlan {
             payment_id: Bytes32(id),
             payment_hash,
             amount_msat,
@@ -544,47 +624,67 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
             sent_at_ms: None,
             send_error: None,
         });
-        receives.push(receive);
-        steps.push((t, Step::Pay(i)));
+        w.receives.push(receive);
+        w.steps.push((t, Step::Pay(i)));
         // Some payments are followed closely by a crash of a node on their way, so that
         // HTLCs are in flight when it goes down.
         if faults.chance(plan.crash_after_payment_chance) {
             let on_path = flow_nodes(flow, spec.nodes.len());
             let node = on_path[faults.index(on_path.len())];
-            steps.push((t + faults.range(5, 400), Step::Crash { node, downtime_ms: faults.range(100, 4_000) }));
+            let delay_ms = faults.range(plan.crash_after_payment_delay_ms_min, plan.crash_after_payment_delay_ms_max);
+            let downtime_ms = faults.range(plan.downtime_ms_min, plan.crash_after_payment_downtime_ms_max);
+            w.steps.push((t + delay_ms, Step::Crash { node, downtime_ms }));
         }
     }
-    let workload_start = world.now_ms();
-    let workload_end = t + 2_000;
+    w.end_ms = t + 2_000;
+    w
+}
+
+/// Plans the plan's random crashes, link disconnects, partitions and blocks between
+/// `start_ms` and the workload's end, from the `faults` stream (after the payments' draws).
+fn plan_faults(
+    world: &World,
+    links: &[(NodeIdx, NodeIdx)],
+    plan: &FaultPlan,
+    faults: &mut SimRng,
+    start_ms: u64,
+    w: &mut Workload,
+) {
+    let end_ms = w.end_ms;
     for _ in 0..plan.random_crashes {
-        let at = faults.range(workload_start, workload_end);
+        let at = faults.range(start_ms, end_ms);
         let node = faults.index(world.node_count());
-        let downtime_ms = faults.range(100, plan.downtime_ms_max.max(100));
-        steps.push((at, Step::Crash { node, downtime_ms }));
+        let downtime_ms = faults.range(plan.downtime_ms_min, plan.downtime_ms_max.max(plan.downtime_ms_min));
+        w.steps.push((at, Step::Crash { node, downtime_ms }));
     }
     for _ in 0..plan.link_disconnects {
-        let at = faults.range(workload_start, workload_end);
+        let at = faults.range(start_ms, end_ms);
         let (x, y) = links[faults.index(links.len())];
-        steps.push((at, Step::Disconnect(x, y)));
+        w.steps.push((at, Step::Disconnect(x, y)));
     }
     for _ in 0..plan.partitions {
-        let at = faults.range(workload_start, workload_end);
+        let at = faults.range(start_ms, end_ms);
         let node = faults.index(world.node_count());
-        steps.push((at, Step::Partition { node, duration_ms: faults.range(500, 20_000) }));
+        let duration_ms = faults.range(plan.partition_ms_min, plan.partition_ms_max);
+        w.steps.push((at, Step::Partition { node, duration_ms }));
     }
     if plan.block_interval_ms > 0 {
-        let mut at = workload_start;
+        let mut at = start_ms;
         loop {
             at += faults.range(plan.block_interval_ms / 2, plan.block_interval_ms * 3 / 2);
-            if at >= workload_end {
+            if at >= end_ms {
                 break;
             }
-            steps.push((at, Step::Mine));
+            w.steps.push((at, Step::Mine));
         }
     }
+}
+
+/// Adds a fixture's pinned faults to `steps`.
+fn schedule_pinned(world: &World, scheduled: &[ScheduledFault], steps: &mut Vec<(u64, Step)>) {
     let idx =
         |name: &str| (0..world.node_count()).find(|&i| world.name(i) == name).expect("fixture names were checked");
-    for f in &opts.scheduled {
+    for f in scheduled {
         let step = match f {
             ScheduledFault::Crash { node, downtime_ms, .. } => {
                 Step::Crash { node: idx(node), downtime_ms: *downtime_ms }
@@ -597,9 +697,19 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
         };
         steps.push((f.at_ms(), step));
     }
-    // Stable: at equal times, planned steps keep their order and fixture steps come last.
-    steps.sort_by_key(|(t, _)| *t);
+}
 
+/// Runs the workload's steps in time order (a plant is called after each), sends the
+/// payments whose payer could not send at their time once it can, and lets time run to the
+/// workload's end.
+fn run_workload(
+    world: &mut World,
+    links: &[(NodeIdx, NodeIdx)],
+    w: &mut Workload,
+    plant: &dyn Fn(&mut World, PlantPoint),
+) {
+    let steps = std::mem::take(&mut w.steps);
+    let (payments, receives) = (&mut w.payments, &w.receives);
     let mut pending_sends: Vec<usize> = Vec::new();
     for (index, (at, step)) in steps.into_iter().enumerate() {
         world.run_until(at);
@@ -614,9 +724,9 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
             Step::Partition { node, duration_ms } => world.partition(node, duration_ms),
             Step::Mine => world.mine_blocks(1),
         }
-        pending_sends.retain(|&i| !try_send(&mut world, &mut payments[i], &receives[i], links));
+        pending_sends.retain(|&i| !try_send(world, &mut payments[i], &receives[i], links));
         let at_ms = world.now_ms();
-        plant(&mut world, PlantPoint::Step { index, at_ms });
+        plant(world, PlantPoint::Step { index, at_ms });
     }
     // Sends the payer could not make while it was down go out once it is back.
     // A payment whose channels are gone (force-closed) is given up after a minute.
@@ -625,43 +735,12 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
             break;
         }
         world.run_until(world.now_ms() + 500);
-        pending_sends.retain(|&i| !try_send(&mut world, &mut payments[i], &receives[i], links));
+        pending_sends.retain(|&i| !try_send(world, &mut payments[i], &receives[i], links));
     }
     for i in pending_sends {
         payments[i].send_error = Some("never sent: payer down or no channel to its router".into());
     }
-    world.run_until(world.now_ms().max(workload_end));
-
-    // Heal: no new faults (scheduled restarts, reconnects and write landings still happen);
-    // blocks are mined so that force-closed channels resolve on chain.
-    let heal_started_ms = world.now_ms();
-    world.set_fault_rates(FaultRates::none());
-    plant(&mut world, PlantPoint::Heal);
-    let mut healed = false;
-    while world.now_ms() < heal_started_ms + HEAL_BOUND_MS {
-        world.run_until(world.now_ms() + HEAL_BLOCK_INTERVAL_MS);
-        if quiet(&world) {
-            healed = true;
-            break;
-        }
-        let at_ms = world.now_ms();
-        plant(&mut world, PlantPoint::HealBlock { at_ms });
-        world.mine_blocks(1);
-    }
-    let heal_blocker = if healed { None } else { unrest(&world) };
-    RunResult {
-        scenario: spec.name.into(),
-        seed,
-        world,
-        payments,
-        heal_started_ms,
-        healed,
-        heal_blocker,
-        plan,
-        fixture: None,
-        setup_problems,
-        forced_anchors: opts.force_anchors,
-    }
+    world.run_until(world.now_ms().max(w.end_ms));
 }
 
 /// The nodes a payment of `flow` passes through, payer first (a crash right after a

@@ -3,12 +3,13 @@
 //! commitment, wallet inputs on HTLC transactions), runs stay deterministic, and a plan
 //! without them leaves runs as they were.
 
+use harness::faults::FaultPlan;
 use harness::fixture::run_fixture;
 use harness::oracle::PaymentStatus;
 use harness::report::build;
 use harness::scenario::{run, RunOptions, RunResult};
 use sim::node::NodeEvent;
-use sim::world::{FaultRates, ANCHOR_WALLET_COINS, ANCHOR_WALLET_COIN_SAT};
+use sim::world::{ANCHOR_WALLET_COINS, ANCHOR_WALLET_COIN_SAT};
 use std::path::PathBuf;
 
 fn fixture(stem: &str) -> RunResult {
@@ -27,7 +28,9 @@ fn stale_manager_force_close_of_anchor_channels_resolves_on_chain() {
 
     // Anchors were in use, as the report says.
     assert!(r.anchor_channels && w.anchor_channels());
-    assert_eq!(r.fault_counts.get("AnchorChannels").copied(), Some(w.node_count()), "one record per node");
+    let anchor_records = r.config.iter().filter(|c| c.kind == "AnchorChannels").count();
+    assert_eq!(anchor_records, w.node_count(), "one configuration record per node");
+    assert!(!r.fault_counts.contains_key("AnchorChannels"), "configuration, not a fault");
 
     // A stale manager force-closed channels at load, and every force-closed channel resolved.
     assert!(r.restart_log.iter().any(|x| x.stale_manager && x.closed_at_load > 0));
@@ -67,10 +70,10 @@ fn same_seed_gives_same_digest_with_anchor_channels() {
 fn rates_without_anchor_channels_trace_as_before() {
     // The world records its rates in the trace: a zero chance must print as it did before
     // the field existed, so existing seeds keep their digests.
-    let none = format!("{:?}", FaultRates::none());
+    let none = FaultPlan::none().world_rates_trace();
     assert!(!none.contains("anchor"), "{none}");
     assert!(none.starts_with("FaultRates { write_delay_ms_max: 0, "), "{none}");
     assert!(none.ends_with("crash_after_restart_chance: 0.0 }"), "{none}");
-    let on = format!("{:?}", FaultRates { anchor_channels_chance: 0.5, ..FaultRates::none() });
+    let on = FaultPlan { anchor_channels_chance: 0.5, ..FaultPlan::none() }.world_rates_trace();
     assert!(on.ends_with("crash_after_restart_chance: 0.0, anchor_channels_chance: 0.5 }"), "{on}");
 }

@@ -1,12 +1,13 @@
 //! Each fault kind happens (as the report shows) and the scenario still passes the oracle
-//! under it; a stale manager's force-close resolves on chain; a crash loses pending writes
-//! and keeps durable ones, through a real node.
+//! under it; each configuration draw happens too and is reported as configuration, not as a
+//! fault; every knob of the plan reaches the run; a stale manager's force-close resolves on
+//! chain; a crash loses pending writes and keeps durable ones, through a real node.
 
 use harness::faults::FaultPlan;
 use harness::oracle::PaymentStatus;
 use harness::report::{build, Report};
 use harness::scenario::{run, RunOptions};
-use sim::world::{FaultRates, World, WorldConfig};
+use sim::world::{World, WorldConfig};
 
 const SEEDS: [u64; 3] = [1, 2, 3];
 
@@ -30,6 +31,29 @@ fn do_test_fault(kind: &str, tweak: impl Fn(&mut FaultPlan)) {
     assert!(injected > 0, "fault {kind} never happened on seeds {SEEDS:?}");
 }
 
+/// How many configuration draws of `kind` the report lists.
+fn configured(r: &Report, kind: &str) -> usize {
+    r.config.iter().filter(|c| c.kind == kind).count()
+}
+
+/// Runs [`SEEDS`] with crashes plus the configuration `tweak` switches on, and checks that
+/// `kind` was chosen, that it is reported as configuration and not as a fault, and that
+/// every run passes the oracle.
+fn do_test_config(kind: &str, tweak: impl Fn(&mut FaultPlan)) {
+    let mut plan = FaultPlan::crashes_only();
+    tweak(&mut plan);
+    let mut chosen = 0;
+    for seed in SEEDS {
+        let r = report(seed, &plan);
+        assert!(r.violations.is_empty(), "{kind}, seed {seed}: {:?}\nreplay: {}", r.violations, r.replay);
+        assert!(r.healed, "{kind}, seed {seed}: heal phase hit its bound");
+        assert!(!r.fault_counts.contains_key(kind), "{kind} counted as a fault: {:?}", r.fault_counts);
+        assert!(r.faults.iter().all(|f| f.kind != kind), "{kind} listed as a fault");
+        chosen += configured(&r, kind);
+    }
+    assert!(chosen > 0, "configuration {kind} never chosen on seeds {SEEDS:?}");
+}
+
 #[test]
 fn crash() {
     do_test_fault("Crash", |_| {});
@@ -38,21 +62,60 @@ fn crash() {
 #[test]
 fn async_monitor_persistence_is_chosen_only_for_our_full_monitor_persist() {
     // Every node on LDK's MonitorUpdatingPersister: the async draw means nothing there, so no
-    // incarnation (the first included) records an AsyncMonitorPersist fault, and restarts
+    // incarnation (the first included) records an AsyncMonitorPersist draw, and restarts
     // name the storage as their profile.
     let mut plan = FaultPlan::crashes_only();
     plan.async_monitor_chance = 1.0;
     plan.updating_persister_chance = 1.0;
     let r = report(1, &plan);
-    assert_eq!(r.fault_counts.get("AsyncMonitorPersist"), None, "{:?}", r.fault_counts);
-    assert!(r.fault_counts.get("UpdatingPersister").is_some_and(|n| *n == 4), "{:?}", r.fault_counts);
+    assert_eq!(configured(&r, "AsyncMonitorPersist"), 0, "{:?}", r.config);
+    assert_eq!(configured(&r, "UpdatingPersister"), 4, "{:?}", r.config);
     assert!(!r.restart_log.is_empty());
     assert!(r.restart_log.iter().all(|x| x.profile.starts_with("updating-persister")), "{:?}", r.restart_log);
     // Our full-monitor Persist with the same draw: every incarnation is asynchronous.
     plan.updating_persister_chance = 0.0;
     let r = report(1, &plan);
-    assert!(r.fault_counts.get("AsyncMonitorPersist").is_some_and(|n| *n >= 4), "{:?}", r.fault_counts);
+    assert!(configured(&r, "AsyncMonitorPersist") >= 4, "{:?}", r.config);
     assert!(r.restart_log.iter().all(|x| x.profile.starts_with("async")), "{:?}", r.restart_log);
+}
+
+#[test]
+fn every_duration_of_the_plan_reaches_the_run() {
+    // Each kind of crash gets a downtime range of one value, partitions one length and the
+    // crash after a restart one delay: the run must show exactly these (they were literals
+    // once, and crash-after-payment ignored the plan's downtimes).
+    let plan = FaultPlan {
+        random_crashes: 1,
+        downtime_ms_min: 250,
+        downtime_ms_max: 250,
+        crash_after_payment_chance: 1.0,
+        crash_after_payment_delay_ms_min: 30,
+        crash_after_payment_delay_ms_max: 30,
+        crash_after_payment_downtime_ms_max: 250,
+        crash_after_restart_chance: 0.5,
+        crash_after_restart_delay_ms_min: 50,
+        crash_after_restart_delay_ms_max: 50,
+        crash_after_restart_downtime_ms_max: 250,
+        opening_crashes: 1,
+        opening_crash_downtime_ms_max: 250,
+        partitions: 1,
+        partition_ms_min: 700,
+        partition_ms_max: 700,
+        ..FaultPlan::crashes_only()
+    };
+    let r = report(1, &plan);
+    let details = |kind: &str| r.faults.iter().filter(|f| f.kind == kind).map(|f| f.detail.clone()).collect::<Vec<_>>();
+    let crashes = details("Crash");
+    assert!(crashes.len() > 3, "{crashes:?}");
+    assert!(crashes.iter().all(|d| d == "down for 250 ms"), "{crashes:?}");
+    assert_eq!(details("Partition"), ["cut off for 700 ms"]);
+    let log = &r.restart_log;
+    assert!(log.iter().all(|x| x.restarted_at_ms.map_or(true, |t| t == x.crashed_at_ms + 250)), "{log:?}");
+    let after_restart = log
+        .iter()
+        .filter(|x| log.iter().any(|y| y.node == x.node && y.restarted_at_ms == Some(x.crashed_at_ms - 50)))
+        .count();
+    assert!(after_restart > 0, "a crash 50 ms after a restart: {log:?}");
 }
 
 #[test]
@@ -104,7 +167,7 @@ fn prefix_landed_at_crash() {
 
 #[test]
 fn async_monitor_persist() {
-    do_test_fault("AsyncMonitorPersist", |p| {
+    do_test_config("AsyncMonitorPersist", |p| {
         p.write_delay_ms_max = 500;
         p.async_monitor_chance = 1.0;
     });
@@ -120,7 +183,7 @@ fn out_of_order_completion() {
 
 #[test]
 fn deferred_mode() {
-    do_test_fault("DeferredMode", |p| {
+    do_test_config("DeferredMode", |p| {
         p.write_delay_ms_max = 1_000;
         p.deferred_chance = 1.0;
     });
@@ -128,12 +191,12 @@ fn deferred_mode() {
 
 #[test]
 fn updating_persister() {
-    do_test_fault("UpdatingPersister", |p| p.updating_persister_chance = 1.0);
+    do_test_config("UpdatingPersister", |p| p.updating_persister_chance = 1.0);
 }
 
 #[test]
 fn async_kv_store() {
-    do_test_fault("AsyncKvStore", |p| {
+    do_test_config("AsyncKvStore", |p| {
         p.write_delay_ms_max = 1_000;
         p.async_kv_store_chance = 1.0;
     });
@@ -196,7 +259,7 @@ fn crash_loses_pending_writes_and_keeps_durable_ones() {
     assert_eq!(monitors_before.len(), 1, "the channel's monitor is on disk");
 
     // From now on manager writes stay pending (far longer than the test runs).
-    world.set_fault_rates(FaultRates { write_delay_ms_max: 100_000_000, ..FaultRates::none() });
+    world.set_fault_plan(FaultPlan { write_delay_ms_max: 100_000_000, ..FaultPlan::none() });
     world.act(a, |n| n.timer_tick());
     world.disconnect(a, b);
     world.run_until(world.now_ms() + 5_000);

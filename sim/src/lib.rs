@@ -9,6 +9,7 @@
 pub mod chain;
 pub mod clock;
 pub mod disk;
+pub mod faults;
 pub mod net;
 pub mod node;
 pub mod rng;

@@ -1,0 +1,497 @@
+//! The fault catalogue: every fault a run can inject, and the one plan ([`FaultPlan`]) that
+//! holds every knob shaping a run.
+//!
+//! Each seed draws a plan (swarm testing, [`FaultPlan::swarm`]: some seeds stress one fault
+//! hard while others mix many), or a fixture pins one; the report prints it whole, so a run
+//! explains itself. The world injects the disk, event and configuration draws itself, at the
+//! plan's rates; the harness's scenario schedules crashes, link faults and blocks at times it
+//! draws from its `faults` stream. Every injected fault is recorded ([`FaultRecord`]) and
+//! written to the trace; configuration draws are recorded apart ([`ConfigRecord`]).
+//!
+//! # Faults
+//!
+//! For each: what it does; the LDK contract that bounds it (what LDK may assume despite it);
+//! why a correct node still recovers.
+//!
+//! - **Crash** ([`FaultKind::Crash`]; `random_crashes` at random times, a crash right after
+//!   a payment with `crash_after_payment_chance`, again right after a restart with
+//!   `crash_after_restart_chance`, during channel opening with `opening_crashes`; downtimes
+//!   from `downtime_ms_min` to the kind's own maximum). The process dies: its
+//!   `ChannelManager`, `ChainMonitor`, peer connections and pending writes are gone, its
+//!   disk's durable contents stay. Bound: LDK's persistence contract (`chain::Watch`,
+//!   `Persist`): what LDK was told is durable (a write returning `Completed`, or reported
+//!   with `ChainMonitor::channel_monitor_updated`) is on disk. Recovery: the restart reads
+//!   the manager with every monitor on disk (`ChannelManagerReadArgs`), and peers resync
+//!   with BOLT 2 `channel_reestablish`.
+//! - **Delayed write** ([`FaultKind::DelayedWrite`], `write_delay_ms_max`): a manager or
+//!   asynchronous monitor write stays pending for a seeded delay. Bound: an `InProgress`
+//!   monitor update, or a `KVStore` write whose future has not completed, is not yet
+//!   durable, and LDK does not release what depends on it. Recovery: the write lands later
+//!   and LDK hears of it (`channel_monitor_updated`, the future completing).
+//! - **Lost writes and prefix landing at a crash** ([`FaultKind::LostWrites`],
+//!   [`FaultKind::PrefixLandedAtCrash`], `crash_prefix_chance`): a crash loses the writes
+//!   pending then, or lets a seeded prefix of each key's pending writes land, never out of
+//!   order within one key. Bound: `KVStore`'s ordering (writes to one key apply in the order
+//!   issued); nothing unacknowledged was promised durable. Recovery: as for a crash.
+//! - **Stale manager** ([`FaultKind::StaleManager`]; a consequence of the two above): the
+//!   restart reads a manager older than the crashed incarnation's. Bound: LDK documents that
+//!   the manager may lag its monitors and force-closes a channel whose monitor is ahead
+//!   (`ClosureReason::OutdatedChannelManager`). Recovery: the force-close resolves on chain
+//!   in the heal phase.
+//! - **Out-of-order completion** ([`FaultKind::OutOfOrderCompletion`]): asynchronous monitor
+//!   writes of different keys complete in an order other than issued. Bound: LDK tracks each
+//!   channel's completed `ChannelMonitorUpdate`s by id and waits for all before releasing a
+//!   message. Recovery: nothing to recover; LDK orders what it releases.
+//! - **`ReplayEvent`** ([`FaultKind::ReplayEvent`], `replay_event_chance` per incarnation,
+//!   `replay_event_rate` per event): the event handler answers `Err(ReplayEvent())`.
+//!   Bound: LDK's event contract: such an event is handed over again later. Recovery: a
+//!   later call handles it.
+//! - **Link disconnect** ([`FaultKind::LinkDisconnect`], `link_disconnects`): one link drops
+//!   with its bytes in flight; each end reconnects after a seeded delay. Bound: the
+//!   `PeerManager` is told (`socket_disconnected`); BOLT 1/2 connections are an ordered byte
+//!   stream that may end at any byte. Recovery: reconnection and `channel_reestablish`
+//!   retransmit what the peer did not get.
+//! - **Partition** ([`FaultKind::Partition`], `partitions`, lengths from `partition_ms_min`
+//!   to `partition_ms_max`): one node loses every link and gets none until the partition
+//!   ends. Bound and recovery: as for a link disconnect.
+//! - **Latency and jitter** (not recorded; `latency_ms_min`, `latency_ms_max`,
+//!   `jitter_ms_max`): each link draws a base latency, each chunk an extra delay, never
+//!   reordering one direction of a link. Bound: an ordered byte stream. Recovery: none
+//!   needed; slow round trips only widen the windows other faults hit.
+//! - **Blocks during the workload** (not recorded; `block_interval_ms`): the chain moves under
+//!   the nodes, so CLTV expiries approach and HTLCs may time out. Bound: LDK's on-chain
+//!   handling (BOLT 5) once a channel's HTLC nears expiry. Recovery: the heal phase mines
+//!   on until every force-closed channel resolves.
+//! - **Plants** ([`FaultKind::Plant`], tests only, never in a plan): a disk that undoes a
+//!   durable write, a chain that never mines a transaction, a link that swallows bytes. They
+//!   break a contract above on purpose, so that a test can check the oracle notices.
+//!
+//! # Configuration draws
+//!
+//! Not faults: choices among configurations LDK supports, drawn at the plan's chances and
+//! reported as configuration ([`ConfigRecord`]): the node's monitor storage (our
+//! full-monitor `Persist`, LDK's `MonitorUpdatingPersister` with `updating_persister_chance`,
+//! or its async `KVStore` path with `async_kv_store_chance`); per incarnation, asynchronous
+//! (`InProgress`) monitor writes (`async_monitor_chance`) and the `ChainMonitor`'s deferred
+//! mode (`deferred_chance`); per run, `anchors_zero_fee_htlc_tx` channels
+//! (`anchor_channels_chance`).
+//!
+//! # Random streams
+//!
+//! Each concern draws from its own named stream ([`SimRng::fork`]), so a draw added to one
+//! does not shift another: `plan` (the swarm plan), `faults` (the scenario's crashes, link
+//! faults and blocks), `opening` (crashes during channel opening), `disk` (write delays,
+//! prefixes at a crash, crashes right after a restart), `profiles` (configuration draws),
+//! `channel-type`, `net` (latencies), `world` (timers, forwarding and reconnect delays) and
+//! `workload` (payments). Some are still shared by several knobs (`plan`, `faults`, `disk`,
+//! `profiles`, `world`): splitting them would change every seed's run. A knob drawn in
+//! future gets a stream of its own.
+
+use crate::net::{LatencyConfig, NodeIdx};
+use crate::rng::SimRng;
+use serde::{Deserialize, Serialize};
+
+/// The plan of one run: every knob that shapes its faults and configuration draws. In a
+/// fixture (`[faults]`), every field is optional and defaults to [`FaultPlan::crashes_only`]'s
+/// value. Durations and delays are simulated ms; ranges are inclusive.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultPlan {
+    /// Largest delay before a pending write (manager, asynchronous monitor) lands, ms;
+    /// 0 means at the end of its step (no stale managers from delays).
+    pub write_delay_ms_max: u64,
+    /// Chance, per key with pending writes at a crash, that a prefix lands.
+    pub crash_prefix_chance: f64,
+    /// Chance, per incarnation, of asynchronous (`InProgress`) monitor writes (a
+    /// configuration draw).
+    pub async_monitor_chance: f64,
+    /// Chance, per incarnation, of the `ChainMonitor`'s deferred mode (a configuration draw).
+    pub deferred_chance: f64,
+    /// Chance, per node, of LDK's `MonitorUpdatingPersister` (a configuration draw).
+    pub updating_persister_chance: f64,
+    /// Chance, per node, of LDK's async `KVStore` path (`ChainMonitor::new_async_beta`; a
+    /// configuration draw, tried before the one above).
+    pub async_kv_store_chance: f64,
+    /// Chance, per incarnation, that its event handler sometimes answers `ReplayEvent`.
+    pub replay_event_chance: f64,
+    /// Per event, the chance of `ReplayEvent` in such an incarnation.
+    pub replay_event_rate: f64,
+    /// Crashes at random times during the workload (besides those right after payments).
+    pub random_crashes: u64,
+    /// Chance that a payment is followed closely by a crash of a node on its way.
+    pub crash_after_payment_chance: f64,
+    /// Smallest delay between a payment and the crash that follows it, ms.
+    pub crash_after_payment_delay_ms_min: u64,
+    /// Largest delay between a payment and the crash that follows it, ms.
+    pub crash_after_payment_delay_ms_max: u64,
+    /// Largest downtime of a node crashed right after a payment, ms.
+    pub crash_after_payment_downtime_ms_max: u64,
+    /// Chance that a node crashes again right after a restart.
+    pub crash_after_restart_chance: f64,
+    /// Smallest delay between a restart and the crash that follows it, ms.
+    pub crash_after_restart_delay_ms_min: u64,
+    /// Largest delay between a restart and the crash that follows it, ms.
+    pub crash_after_restart_delay_ms_max: u64,
+    /// Largest downtime of a node crashed right after a restart, ms.
+    pub crash_after_restart_downtime_ms_max: u64,
+    /// Largest downtime of a node crashed at a random time, ms (at least
+    /// `downtime_ms_min`: a smaller value counts as that).
+    pub downtime_ms_max: u64,
+    /// Smallest downtime of any crash the plan schedules, ms.
+    pub downtime_ms_min: u64,
+    /// Single-link disconnects during the workload.
+    pub link_disconnects: u64,
+    /// Partitions of one node from all peers during the workload.
+    pub partitions: u64,
+    /// Shortest partition, ms.
+    pub partition_ms_min: u64,
+    /// Longest partition, ms.
+    pub partition_ms_max: u64,
+    /// Mean interval between blocks mined during the workload, ms (0: none).
+    pub block_interval_ms: u64,
+    /// Smallest one-way base latency a link may draw, ms.
+    pub latency_ms_min: u64,
+    /// Largest one-way base latency a link may draw, ms.
+    pub latency_ms_max: u64,
+    /// Crashes while the channels open (between `create_channel` and every channel being
+    /// ready: funding, its persistence and confirmations), each of a random node at a random
+    /// time in the first `opening_crash_window_ms`. Openers get two spare coins, and a
+    /// channel LDK dropped is opened again, as an application would.
+    pub opening_crashes: u64,
+    /// How long after the first `create_channel` an opening crash may happen, ms.
+    pub opening_crash_window_ms: u64,
+    /// Largest downtime of a node crashed during opening, ms.
+    pub opening_crash_downtime_ms_max: u64,
+    /// Largest extra delay per chunk on top of its link's latency, ms.
+    pub jitter_ms_max: u64,
+    /// Chance, per run, that its channels are `anchors_zero_fee_htlc_tx` channels (every
+    /// node negotiates them; on-chain claims are fee-bumped from each node's anchor wallet; a
+    /// configuration draw, from its own `channel-type` stream). Left out of the report when
+    /// 0, so plans without it read as before.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub anchor_channels_chance: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+impl Default for FaultPlan {
+    fn default() -> Self {
+        FaultPlan::crashes_only()
+    }
+}
+
+impl FaultPlan {
+    /// Only crashes (after payments and at random), every write durable at the end of its
+    /// step, synchronous persistence, no network or event faults, no anchor channels (a
+    /// fixture's `[faults]` defaults to this, so fixtures written before a knob existed
+    /// replay unchanged).
+    pub fn crashes_only() -> Self {
+        FaultPlan {
+            write_delay_ms_max: 0,
+            crash_prefix_chance: 0.0,
+            async_monitor_chance: 0.0,
+            deferred_chance: 0.0,
+            updating_persister_chance: 0.0,
+            async_kv_store_chance: 0.0,
+            replay_event_chance: 0.0,
+            replay_event_rate: 0.0,
+            random_crashes: 2,
+            crash_after_payment_chance: 0.7,
+            crash_after_payment_delay_ms_min: 5,
+            crash_after_payment_delay_ms_max: 400,
+            crash_after_payment_downtime_ms_max: 4_000,
+            crash_after_restart_chance: 0.0,
+            crash_after_restart_delay_ms_min: 1,
+            crash_after_restart_delay_ms_max: 500,
+            crash_after_restart_downtime_ms_max: 3_000,
+            downtime_ms_max: 10_000,
+            downtime_ms_min: 100,
+            link_disconnects: 0,
+            partitions: 0,
+            partition_ms_min: 500,
+            partition_ms_max: 20_000,
+            block_interval_ms: 0,
+            latency_ms_min: 5,
+            latency_ms_max: 60,
+            opening_crashes: 0,
+            opening_crash_window_ms: 10_000,
+            opening_crash_downtime_ms_max: 3_000,
+            jitter_ms_max: 30,
+            anchor_channels_chance: 0.0,
+        }
+    }
+
+    /// No fault and no configuration draw: no crash, every write durable at the end of its
+    /// step, synchronous full-monitor persistence, no network or event fault (a bare
+    /// world's plan; the durations and latencies are [`FaultPlan::crashes_only`]'s).
+    pub fn none() -> Self {
+        FaultPlan { random_crashes: 0, crash_after_payment_chance: 0.0, ..FaultPlan::crashes_only() }
+    }
+
+    /// This plan for the heal phase: every chance and count the world draws on its own
+    /// (write delays, prefixes at a crash, crashes after a restart, configuration of new
+    /// incarnations, `ReplayEvent` answers) is 0; durations and latencies stay.
+    pub fn healed(&self) -> Self {
+        FaultPlan {
+            write_delay_ms_max: 0,
+            crash_prefix_chance: 0.0,
+            async_monitor_chance: 0.0,
+            deferred_chance: 0.0,
+            updating_persister_chance: 0.0,
+            async_kv_store_chance: 0.0,
+            replay_event_chance: 0.0,
+            replay_event_rate: 0.0,
+            crash_after_restart_chance: 0.0,
+            anchor_channels_chance: 0.0,
+            ..self.clone()
+        }
+    }
+
+    /// Every fault kind on at once, at fixed moderate rates (determinism and stress tests).
+    pub fn everything() -> Self {
+        FaultPlan {
+            write_delay_ms_max: 1_500,
+            crash_prefix_chance: 0.5,
+            async_monitor_chance: 0.5,
+            deferred_chance: 0.5,
+            updating_persister_chance: 0.5,
+            async_kv_store_chance: 0.3,
+            replay_event_chance: 0.7,
+            replay_event_rate: 0.15,
+            random_crashes: 3,
+            crash_after_payment_chance: 0.5,
+            crash_after_restart_chance: 0.2,
+            downtime_ms_max: 8_000,
+            link_disconnects: 3,
+            partitions: 1,
+            block_interval_ms: 8_000,
+            latency_ms_max: 200,
+            jitter_ms_max: 150,
+            opening_crashes: 1,
+            anchor_channels_chance: 0.5,
+            ..FaultPlan::crashes_only()
+        }
+    }
+
+    /// The swarm plan of `seed`: each fault kind is on with probability 0.6, at a seeded rate,
+    /// from the seed's `plan` stream. Durations not listed here keep
+    /// [`FaultPlan::crashes_only`]'s values (drawing them would shift the draws after them).
+    pub fn swarm(seed: u64) -> Self {
+        let mut r = SimRng::fork(seed, "plan");
+        let on = |r: &mut SimRng| r.chance(0.6);
+        let mut p = FaultPlan::crashes_only();
+        if on(&mut r) {
+            p.write_delay_ms_max = r.range(20, 3_000);
+        }
+        if on(&mut r) {
+            p.crash_prefix_chance = r.range(2, 9) as f64 / 10.0;
+        }
+        if on(&mut r) {
+            p.async_monitor_chance = r.range(3, 10) as f64 / 10.0;
+        }
+        if on(&mut r) {
+            p.deferred_chance = r.range(3, 10) as f64 / 10.0;
+        }
+        if on(&mut r) {
+            p.updating_persister_chance = r.range(3, 10) as f64 / 10.0;
+        }
+        if on(&mut r) {
+            p.async_kv_store_chance = r.range(3, 10) as f64 / 10.0;
+        }
+        if on(&mut r) {
+            p.replay_event_chance = r.range(5, 10) as f64 / 10.0;
+            p.replay_event_rate = r.range(5, 30) as f64 / 100.0;
+        }
+        p.random_crashes = r.range(1, 4);
+        p.crash_after_payment_chance = r.range(2, 7) as f64 / 10.0;
+        if on(&mut r) {
+            p.crash_after_restart_chance = r.range(1, 4) as f64 / 10.0;
+        }
+        if on(&mut r) {
+            p.link_disconnects = r.range(1, 4);
+        }
+        if on(&mut r) {
+            p.partitions = r.range(1, 2);
+        }
+        if on(&mut r) {
+            p.block_interval_ms = r.range(3_000, 20_000);
+        }
+        if on(&mut r) {
+            // A slow, jittery network: long round trips widen the windows in which HTLCs
+            // are in flight when a node crashes.
+            p.latency_ms_max = r.range(60, 800);
+            p.jitter_ms_max = r.range(0, 500);
+        }
+        // Drawn last, so that the draws above stay what they were before it existed.
+        if on(&mut r) {
+            p.anchor_channels_chance = r.range(3, 10) as f64 / 10.0;
+        }
+        // After anchors, for the same reason. With crashes during opening a few seeds in a
+        // hundred hit fixtures/ldk-bug-async-initial-persist-completion-lost.toml.
+        if on(&mut r) {
+            p.opening_crashes = r.range(1, 3);
+        }
+        p
+    }
+
+    /// The network's latency settings.
+    pub fn latency(&self) -> LatencyConfig {
+        LatencyConfig {
+            base_ms_min: self.latency_ms_min,
+            base_ms_max: self.latency_ms_max,
+            jitter_ms_max: self.jitter_ms_max,
+        }
+    }
+
+    /// How long each kind of fault lasts at most, ms, by field name (a fixture checks them
+    /// against the heal phase's bound).
+    pub fn spans_ms(&self) -> [(&'static str, u64); 8] {
+        [
+            ("write_delay_ms_max", self.write_delay_ms_max),
+            ("downtime_ms_max", self.downtime_ms_max),
+            ("crash_after_payment_downtime_ms_max", self.crash_after_payment_downtime_ms_max),
+            ("crash_after_restart_delay_ms_max", self.crash_after_restart_delay_ms_max),
+            ("crash_after_restart_downtime_ms_max", self.crash_after_restart_downtime_ms_max),
+            ("partition_ms_max", self.partition_ms_max),
+            ("opening_crash_downtime_ms_max", self.opening_crash_downtime_ms_max),
+            ("crash_after_payment_delay_ms_max", self.crash_after_payment_delay_ms_max),
+        ]
+    }
+
+    /// The ranges the plan draws from, as (field of the lower end, lower end, field of the
+    /// upper end, upper end): each must not be empty.
+    pub fn ranges_ms(&self) -> [(&'static str, u64, &'static str, u64); 7] {
+        [
+            (
+                "crash_after_payment_delay_ms_min",
+                self.crash_after_payment_delay_ms_min,
+                "crash_after_payment_delay_ms_max",
+                self.crash_after_payment_delay_ms_max,
+            ),
+            (
+                "downtime_ms_min",
+                self.downtime_ms_min,
+                "crash_after_payment_downtime_ms_max",
+                self.crash_after_payment_downtime_ms_max,
+            ),
+            (
+                "crash_after_restart_delay_ms_min",
+                self.crash_after_restart_delay_ms_min,
+                "crash_after_restart_delay_ms_max",
+                self.crash_after_restart_delay_ms_max,
+            ),
+            (
+                "downtime_ms_min",
+                self.downtime_ms_min,
+                "crash_after_restart_downtime_ms_max",
+                self.crash_after_restart_downtime_ms_max,
+            ),
+            (
+                "downtime_ms_min",
+                self.downtime_ms_min,
+                "opening_crash_downtime_ms_max",
+                self.opening_crash_downtime_ms_max,
+            ),
+            ("partition_ms_min", self.partition_ms_min, "partition_ms_max", self.partition_ms_max),
+            ("latency_ms_min", self.latency_ms_min, "latency_ms_max", self.latency_ms_max),
+        ]
+    }
+
+    /// The rates the world draws on its own, as the trace records them when they change
+    /// (`FaultRates { .. }`, the form runs have always been traced with: the digest covers
+    /// it). `anchor_channels_chance` is left out when 0, as it was before the field existed.
+    pub fn world_rates_trace(&self) -> String {
+        let mut s = format!(
+            "FaultRates {{ write_delay_ms_max: {}, crash_prefix_chance: {:?}, async_monitor_chance: {:?}, \
+             deferred_chance: {:?}, updating_persister_chance: {:?}, async_kv_store_chance: {:?}, \
+             replay_event_chance: {:?}, replay_event_rate: {:?}, crash_after_restart_chance: {:?}",
+            self.write_delay_ms_max,
+            self.crash_prefix_chance,
+            self.async_monitor_chance,
+            self.deferred_chance,
+            self.updating_persister_chance,
+            self.async_kv_store_chance,
+            self.replay_event_chance,
+            self.replay_event_rate,
+            self.crash_after_restart_chance,
+        );
+        if self.anchor_channels_chance != 0.0 {
+            s += &format!(", anchor_channels_chance: {:?}", self.anchor_channels_chance);
+        }
+        s + " }"
+    }
+}
+
+/// Kinds of injected fault, as the report counts them (see the module's catalogue).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// A node crashed.
+    Crash,
+    /// A crash lost pending writes.
+    LostWrites,
+    /// A crash let a prefix of pending writes land.
+    PrefixLandedAtCrash,
+    /// A restart loaded a manager older than what the node had (a manager write was lost).
+    StaleManager,
+    /// A write was left pending for a while (counted per write).
+    DelayedWrite,
+    /// Asynchronous monitor writes completed in an order other than issued.
+    OutOfOrderCompletion,
+    /// The event handler answered `Err(ReplayEvent())`.
+    ReplayEvent,
+    /// One link was disconnected.
+    LinkDisconnect,
+    /// A node was partitioned from all peers.
+    Partition,
+    /// A test planted a fault that breaks one of LDK's contracts from outside (a disk
+    /// that undoes a durable write, a chain that never confirms a transaction, a link that
+    /// swallows bytes); never in a normal run.
+    Plant,
+}
+
+/// One injected fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultRecord {
+    /// Simulated time, ms.
+    pub at_ms: u64,
+    /// The node it hit, if one.
+    pub node: Option<NodeIdx>,
+    /// The other node it hit, if one: the far end of a dropped link.
+    pub peer: Option<NodeIdx>,
+    /// What kind.
+    pub kind: FaultKind,
+    /// Details, in words.
+    pub detail: String,
+}
+
+/// Kinds of configuration draw: choices among configurations LDK supports, made at the
+/// plan's chances (see the module's catalogue). Not faults: the report lists them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConfigKind {
+    /// An incarnation ran with asynchronous (`InProgress`) monitor writes.
+    AsyncMonitorPersist,
+    /// An incarnation ran with the `ChainMonitor`'s deferred mode.
+    DeferredMode,
+    /// A node ran with LDK's `MonitorUpdatingPersister`.
+    UpdatingPersister,
+    /// A node ran LDK's async `KVStore` path (`ChainMonitor::new_async_beta`).
+    AsyncKvStore,
+    /// A node ran with `anchors_zero_fee_htlc_tx` channels (the run's seeded channel type).
+    AnchorChannels,
+}
+
+/// One configuration draw that chose something other than the default (synchronous
+/// full-monitor persistence, no deferred mode, `static_remote_key` channels).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigRecord {
+    /// Simulated time of the draw, ms (a node's creation or restart).
+    pub at_ms: u64,
+    /// The node it configured.
+    pub node: NodeIdx,
+    /// What was chosen.
+    pub kind: ConfigKind,
+    /// Details, in words.
+    pub detail: String,
+}
