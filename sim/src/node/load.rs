@@ -15,10 +15,7 @@ use lightning::util::ser::ReadableArgs;
 
 use super::chain_monitor::{ChainMon, Signer};
 use super::parts::{FixedFees, SimBroadcaster, SimLogger};
-use super::persistence::{
-    AsyncDiskKv, DiskKv, KvPersister, MonitorPersister, MonitorStorage, NodeProfile, KV_PREFIX, MANAGER_KEY,
-    MONITOR_PREFIX,
-};
+use super::persistence::{AsyncDiskKv, DiskKv, DiskLayout, KvPersister, MonitorPersister, MonitorStorage, NodeProfile};
 use super::routing::{CLTV_EXPIRY_DELTA_BLOCKS, FORWARD_FEE_BASE_MSAT, FORWARD_FEE_PPM};
 use super::spawner::{poll_ready, SimSpawner};
 use super::translate::chan_id;
@@ -299,12 +296,13 @@ impl Node {
         match p.persister.as_deref() {
             None => {
                 let reader = p.kv_reader.as_ref().expect("async KV store mode");
-                let all = poll_ready(reader.read_all_channel_monitors_with_updates(), &p.spawner)
-                    .map_err(|e| LoadError::Monitor { key: format!("{KV_PREFIX}monitors"), error: format!("{e}") })?;
+                let all = poll_ready(reader.read_all_channel_monitors_with_updates(), &p.spawner).map_err(|e| {
+                    LoadError::Monitor { key: format!("{}monitors", DiskLayout::KV_PREFIX), error: format!("{e}") }
+                })?;
                 monitors.extend(all.into_iter().map(|(_, m)| m));
             }
             Some(MonitorPersister::Full { .. }) => {
-                for key in env.disk.list(MONITOR_PREFIX) {
+                for key in env.disk.list(DiskLayout::MONITOR_PREFIX) {
                     let bytes = env.disk.read(&key).expect("listed key exists");
                     let (_, monitor) =
                         <(BlockLocator, ChannelMonitor<Signer>)>::read(&mut &bytes[..], (&*keys, &*keys))
@@ -313,14 +311,15 @@ impl Node {
                 }
             }
             Some(MonitorPersister::Updating(mup)) => {
-                let all = mup
-                    .read_all_channel_monitors_with_updates()
-                    .map_err(|e| LoadError::Monitor { key: format!("{KV_PREFIX}monitors"), error: format!("{e}") })?;
+                let all = mup.read_all_channel_monitors_with_updates().map_err(|e| LoadError::Monitor {
+                    key: format!("{}monitors", DiskLayout::KV_PREFIX),
+                    error: format!("{e}"),
+                })?;
                 monitors.extend(all.into_iter().map(|(_, m)| m));
             }
         }
         // 2. Read the manager, handing it every monitor.
-        let bytes = env.disk.read(MANAGER_KEY).ok_or(LoadError::NoManager)?;
+        let bytes = env.disk.read(DiskLayout::MANAGER).ok_or(LoadError::NoManager)?;
         let args = ChannelManagerReadArgs::new(
             keys.clone(),
             keys.clone(),

@@ -9,8 +9,9 @@ use lightning::ln::types::ChannelId;
 use lightning::sign::{InMemorySigner, KeysManager};
 use lightning::util::persist::{
     KVStore, KVStoreSync, MonitorName, MonitorUpdatingPersister, MonitorUpdatingPersisterAsync,
-    OUTPUT_SWEEPER_PERSISTENCE_KEY, OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
-    OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
+    ARCHIVED_CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE, CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE,
+    CHANNEL_MONITOR_UPDATE_PERSISTENCE_PRIMARY_NAMESPACE, OUTPUT_SWEEPER_PERSISTENCE_KEY,
+    OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE, OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
 };
 use lightning::util::ser::Writeable;
 
@@ -70,10 +71,126 @@ impl Default for NodeProfile {
     }
 }
 
-pub(super) const MONITOR_PREFIX: &str = "monitors/";
-pub(super) const ARCHIVE_PREFIX: &str = "archived_monitors/";
-pub(super) const KV_PREFIX: &str = "kv/";
-pub(super) const MANAGER_KEY: &str = "manager";
+/// Where a node keeps what on its fake disk: the key names are this module's business; the
+/// world asks [`StoredKey::of`] what a key holds instead of comparing names.
+///
+/// - `manager`: the `ChannelManager` (written by [`Node::persist_manager`]);
+/// - `monitors/<name>`, `archived_monitors/<name>`: full `ChannelMonitor`s of
+///   [`MonitorStorage::FullMonitor`], by LDK's `MonitorName`;
+/// - `kv/<primary namespace>/<secondary namespace>/<key>`: whatever LDK stores through a
+///   `KVStore` ([`DiskKv`], [`AsyncDiskKv`]): monitors (`kv/monitors//<name>`), their
+///   `ChannelMonitorUpdate`s (`kv/monitor_updates/<name>/<update id>`), archived monitors,
+///   the `OutputSweeper`'s state (`kv///output_sweeper`).
+pub struct DiskLayout;
+
+impl DiskLayout {
+    /// The key of the `ChannelManager`.
+    pub const MANAGER: &'static str = "manager";
+    /// Prefix of the full monitors of [`MonitorStorage::FullMonitor`].
+    pub const MONITOR_PREFIX: &'static str = "monitors/";
+    /// Prefix of the archived full monitors of [`MonitorStorage::FullMonitor`].
+    pub const ARCHIVE_PREFIX: &'static str = "archived_monitors/";
+    /// Prefix of everything LDK stores through a `KVStore`.
+    pub const KV_PREFIX: &'static str = "kv/";
+
+    /// The key of a full monitor ([`MonitorStorage::FullMonitor`]) named `name`.
+    pub fn monitor(name: &str) -> String {
+        format!("{}{name}", Self::MONITOR_PREFIX)
+    }
+
+    /// The key of an archived full monitor named `name`.
+    pub fn archived_monitor(name: &str) -> String {
+        format!("{}{name}", Self::ARCHIVE_PREFIX)
+    }
+
+    /// The key of a `KVStore` entry.
+    pub fn kv(primary: &str, secondary: &str, key: &str) -> String {
+        format!("{}{primary}/{secondary}/{key}", Self::KV_PREFIX)
+    }
+
+    /// The key of the `OutputSweeper`'s persisted state (LDK's `OUTPUT_SWEEPER_PERSISTENCE_*`
+    /// namespace and key under the KV prefix).
+    pub fn sweeper() -> String {
+        Self::kv(
+            OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
+            OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
+            OUTPUT_SWEEPER_PERSISTENCE_KEY,
+        )
+    }
+}
+
+/// What a key of a node's disk holds ([`DiskLayout`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredKey {
+    /// The `ChannelManager`.
+    Manager,
+    /// A full `ChannelMonitor` (either storage layout), by LDK's `MonitorName` of its channel
+    /// (the funding outpoint as `<txid>_<vout>` for channels LDK names that way).
+    Monitor {
+        /// The monitor's name.
+        name: String,
+    },
+    /// A `ChannelMonitorUpdate` that LDK's `MonitorUpdatingPersister` stored beside a monitor.
+    MonitorUpdate {
+        /// The name of the monitor it updates.
+        monitor: String,
+        /// The update's key (its update id, as LDK names it).
+        update: String,
+    },
+    /// An archived `ChannelMonitor` (its channel closed and resolved), by name.
+    ArchivedMonitor {
+        /// The monitor's name.
+        name: String,
+    },
+    /// The `OutputSweeper`'s persisted state.
+    Sweeper,
+    /// Anything else.
+    Other,
+}
+
+impl StoredKey {
+    /// What `key` holds.
+    pub fn of(key: &str) -> StoredKey {
+        if key == DiskLayout::MANAGER {
+            return StoredKey::Manager;
+        }
+        if let Some(name) = key.strip_prefix(DiskLayout::MONITOR_PREFIX) {
+            return StoredKey::Monitor { name: name.to_string() };
+        }
+        if let Some(name) = key.strip_prefix(DiskLayout::ARCHIVE_PREFIX) {
+            return StoredKey::ArchivedMonitor { name: name.to_string() };
+        }
+        let Some(kv) = key.strip_prefix(DiskLayout::KV_PREFIX) else {
+            return StoredKey::Other;
+        };
+        let mut parts = kv.splitn(3, '/');
+        let (Some(primary), Some(secondary), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+            return StoredKey::Other;
+        };
+        match primary {
+            OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE
+                if secondary == OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE
+                    && name == OUTPUT_SWEEPER_PERSISTENCE_KEY =>
+            {
+                StoredKey::Sweeper
+            }
+            CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE => StoredKey::Monitor { name: name.to_string() },
+            CHANNEL_MONITOR_UPDATE_PERSISTENCE_PRIMARY_NAMESPACE => {
+                StoredKey::MonitorUpdate { monitor: secondary.to_string(), update: name.to_string() }
+            }
+            ARCHIVED_CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE => {
+                StoredKey::ArchivedMonitor { name: name.to_string() }
+            }
+            _ => StoredKey::Other,
+        }
+    }
+
+    /// Whether a write to this key is part of persisting a `ChannelMonitor` (a full monitor or
+    /// a `ChannelMonitorUpdate`; not an archive).
+    pub fn is_monitor_write(&self) -> bool {
+        matches!(self, StoredKey::Monitor { .. } | StoredKey::MonitorUpdate { .. })
+    }
+}
 
 /// LDK's `KVStoreSync` over the node's fake disk. A write that returns `Ok` is durable, as
 /// the trait requires. Keys are `kv/<primary>/<secondary>/<key>`.
@@ -83,7 +200,7 @@ pub struct DiskKv {
 
 impl DiskKv {
     pub(super) fn path(primary: &str, secondary: &str, key: &str) -> String {
-        format!("{KV_PREFIX}{primary}/{secondary}/{key}")
+        DiskLayout::kv(primary, secondary, key)
     }
 }
 
@@ -146,7 +263,7 @@ impl MonitorPersister {
         completes: Option<(ChannelId, u64)>,
     ) -> ChannelMonitorUpdateStatus {
         let MonitorPersister::Full { disk, asynchronous, in_flight } = self else { unreachable!("full mode only") };
-        let key = format!("{MONITOR_PREFIX}{name}");
+        let key = DiskLayout::monitor(&name.to_string());
         if !*asynchronous {
             disk.write_durable(&key, bytes);
             return ChannelMonitorUpdateStatus::Completed;
@@ -192,9 +309,9 @@ impl Persist<InMemorySigner> for MonitorPersister {
         match self {
             MonitorPersister::Updating(p) => Persist::<InMemorySigner>::archive_persisted_channel(p, name),
             MonitorPersister::Full { disk, .. } => {
-                let key = format!("{MONITOR_PREFIX}{name}");
+                let key = DiskLayout::monitor(&name.to_string());
                 if let Some(bytes) = disk.read(&key) {
-                    disk.write_durable(&format!("{ARCHIVE_PREFIX}{name}"), bytes);
+                    disk.write_durable(&DiskLayout::archived_monitor(&name.to_string()), bytes);
                     disk.remove(&key);
                 }
             }
@@ -287,14 +404,9 @@ impl KVStore for AsyncDiskKv {
 }
 
 impl Node {
-    /// The fake disk's key for the `OutputSweeper`'s persisted state (LDK's
-    /// `OUTPUT_SWEEPER_PERSISTENCE_*` namespace and key under our KV prefix).
+    /// The fake disk's key for the `OutputSweeper`'s persisted state ([`DiskLayout::sweeper`]).
     pub fn sweeper_disk_key() -> String {
-        DiskKv::path(
-            OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
-            OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
-            OUTPUT_SWEEPER_PERSISTENCE_KEY,
-        )
+        DiskLayout::sweeper()
     }
 
     /// Writes the manager to disk as a pending write if LDK says it needs persisting (or,
@@ -319,7 +431,7 @@ impl Node {
         let queued = if self.profile.deferred { self.chain_monitor.pending_operation_count() } else { 0 };
         let bytes = self.manager.encode();
         self.trace.lock().unwrap().push(NodeTrace::ManagerWritten { len: bytes.len() });
-        let id = self.env.disk.write_pending(MANAGER_KEY, bytes);
+        let id = self.env.disk.write_pending(DiskLayout::MANAGER, bytes);
         if self.profile.deferred {
             self.deferred_cover.insert(id, self.deferred_flushed + queued);
         }
