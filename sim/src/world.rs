@@ -1011,8 +1011,8 @@ impl World {
             d.bytes.len()
         ));
         let result = match self.slots[d.node].node.as_mut() {
-            Some(node) => node.deliver(d.conn, &d.bytes),
-            None => Err("node down".into()),
+            Some(node) => node.deliver(d.conn, &d.bytes).map_err(|e| e.to_string()),
+            None => Err("node down".to_string()),
         };
         if let Err(e) = result {
             self.record(format!("read_event error conn={}: {e}", d.conn.0));

@@ -27,9 +27,10 @@ use std::sync::{Arc, Mutex};
 
 /// Why a node could not be built again from its disk. A finding, not a harness error
 /// (`../shared/DESIGN.md`, decision 5).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LoadError {
     /// A monitor on disk failed to decode.
+    #[error("monitor {key} does not decode: {error}")]
     Monitor {
         /// Its disk key.
         key: String,
@@ -37,18 +38,22 @@ pub enum LoadError {
         error: String,
     },
     /// The manager on disk failed to decode (e.g. a monitor it expects is missing).
+    #[error("manager does not decode: {error}")]
     Manager {
         /// LDK's `DecodeError`, as text.
         error: String,
     },
     /// The manager was never written.
+    #[error("no manager on disk")]
     NoManager,
     /// The `OutputSweeper`'s persisted state failed to decode.
+    #[error("output sweeper state does not decode: {error}")]
     Sweeper {
         /// LDK's `DecodeError`, as text.
         error: String,
     },
     /// LDK panicked while the node was read back (caught by the world).
+    #[error("LDK panicked while reading the node back: {message}")]
     Panicked {
         /// The panic message.
         message: String,
@@ -57,6 +62,7 @@ pub enum LoadError {
     /// freshly read `ChannelManager` does on its first event or message processing (LDK's
     /// startup background events: replaying in-flight `ChannelMonitorUpdate`s, completing
     /// or releasing blocked ones), before the restart step ended (caught by the world).
+    #[error("LDK panicked during startup processing: {message}{}", after_reading(loaded))]
     StartupPanicked {
         /// The panic message.
         message: String,
@@ -64,30 +70,16 @@ pub enum LoadError {
         loaded: Option<Box<LoadedState>>,
     },
     /// `load_existing_monitor` refused a monitor.
+    #[error("load_existing_monitor refused channel {channel_id}")]
     LoadMonitor {
         /// The channel.
         channel_id: Bytes32,
     },
 }
 
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadError::Monitor { key, error } => write!(f, "monitor {key} does not decode: {error}"),
-            LoadError::Manager { error } => write!(f, "manager does not decode: {error}"),
-            LoadError::NoManager => write!(f, "no manager on disk"),
-            LoadError::Sweeper { error } => write!(f, "output sweeper state does not decode: {error}"),
-            LoadError::Panicked { message } => write!(f, "LDK panicked while reading the node back: {message}"),
-            LoadError::StartupPanicked { message, loaded } => {
-                write!(f, "LDK panicked during startup processing: {message}")?;
-                if let Some(l) = loaded {
-                    write!(f, " (after reading back {l})")?;
-                }
-                Ok(())
-            }
-            LoadError::LoadMonitor { channel_id } => write!(f, "load_existing_monitor refused channel {channel_id}"),
-        }
-    }
+/// ` (after reading back <state>)` if the restart had read anything back, else nothing.
+fn after_reading(loaded: &Option<Box<LoadedState>>) -> String {
+    loaded.as_ref().map_or(String::new(), |l| format!(" (after reading back {l})"))
 }
 
 /// What a restart loaded from disk.

@@ -200,30 +200,34 @@ impl Node {
     // -- connections --------------------------------------------------------------------
 
     /// Starts an outbound connection over `conn` (this node is its initiator) to `peer`.
-    pub fn connect_outbound(&mut self, conn: ConnId, peer: NodeKey) -> Result<(), String> {
+    /// Errors with [`NodeError::PeerRefused`] if the `PeerManager` refuses it.
+    pub fn connect_outbound(&mut self, conn: ConnId, peer: NodeKey) -> Result<(), NodeError> {
         let sock = SimSocket { conn, end: End::Initiator, net: self.env.net.clone() };
-        let first = self.peers.new_outbound_connection(peer.pk(), sock.clone(), None).map_err(|e| format!("{e:?}"))?;
+        let first =
+            self.peers.new_outbound_connection(peer.pk(), sock.clone(), None).map_err(translate::peer_refused)?;
         self.env.net.send(conn, End::Initiator, first);
         self.sockets.insert(conn, sock);
         Ok(())
     }
 
-    /// Accepts an inbound connection over `conn` (this node is its acceptor).
-    pub fn accept_inbound(&mut self, conn: ConnId) -> Result<(), String> {
+    /// Accepts an inbound connection over `conn` (this node is its acceptor). Errors with
+    /// [`NodeError::PeerRefused`] if the `PeerManager` refuses it.
+    pub fn accept_inbound(&mut self, conn: ConnId) -> Result<(), NodeError> {
         let sock = SimSocket { conn, end: End::Acceptor, net: self.env.net.clone() };
-        self.peers.new_inbound_connection(sock.clone(), None).map_err(|e| format!("{e:?}"))?;
+        self.peers.new_inbound_connection(sock.clone(), None).map_err(translate::peer_refused)?;
         self.sockets.insert(conn, sock);
         Ok(())
     }
 
-    /// Hands bytes that arrived on `conn` to the `PeerManager`. On error LDK wants the
-    /// connection closed; the caller closes it.
-    pub fn deliver(&mut self, conn: ConnId, bytes: &[u8]) -> Result<(), String> {
+    /// Hands bytes that arrived on `conn` to the `PeerManager`. On error
+    /// ([`NodeError::PeerRefused`], or [`NodeError::NoSuchSocket`] for a connection this
+    /// incarnation does not know) LDK wants the connection closed; the caller closes it.
+    pub fn deliver(&mut self, conn: ConnId, bytes: &[u8]) -> Result<(), NodeError> {
         let Some(sock) = self.sockets.get(&conn) else {
-            return Err("no such socket".into());
+            return Err(NodeError::NoSuchSocket);
         };
         let mut sock = sock.clone();
-        self.peers.read_event(&mut sock, bytes).map_err(|e| format!("{e:?}"))
+        self.peers.read_event(&mut sock, bytes).map(|_| ()).map_err(translate::peer_refused)
     }
 
     /// Tells the `PeerManager` that `conn` closed (no-op if it never knew it).
@@ -439,12 +443,18 @@ impl Node {
 
     // -- channels and payments --------------------------------------------------------------
 
-    /// Opens a channel of `capacity_sat` to `peer` (connected already).
-    pub fn open_channel(&mut self, peer: NodeKey, capacity_sat: u64, user_channel_id: u128) -> Result<Bytes32, String> {
+    /// Opens a channel of `capacity_sat` to `peer` (connected already). Errors with
+    /// [`NodeError::ChannelRefused`] if LDK refuses.
+    pub fn open_channel(
+        &mut self,
+        peer: NodeKey,
+        capacity_sat: u64,
+        user_channel_id: u128,
+    ) -> Result<Bytes32, NodeError> {
         self.manager
             .create_channel(peer.pk(), capacity_sat, 0, user_channel_id, None, None)
             .map(|c| chan_id(&c))
-            .map_err(|e| format!("{e:?}"))
+            .map_err(translate::channel_refused)
     }
 
     /// LDK's view of every channel, sorted by channel id.

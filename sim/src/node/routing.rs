@@ -22,7 +22,8 @@ use lightning::types::features::{Bolt11InvoiceFeatures, ChannelFeatures, Feature
 use lightning::types::payment::{PaymentHash, PaymentSecret};
 
 use super::parts::SimLogger;
-use super::types::{Bytes32, HopPlan, Invoice, NodeKey};
+use super::translate;
+use super::types::{Bytes32, HopPlan, Invoice, NodeError, NodeKey};
 use super::{Node, NodeEnv};
 use std::sync::{Arc, Mutex};
 
@@ -86,8 +87,8 @@ impl SharedGraph {
     /// Adds the channel `short_channel_id` between `a` and `b` of `capacity_sat`, with both
     /// directions forwarding at this crate's fee ([`forward_fee_msat`]) and CLTV delta
     /// ([`CLTV_EXPIRY_DELTA_BLOCKS`]), HTLCs from 1 msat up to the capacity. `timestamp` is
-    /// the channel update's timestamp (unix seconds). Errors with LDK's `LightningError`
-    /// text if the graph refuses it.
+    /// the channel update's timestamp (unix seconds). Errors with
+    /// [`NodeError::GraphRefused`] (LDK's `LightningError` text) if the graph refuses it.
     pub fn add_channel(
         &self,
         short_channel_id: u64,
@@ -95,7 +96,7 @@ impl SharedGraph {
         b: NodeKey,
         capacity_sat: u64,
         timestamp: u32,
-    ) -> Result<(), String> {
+    ) -> Result<(), NodeError> {
         let (id_a, id_b) = (NodeId::from_pubkey(&a.pk()), NodeId::from_pubkey(&b.pk()));
         self.graph
             .add_channel_from_partial_announcement(
@@ -106,7 +107,7 @@ impl SharedGraph {
                 id_a.min(id_b),
                 id_a.max(id_b),
             )
-            .map_err(|e| e.err)?;
+            .map_err(translate::graph_refused)?;
         for direction in 0..2u8 {
             let update = lightning::ln::msgs::UnsignedChannelUpdate {
                 chain_hash: bitcoin::constants::ChainHash::using_genesis_block(NETWORK),
@@ -121,7 +122,7 @@ impl SharedGraph {
                 fee_proportional_millionths: FORWARD_FEE_PPM as u32,
                 excess_data: Vec::new(),
             };
-            self.graph.update_channel_unsigned(&update).map_err(|e| e.err)?;
+            self.graph.update_channel_unsigned(&update).map_err(translate::graph_refused)?;
         }
         Ok(())
     }
@@ -187,14 +188,14 @@ impl Node {
     /// hop charges it too); CLTV deltas [`CLTV_EXPIRY_DELTA_BLOCKS`] per forwarding hop and
     /// [`TRAMPOLINE_FINAL_CLTV_BLOCKS`] for the payee.
     ///
-    /// Errors with LDK's `RetryableSendFailure` (as text) if LDK refuses to send.
+    /// Errors with [`NodeError::SendRefused`] (LDK's `RetryableSendFailure`) if LDK refuses to send.
     pub fn send_trampoline_payment(
         &mut self,
         receive: &TrampolineReceive,
         parts: &[(Vec<HopPlan>, u64)],
         payment_id: Bytes32,
         via_trampoline: Option<NodeKey>,
-    ) -> Result<(), String> {
+    ) -> Result<(), NodeError> {
         let payee = receive.payee.pk();
         let mut paths = Vec::new();
         for (hops, amount_msat) in parts {
@@ -261,7 +262,7 @@ impl Node {
                 RecipientOnionFields::spontaneous_empty(receive.amount_msat),
                 PaymentId(payment_id.0),
             )
-            .map_err(|e| format!("{e:?}"))
+            .map_err(translate::send_failure)
     }
 
     /// As a payee: registers an inbound payment of `amount_msat` with LDK
@@ -285,7 +286,7 @@ impl Node {
     /// router split larger payments into MPP parts. LDK retries failed paths up to
     /// `retries` times.
     ///
-    /// Errors with LDK's `RetryableSendFailure` (as text) if LDK refuses to send, e.g.
+    /// Errors with [`NodeError::SendRefused`] (LDK's `RetryableSendFailure`) if LDK refuses to send, e.g.
     /// because the router found no route.
     pub fn send_payment(
         &mut self,
@@ -293,7 +294,7 @@ impl Node {
         payment_id: Bytes32,
         max_channel_saturation_power_of_half: u8,
         retries: u32,
-    ) -> Result<(), String> {
+    ) -> Result<(), NodeError> {
         let mut features = Bolt11InvoiceFeatures::empty();
         features.set_variable_length_onion_required();
         features.set_payment_secret_required();
@@ -311,6 +312,6 @@ impl Node {
                 route_params,
                 Retry::Attempts(retries),
             )
-            .map_err(|e| format!("{e:?}"))
+            .map_err(translate::send_failure)
     }
 }

@@ -4,13 +4,20 @@
 //! the vocabulary of [`super::types`], which the harness and its oracle read without ever
 //! seeing an LDK type.
 
-use super::types::{Bytes32, ChannelInfo, HtlcDirection, HtlcInfo, HtlcState, NodeEvent, NodeKey, OpenChannelBalance};
+use super::types::{
+    Bytes32, ChannelInfo, HtlcDirection, HtlcInfo, HtlcState, NodeError, NodeEvent, NodeKey, OpenChannelBalance,
+    SendFailure,
+};
 
 use lightning::chain::channelmonitor::Balance;
 use lightning::events::bump_transaction::BumpTransactionEvent;
 use lightning::events::{ClosureReason, Event};
 use lightning::ln::channel_state::{ChannelDetails, InboundHTLCStateDetails, OutboundHTLCStateDetails};
+use lightning::ln::msgs::LightningError;
+use lightning::ln::outbound_payment::RetryableSendFailure;
+use lightning::ln::peer_handler::PeerHandleError;
 use lightning::ln::types::ChannelId;
+use lightning::util::errors::APIError;
 
 /// Our id of an LDK channel.
 pub(super) fn chan_id(c: &ChannelId) -> Bytes32 {
@@ -206,4 +213,29 @@ pub(super) fn open_balances(c: &ChannelDetails, balances: Vec<Balance>) -> Vec<O
         }
     }
     out
+}
+
+/// Why LDK refused to send a payment.
+pub(super) fn send_failure(e: RetryableSendFailure) -> NodeError {
+    NodeError::SendRefused(match e {
+        RetryableSendFailure::PaymentExpired => SendFailure::PaymentExpired,
+        RetryableSendFailure::RouteNotFound => SendFailure::RouteNotFound,
+        RetryableSendFailure::DuplicatePayment => SendFailure::DuplicatePayment,
+        RetryableSendFailure::OnionPacketSizeExceeded => SendFailure::OnionPacketSizeExceeded,
+    })
+}
+
+/// LDK's `PeerManager` refused a connection or its bytes.
+pub(super) fn peer_refused(_: PeerHandleError) -> NodeError {
+    NodeError::PeerRefused
+}
+
+/// LDK refused to open a channel.
+pub(super) fn channel_refused(e: APIError) -> NodeError {
+    NodeError::ChannelRefused { detail: format!("{e:?}") }
+}
+
+/// LDK's network graph refused a channel or an update.
+pub(super) fn graph_refused(e: LightningError) -> NodeError {
+    NodeError::GraphRefused { detail: e.err }
 }

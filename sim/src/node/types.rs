@@ -457,3 +457,51 @@ impl fmt::Display for PeerMessage {
         }
     }
 }
+
+/// Why LDK refused to start a payment (LDK's `RetryableSendFailure`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendFailure {
+    /// The payment's expiry passed before it could be sent.
+    PaymentExpired,
+    /// The router found no route.
+    RouteNotFound,
+    /// A payment with this payment id is already pending or recently finished.
+    DuplicatePayment,
+    /// The onion would be too large (e.g. too many hops or too much custom data).
+    OnionPacketSizeExceeded,
+}
+
+/// The variant's name, e.g. `RouteNotFound` (the text reports have always shown).
+impl fmt::Display for SendFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Why a call into the node failed. The `Display` text is what traces and reports show; it
+/// is kept byte-identical to the text this adapter gave before it had typed errors.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// LDK's `PeerManager` refused a connection or the bytes that arrived on it
+    /// (`PeerHandleError`): the connection must be closed. Shown as LDK's own text for it.
+    #[error("Peer Sent Invalid Data")]
+    PeerRefused,
+    /// Bytes arrived on a connection this incarnation does not know.
+    #[error("no such socket")]
+    NoSuchSocket,
+    /// LDK refused to open a channel (`create_channel`'s `APIError`).
+    #[error("{detail}")]
+    ChannelRefused {
+        /// LDK's error, as its `Debug` text.
+        detail: String,
+    },
+    /// LDK refused to send a payment.
+    #[error("{0}")]
+    SendRefused(SendFailure),
+    /// LDK's `NetworkGraph` refused a channel or channel update (its `LightningError`).
+    #[error("{detail}")]
+    GraphRefused {
+        /// LDK's error message (`LightningError::err`).
+        detail: String,
+    },
+}
