@@ -22,7 +22,7 @@ pub mod htlcs;
 pub use htlcs::{HtlcMessage, HtlcMsg, CONSERVATION_ROUNDING_SAT};
 use serde::Serialize;
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, HtlcInfo, LoadError, NodeEvent, OpenChannelBalance};
+use sim::node::{Bytes32, CloseKind, HtlcInfo, LoadError, NodeEvent, OpenChannelBalance};
 use sim::world::{CommittedHtlc, CommittedHtlcKey, Observation};
 
 /// A payment as the oracle needs it.
@@ -301,18 +301,16 @@ fn judge_force_closes(ev: &Evidence, violations: &mut Vec<Violation>) {
             continue;
         }
         let peer = peer_of(o.node, channel_id);
-        let explained = if reason.starts_with("OutdatedChannelManager") {
-            true
-        } else if reason.starts_with("CommitmentTxConfirmed") || reason.starts_with("CounterpartyForceClosed") {
-            closed_elsewhere(o.node, channel_id)
-        } else if reason.contains("invalid channel_reestablish to force close")
-            || reason.contains("reconnect channel_ready with a different point")
-        {
-            restarted_before(peer, o.at_ms) || peer_closed_before(peer, channel_id, o.at_ms)
-        } else if reason.starts_with("HTLCsTimedOut") {
-            unavailable_before(&[Some(o.node), peer], o.at_ms)
-        } else {
-            false
+        let explained = match &reason.kind {
+            CloseKind::OutdatedChannelManager => true,
+            CloseKind::CommitmentTxConfirmed | CloseKind::CounterpartyForceClosed { .. } => {
+                closed_elsewhere(o.node, channel_id)
+            }
+            k if k.peer_state_mismatch().is_some() => {
+                restarted_before(peer, o.at_ms) || peer_closed_before(peer, channel_id, o.at_ms)
+            }
+            CloseKind::HTLCsTimedOut { .. } => unavailable_before(&[Some(o.node), peer], o.at_ms),
+            _ => false,
         };
         if !explained {
             violations.push(Violation::at_node(
@@ -676,6 +674,7 @@ pub fn judge(ev: &Evidence) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sim::node::{CloseReason, PeerStateMismatch};
 
     const A: NodeIdx = 0;
     const C: NodeIdx = 1;
@@ -1088,30 +1087,38 @@ mod tests {
     #[test]
     fn force_closes_need_an_explanation_from_the_run() {
         let channel = Bytes32([4; 32]);
-        let close = |node, reason: &str| Observation {
+        let close = |node, kind: CloseKind| Observation {
             at_ms: 100,
             node,
             incarnation: 0,
-            event: NodeEvent::ChannelClosed { channel_id: channel, reason: reason.into(), force_close: true },
+            event: NodeEvent::ChannelClosed {
+                channel_id: channel,
+                reason: CloseReason::from_kind(kind),
+                force_close: true,
+            },
         };
         let mut ev = Evidence { healed: true, names: vec!["A".into(), "C".into(), "B".into()], ..Evidence::default() };
         ev.channel_peers = vec![(A, channel, B), (B, channel, A)];
         // LDK force-closing on its own, with nothing in the run to explain it.
-        ev.observations = vec![close(A, "HolderForceClosed { broadcasted_latest_txn: Some(true) }")];
+        ev.observations =
+            vec![close(A, CloseKind::HolderForceClosed { broadcasted_latest_txn: Some(true), message: String::new() })];
         assert_eq!(invariants(&judge(&ev)), vec![Invariant::ExplainedForceClose]);
         // An HTLC timed out although both ends were always up: unexplained too.
-        ev.observations = vec![close(A, "HTLCsTimedOut { payment_hash: None }")];
+        ev.observations = vec![close(A, CloseKind::HTLCsTimedOut { payment_hash: None })];
         assert_eq!(invariants(&judge(&ev)), vec![Invariant::ExplainedForceClose]);
         // ... explained once the peer was down for a while before.
         ev.unavailable = vec![(B, 50)];
         assert_eq!(invariants(&judge(&ev)), vec![]);
         // The bogus-reestablish close is explained by the peer's restart before it.
-        ev.observations = vec![close(A, "ProcessingError { err: \"Peer sent an invalid channel_reestablish to force close in a non-standard way\" }")];
+        ev.observations = vec![close(
+            A,
+            CloseKind::ProcessingError { err: String::new(), peer_state: Some(PeerStateMismatch::InvalidReestablish) },
+        )];
         assert_eq!(invariants(&judge(&ev)), vec![Invariant::ExplainedForceClose]);
         ev.restart_times = vec![(B, 90, true)];
         assert_eq!(invariants(&judge(&ev)), vec![]);
         // A stale manager's close is LDK's documented behaviour.
-        ev.observations = vec![close(A, "OutdatedChannelManager")];
+        ev.observations = vec![close(A, CloseKind::OutdatedChannelManager)];
         assert_eq!(invariants(&judge(&ev)), vec![]);
     }
 }

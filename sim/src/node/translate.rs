@@ -5,8 +5,8 @@
 //! seeing an LDK type.
 
 use super::types::{
-    Bytes32, ChannelInfo, HtlcDirection, HtlcInfo, HtlcState, NodeError, NodeEvent, NodeKey, OpenChannelBalance,
-    SendFailure,
+    Bytes32, ChannelInfo, CloseKind, CloseReason, HtlcDirection, HtlcInfo, HtlcState, NodeError, NodeEvent, NodeKey,
+    OpenChannelBalance, PeerStateMismatch, SendFailure,
 };
 
 use lightning::chain::channelmonitor::Balance;
@@ -40,19 +40,51 @@ pub(super) fn balance_kind(balance: &Balance) -> String {
     variant_name(balance)
 }
 
-/// Whether LDK's `ClosureReason` is a force-close (anything but the cooperative and
-/// unfunded-channel closes, batch funding failures and disconnections before funding).
-pub(super) fn is_force_close(reason: &ClosureReason) -> bool {
-    !matches!(
-        reason,
-        ClosureReason::CounterpartyInitiatedCooperativeClosure
-            | ClosureReason::LocallyInitiatedCooperativeClosure
-            | ClosureReason::LegacyCooperativeClosure
-            | ClosureReason::CounterpartyCoopClosedUnfundedChannel
-            | ClosureReason::LocallyCoopClosedUnfundedChannel
-            | ClosureReason::FundingBatchClosure
-            | ClosureReason::DisconnectedPeer
-    )
+/// LDK's `ClosureReason` in our terms, with its `Debug` text for the trace.
+pub(super) fn close_reason(reason: &ClosureReason) -> CloseReason {
+    let kind = match reason {
+        ClosureReason::CounterpartyForceClosed { peer_msg } => {
+            CloseKind::CounterpartyForceClosed { peer_msg: peer_msg.0.clone() }
+        }
+        ClosureReason::HolderForceClosed { broadcasted_latest_txn, message } => {
+            CloseKind::HolderForceClosed { broadcasted_latest_txn: *broadcasted_latest_txn, message: message.clone() }
+        }
+        ClosureReason::LegacyCooperativeClosure => CloseKind::LegacyCooperativeClosure,
+        ClosureReason::CounterpartyInitiatedCooperativeClosure => CloseKind::CounterpartyInitiatedCooperativeClosure,
+        ClosureReason::LocallyInitiatedCooperativeClosure => CloseKind::LocallyInitiatedCooperativeClosure,
+        ClosureReason::CommitmentTxConfirmed => CloseKind::CommitmentTxConfirmed,
+        ClosureReason::FundingTimedOut => CloseKind::FundingTimedOut,
+        ClosureReason::ProcessingError { err } => {
+            CloseKind::ProcessingError { err: err.clone(), peer_state: peer_state_mismatch(err) }
+        }
+        ClosureReason::DisconnectedPeer => CloseKind::DisconnectedPeer,
+        ClosureReason::OutdatedChannelManager => CloseKind::OutdatedChannelManager,
+        ClosureReason::CounterpartyCoopClosedUnfundedChannel => CloseKind::CounterpartyCoopClosedUnfundedChannel,
+        ClosureReason::LocallyCoopClosedUnfundedChannel => CloseKind::LocallyCoopClosedUnfundedChannel,
+        ClosureReason::FundingBatchClosure => CloseKind::FundingBatchClosure,
+        ClosureReason::HTLCsTimedOut { payment_hash } => {
+            CloseKind::HTLCsTimedOut { payment_hash: payment_hash.map(|h| Bytes32(h.0)) }
+        }
+        ClosureReason::PeerFeerateTooLow { peer_feerate_sat_per_kw, required_feerate_sat_per_kw } => {
+            CloseKind::PeerFeerateTooLow {
+                peer_feerate_sat_per_kw: *peer_feerate_sat_per_kw,
+                required_feerate_sat_per_kw: *required_feerate_sat_per_kw,
+            }
+        }
+    };
+    CloseReason::new(kind, format!("{reason:?}"))
+}
+
+/// Which mismatch of the peer's view after a reconnection a `ProcessingError` reports, from
+/// LDK's wording of it (`ln/channel.rs`): the one place that reads LDK's error text.
+fn peer_state_mismatch(err: &str) -> Option<PeerStateMismatch> {
+    if err.contains("invalid channel_reestablish to force close") {
+        Some(PeerStateMismatch::InvalidReestablish)
+    } else if err.contains("reconnect channel_ready with a different point") {
+        Some(PeerStateMismatch::ChannelReadyPointChanged)
+    } else {
+        None
+    }
 }
 
 /// An LDK event as the trace records it.
@@ -124,11 +156,14 @@ pub(super) fn event(event: &Event) -> NodeEvent {
             channel_id: chan_id(channel_id),
             counterparty: NodeKey::from_pk(counterparty_node_id),
         },
-        Event::ChannelClosed { channel_id, reason, .. } => NodeEvent::ChannelClosed {
-            channel_id: chan_id(channel_id),
-            force_close: is_force_close(reason),
-            reason: format!("{reason:?}"),
-        },
+        Event::ChannelClosed { channel_id, reason, .. } => {
+            let reason = close_reason(reason);
+            NodeEvent::ChannelClosed {
+                channel_id: chan_id(channel_id),
+                force_close: reason.kind.is_force_close(),
+                reason,
+            }
+        }
         other => NodeEvent::Other(event_name(other)),
     }
 }

@@ -150,10 +150,9 @@ pub enum NodeEvent {
     ChannelClosed {
         /// The channel.
         channel_id: Bytes32,
-        /// LDK's `ClosureReason`, as its variant and fields (`Debug`), e.g.
-        /// `OutdatedChannelManager`.
-        reason: String,
-        /// Whether the reason is one of LDK's force-close reasons.
+        /// Why (LDK's `ClosureReason`).
+        reason: CloseReason,
+        /// Whether the reason is one of LDK's force-close reasons ([`CloseKind::is_force_close`]).
         force_close: bool,
     },
     /// Any other event, by name.
@@ -504,4 +503,142 @@ pub enum NodeError {
         /// LDK's error message (`LightningError::err`).
         detail: String,
     },
+}
+
+/// Why LDK closed a channel: LDK's `ClosureReason`, variant by variant, in this crate's
+/// terms (see its docs for when LDK gives each).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseKind {
+    /// The peer force-closed it, sending an `error` or `warning` with this text.
+    CounterpartyForceClosed {
+        /// The peer's message (untrusted text).
+        peer_msg: String,
+    },
+    /// This node force-closed it (by the application, or on a monitor's own decision).
+    HolderForceClosed {
+        /// Whether the latest commitment transaction was broadcast, if known.
+        broadcasted_latest_txn: Option<bool>,
+        /// The message given with the close.
+        message: String,
+    },
+    /// A cooperative close recorded by an old LDK that did not say who started it.
+    LegacyCooperativeClosure,
+    /// A cooperative close the peer started.
+    CounterpartyInitiatedCooperativeClosure,
+    /// A cooperative close this node started.
+    LocallyInitiatedCooperativeClosure,
+    /// A commitment or closing transaction confirmed on chain.
+    CommitmentTxConfirmed,
+    /// The funding transaction did not confirm in time.
+    FundingTimedOut,
+    /// LDK closed it on an error while processing a message or an event.
+    ProcessingError {
+        /// LDK's error text.
+        err: String,
+        /// Whether the error says the peer's view of the channel does not match ours after a
+        /// reconnection (the peer lost or dropped the channel or its state), and how.
+        peer_state: Option<PeerStateMismatch>,
+    },
+    /// The peer disconnected before the channel was funded.
+    DisconnectedPeer,
+    /// The manager read at startup was older than a `ChannelMonitor`.
+    OutdatedChannelManager,
+    /// The peer asked to close the unfunded channel.
+    CounterpartyCoopClosedUnfundedChannel,
+    /// This node asked to close the unfunded channel.
+    LocallyCoopClosedUnfundedChannel,
+    /// Another channel of the same funding batch closed.
+    FundingBatchClosure,
+    /// HTLCs on the channel timed out (it was force-closed to claim them on chain).
+    HTLCsTimedOut {
+        /// The payment hash of one of them, if LDK says.
+        payment_hash: Option<Bytes32>,
+    },
+    /// The peer's feerate stayed below what this node requires.
+    PeerFeerateTooLow {
+        /// The peer's feerate, sat per 1000 weight units.
+        peer_feerate_sat_per_kw: u32,
+        /// The feerate this node requires, sat per 1000 weight units.
+        required_feerate_sat_per_kw: u32,
+    },
+}
+
+/// How a peer's view of a channel turned out not to match this node's after a reconnection
+/// (the `ProcessingError`s LDK gives for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerStateMismatch {
+    /// The peer's `channel_reestablish` showed it lost state or asks for a force-close in a
+    /// non-standard way (LDK: "invalid channel_reestablish to force close").
+    InvalidReestablish,
+    /// The peer re-sent `channel_ready` with a different per-commitment point (LDK:
+    /// "reconnect channel_ready with a different point").
+    ChannelReadyPointChanged,
+}
+
+impl CloseKind {
+    /// Whether this is a force-close: anything but the cooperative and unfunded-channel
+    /// closes, batch funding failures and disconnections before funding.
+    pub fn is_force_close(&self) -> bool {
+        !matches!(
+            self,
+            CloseKind::CounterpartyInitiatedCooperativeClosure
+                | CloseKind::LocallyInitiatedCooperativeClosure
+                | CloseKind::LegacyCooperativeClosure
+                | CloseKind::CounterpartyCoopClosedUnfundedChannel
+                | CloseKind::LocallyCoopClosedUnfundedChannel
+                | CloseKind::FundingBatchClosure
+                | CloseKind::DisconnectedPeer
+        )
+    }
+
+    /// The mismatch of the peer's view that LDK closed the channel over, if that is why.
+    pub fn peer_state_mismatch(&self) -> Option<PeerStateMismatch> {
+        match self {
+            CloseKind::ProcessingError { peer_state, .. } => *peer_state,
+            _ => None,
+        }
+    }
+}
+
+/// Why LDK closed a channel: the typed [`CloseKind`] (what the oracle decides on) and the
+/// text traces and reports show, LDK's `Debug` of its `ClosureReason` (e.g.
+/// `OutdatedChannelManager`), kept as it was so trace digests do not change. `Debug` prints
+/// the text as a quoted string, `Display` bare.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    /// What kind of close it is.
+    pub kind: CloseKind,
+    /// LDK's `Debug` text of the reason.
+    text: String,
+}
+
+impl CloseReason {
+    /// A reason of `kind` shown as `text`.
+    pub fn new(kind: CloseKind, text: impl Into<String>) -> CloseReason {
+        CloseReason { kind, text: text.into() }
+    }
+
+    /// A reason of `kind` shown as this crate's `Debug` of the kind (for tests: LDK's own
+    /// text may differ).
+    pub fn from_kind(kind: CloseKind) -> CloseReason {
+        let text = format!("{kind:?}");
+        CloseReason { kind, text }
+    }
+
+    /// The text traces and reports show.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.text, f)
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
 }
