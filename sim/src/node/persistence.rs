@@ -467,3 +467,58 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn monitor(name: &str) -> StoredKey {
+        StoredKey::Monitor { name: name.into() }
+    }
+
+    #[test]
+    fn every_key_the_node_writes_is_classified() {
+        assert_eq!(StoredKey::of(DiskLayout::MANAGER), StoredKey::Manager);
+        assert_eq!(StoredKey::of("manager"), StoredKey::Manager);
+        assert_eq!(StoredKey::of(&DiskLayout::monitor("ab_1")), monitor("ab_1"));
+        assert_eq!(StoredKey::of("monitors/ab_1"), monitor("ab_1"));
+        assert_eq!(StoredKey::of(&DiskLayout::kv("monitors", "", "ab_1")), monitor("ab_1"));
+        assert_eq!(
+            StoredKey::of(&DiskLayout::kv("monitor_updates", "ab_1", "7")),
+            StoredKey::MonitorUpdate { monitor: "ab_1".into(), update: "7".into() }
+        );
+        assert_eq!(
+            StoredKey::of(&DiskLayout::archived_monitor("ab_1")),
+            StoredKey::ArchivedMonitor { name: "ab_1".into() }
+        );
+        assert_eq!(
+            StoredKey::of(&DiskLayout::kv("archived_monitors", "", "ab_1")),
+            StoredKey::ArchivedMonitor { name: "ab_1".into() }
+        );
+        assert_eq!(StoredKey::of(&DiskLayout::sweeper()), StoredKey::Sweeper);
+        assert_eq!(DiskLayout::sweeper(), "kv///output_sweeper");
+        assert_eq!(Node::sweeper_disk_key(), DiskLayout::sweeper());
+    }
+
+    #[test]
+    fn unknown_keys_are_other() {
+        for key in ["", "managers", "kv/", "kv/monitors", "kv//other/x", "kv///scorer", "somewhere/else"] {
+            assert_eq!(StoredKey::of(key), StoredKey::Other, "{key}");
+        }
+    }
+
+    #[test]
+    fn only_monitors_and_their_updates_are_monitor_writes() {
+        assert!(monitor("x").is_monitor_write());
+        assert!(StoredKey::MonitorUpdate { monitor: "x".into(), update: "1".into() }.is_monitor_write());
+        for k in
+            [StoredKey::Manager, StoredKey::Sweeper, StoredKey::Other, StoredKey::ArchivedMonitor { name: "x".into() }]
+        {
+            assert!(!k.is_monitor_write(), "{k:?}");
+        }
+        // What the world counted as monitor writes before the layout had names.
+        for key in ["monitors/a_0", "kv/monitors//a_0", "kv/monitor_updates/a_0/3"] {
+            assert!(StoredKey::of(key).is_monitor_write(), "{key}");
+        }
+    }
+}

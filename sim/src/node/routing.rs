@@ -45,6 +45,31 @@ pub const INVOICE_FINAL_CLTV_BLOCKS: u32 = 72;
 pub fn forward_fee_msat(amount_msat: u64) -> u64 {
     FORWARD_FEE_BASE_MSAT + amount_msat * FORWARD_FEE_PPM / 1_000_000
 }
+
+/// `fee_msat` of each of the `hops` unblinded hops of a trampoline path that must deliver
+/// `to_trampoline_msat` to the first trampoline node: each non-final hop charges
+/// [`forward_fee_msat`] of what it forwards (the rest of the path, computed backwards from
+/// the trampoline); the last unblinded hop (the first trampoline node) gets 0, as the
+/// trampoline hops carry the amount and their fees.
+pub(super) fn unblinded_hop_fees(hops: usize, to_trampoline_msat: u64) -> Vec<u64> {
+    let mut fees = vec![0u64; hops];
+    let mut carried = to_trampoline_msat;
+    for i in (0..hops.saturating_sub(1)).rev() {
+        fees[i] = forward_fee_msat(carried);
+        carried += fees[i];
+    }
+    fees
+}
+
+/// `cltv_expiry_delta` of unblinded hop `i` of `hops`: [`CLTV_EXPIRY_DELTA_BLOCKS`] for a
+/// forwarding hop, the sum of the trampoline hops' deltas (`trampoline_cltv`) for the last.
+pub(super) fn unblinded_hop_cltv_delta(i: usize, hops: usize, trampoline_cltv: u32) -> u32 {
+    if i + 1 == hops {
+        trampoline_cltv
+    } else {
+        CLTV_EXPIRY_DELTA_BLOCKS as u32
+    }
+}
 /// An invoice-like handle for a payment to a trampoline recipient through a blinded path:
 /// what the payee hands the payer. Created by [`Node::create_trampoline_receive`].
 #[derive(Clone)]
@@ -219,12 +244,7 @@ impl Node {
             // fee_msat of a non-final hop is what that hop charges to forward the rest of the
             // path, computed from the payee backwards; the last unblinded hop (the first
             // trampoline node) gets 0 here: the trampoline hops carry the amount and fees.
-            let mut fees = vec![0u64; hops.len()];
-            let mut carried = *amount_msat + trampoline_fee;
-            for i in (0..hops.len().saturating_sub(1)).rev() {
-                fees[i] = forward_fee_msat(carried);
-                carried += fees[i];
-            }
+            let fees = unblinded_hop_fees(hops.len(), *amount_msat + trampoline_fee);
             let route_hops: Vec<RouteHop> = hops
                 .iter()
                 .enumerate()
@@ -234,11 +254,7 @@ impl Node {
                     short_channel_id: hop.short_channel_id,
                     channel_features: ChannelFeatures::empty(),
                     fee_msat: fees[i],
-                    cltv_expiry_delta: if i + 1 == hops.len() {
-                        trampoline_cltv
-                    } else {
-                        CLTV_EXPIRY_DELTA_BLOCKS as u32
-                    },
+                    cltv_expiry_delta: unblinded_hop_cltv_delta(i, hops.len(), trampoline_cltv),
                     maybe_announced_channel: false,
                 })
                 .collect();
@@ -313,5 +329,38 @@ impl Node {
                 Retry::Attempts(retries),
             )
             .map_err(translate::send_failure)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarding_fee_is_base_plus_proportional_rounded_down() {
+        assert_eq!(forward_fee_msat(0), 1_000);
+        assert_eq!(forward_fee_msat(1_000_000), 1_100);
+        assert_eq!(forward_fee_msat(9_999), 1_000, "0.9999 msat of proportional fee rounds down");
+        assert_eq!(forward_fee_msat(100_000_000), 11_000);
+    }
+
+    #[test]
+    fn unblinded_fees_are_computed_backwards_from_the_trampoline() {
+        assert_eq!(unblinded_hop_fees(0, 5_000), Vec::<u64>::new());
+        assert_eq!(unblinded_hop_fees(1, 1_000_000), vec![0], "the first trampoline node is paid by its hops");
+        // Two hops: the forwarder charges for the 1_000_000 it forwards.
+        assert_eq!(unblinded_hop_fees(2, 1_000_000), vec![1_100, 0]);
+        // Three hops: the first forwarder also carries the second one's fee.
+        let fees = unblinded_hop_fees(3, 1_000_000);
+        assert_eq!(fees, vec![forward_fee_msat(1_001_100), 1_100, 0]);
+        assert_eq!(fees[0], 1_100, "1_001_100 * 100 ppm rounds down to 100");
+    }
+
+    #[test]
+    fn cltv_deltas_forwarders_then_the_trampoline_share() {
+        let trampoline = CLTV_EXPIRY_DELTA_BLOCKS as u32 + TRAMPOLINE_FINAL_CLTV_BLOCKS;
+        let deltas: Vec<u32> = (0..3).map(|i| unblinded_hop_cltv_delta(i, 3, trampoline)).collect();
+        assert_eq!(deltas, vec![72, 72, 216]);
+        assert_eq!(unblinded_hop_cltv_delta(0, 1, TRAMPOLINE_FINAL_CLTV_BLOCKS), 144);
     }
 }

@@ -83,3 +83,54 @@ pub(super) fn poll_ready<F: Future>(f: F, spawner: &SimSpawner) -> F::Output {
     }
     panic!("a read from the fake store did not complete");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A future that is pending until `gate` opens, then logs `name` and completes.
+    async fn step(name: &'static str, gate: Arc<Mutex<bool>>, log: Arc<Mutex<Vec<&'static str>>>) -> &'static str {
+        std::future::poll_fn(|_| if *gate.lock().unwrap() { Poll::Ready(()) } else { Poll::Pending }).await;
+        log.lock().unwrap().push(name);
+        name
+    }
+
+    #[test]
+    fn tasks_run_in_spawn_order_and_pending_ones_keep_their_place() {
+        let spawner = SimSpawner::default();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let open = Arc::new(Mutex::new(true));
+        let closed = Arc::new(Mutex::new(false));
+        let _a = spawner.spawn(step("a", closed.clone(), log.clone()));
+        let _b = spawner.spawn(step("b", open.clone(), log.clone()));
+        let _c = spawner.spawn(step("c", closed.clone(), log.clone()));
+        assert_eq!(spawner.poll_once(), 1, "only b can complete");
+        assert_eq!(*log.lock().unwrap(), vec!["b"]);
+        let _d = spawner.spawn(step("d", open.clone(), log.clone()));
+        *closed.lock().unwrap() = true;
+        assert_eq!(spawner.poll_once(), 3, "a and c (first, in their order), then d spawned after them");
+        assert_eq!(*log.lock().unwrap(), vec!["b", "a", "c", "d"]);
+        assert_eq!(spawner.poll_once(), 0, "the queue is empty");
+    }
+
+    #[test]
+    fn a_dropped_handle_does_not_cancel_its_task() {
+        let spawner = SimSpawner::default();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(Mutex::new(false));
+        drop(spawner.spawn(step("dropped", gate.clone(), log.clone())));
+        assert_eq!(spawner.poll_once(), 0);
+        *gate.lock().unwrap() = true;
+        assert_eq!(spawner.poll_once(), 1, "still polled after its handle was dropped");
+        assert_eq!(*log.lock().unwrap(), vec!["dropped"]);
+    }
+
+    #[test]
+    fn the_handle_completes_with_the_output() {
+        let spawner = SimSpawner::default();
+        let gate = Arc::new(Mutex::new(true));
+        let handle = spawner.spawn(step("x", gate, Arc::new(Mutex::new(Vec::new()))));
+        let out = poll_ready(handle, &spawner);
+        assert_eq!(out, Ok("x"));
+    }
+}

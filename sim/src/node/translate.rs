@@ -274,3 +274,114 @@ pub(super) fn channel_refused(e: APIError) -> NodeError {
 pub(super) fn graph_refused(e: LightningError) -> NodeError {
     NodeError::GraphRefused { detail: e.err }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lightning::types::payment::PaymentHash;
+    use lightning::types::string::UntrustedString;
+
+    /// Every LDK `ClosureReason`, with the kind it translates into and whether it is a
+    /// force-close.
+    fn cases() -> Vec<(ClosureReason, CloseKind, bool)> {
+        let reestablish = "Peer sent an invalid channel_reestablish to force close in a non-standard way";
+        let ready = "Peer sent a reconnect channel_ready with a different point";
+        vec![
+            (
+                ClosureReason::CounterpartyForceClosed { peer_msg: UntrustedString("bye".into()) },
+                CloseKind::CounterpartyForceClosed { peer_msg: "bye".into() },
+                true,
+            ),
+            (
+                ClosureReason::HolderForceClosed { broadcasted_latest_txn: Some(true), message: "m".into() },
+                CloseKind::HolderForceClosed { broadcasted_latest_txn: Some(true), message: "m".into() },
+                true,
+            ),
+            (ClosureReason::LegacyCooperativeClosure, CloseKind::LegacyCooperativeClosure, false),
+            (
+                ClosureReason::CounterpartyInitiatedCooperativeClosure,
+                CloseKind::CounterpartyInitiatedCooperativeClosure,
+                false,
+            ),
+            (ClosureReason::LocallyInitiatedCooperativeClosure, CloseKind::LocallyInitiatedCooperativeClosure, false),
+            (ClosureReason::CommitmentTxConfirmed, CloseKind::CommitmentTxConfirmed, true),
+            (ClosureReason::FundingTimedOut, CloseKind::FundingTimedOut, true),
+            (
+                ClosureReason::ProcessingError { err: "boom".into() },
+                CloseKind::ProcessingError { err: "boom".into(), peer_state: None },
+                true,
+            ),
+            (
+                ClosureReason::ProcessingError { err: reestablish.into() },
+                CloseKind::ProcessingError {
+                    err: reestablish.into(),
+                    peer_state: Some(PeerStateMismatch::InvalidReestablish),
+                },
+                true,
+            ),
+            (
+                ClosureReason::ProcessingError { err: ready.into() },
+                CloseKind::ProcessingError {
+                    err: ready.into(),
+                    peer_state: Some(PeerStateMismatch::ChannelReadyPointChanged),
+                },
+                true,
+            ),
+            (ClosureReason::DisconnectedPeer, CloseKind::DisconnectedPeer, false),
+            (ClosureReason::OutdatedChannelManager, CloseKind::OutdatedChannelManager, true),
+            (
+                ClosureReason::CounterpartyCoopClosedUnfundedChannel,
+                CloseKind::CounterpartyCoopClosedUnfundedChannel,
+                false,
+            ),
+            (ClosureReason::LocallyCoopClosedUnfundedChannel, CloseKind::LocallyCoopClosedUnfundedChannel, false),
+            (ClosureReason::FundingBatchClosure, CloseKind::FundingBatchClosure, false),
+            (
+                ClosureReason::HTLCsTimedOut { payment_hash: Some(PaymentHash([7; 32])) },
+                CloseKind::HTLCsTimedOut { payment_hash: Some(Bytes32([7; 32])) },
+                true,
+            ),
+            (
+                ClosureReason::HTLCsTimedOut { payment_hash: None },
+                CloseKind::HTLCsTimedOut { payment_hash: None },
+                true,
+            ),
+            (
+                ClosureReason::PeerFeerateTooLow { peer_feerate_sat_per_kw: 253, required_feerate_sat_per_kw: 1000 },
+                CloseKind::PeerFeerateTooLow { peer_feerate_sat_per_kw: 253, required_feerate_sat_per_kw: 1000 },
+                true,
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_closure_reason_translates_into_its_kind() {
+        for (ldk, kind, force) in cases() {
+            let ours = close_reason(&ldk);
+            assert_eq!(ours.kind, kind, "{ldk:?}");
+            assert_eq!(ours.kind.is_force_close(), force, "{ldk:?}");
+        }
+    }
+
+    #[test]
+    fn the_reason_keeps_ldks_text_for_the_trace() {
+        for (ldk, _, _) in cases() {
+            let ours = close_reason(&ldk);
+            assert_eq!(ours.to_string(), format!("{ldk:?}"));
+            assert_eq!(format!("{ours:?}"), format!("{:?}", format!("{ldk:?}")), "Debug quotes it, as a String did");
+        }
+        assert_eq!(close_reason(&ClosureReason::OutdatedChannelManager).text(), "OutdatedChannelManager");
+    }
+
+    #[test]
+    fn only_processing_errors_report_a_peer_state_mismatch() {
+        let holder = ClosureReason::HolderForceClosed {
+            broadcasted_latest_txn: None,
+            message: "invalid channel_reestablish to force close".into(),
+        };
+        assert_eq!(close_reason(&holder).kind.peer_state_mismatch(), None);
+        let err = "Peer sent an invalid channel_reestablish to force close in a non-standard way";
+        let processing = ClosureReason::ProcessingError { err: err.into() };
+        assert_eq!(close_reason(&processing).kind.peer_state_mismatch(), Some(PeerStateMismatch::InvalidReestablish));
+    }
+}

@@ -164,10 +164,9 @@ impl Node {
     pub(super) fn funding_tx(&mut self, value_sat: u64, script: ScriptBuf) -> Transaction {
         // Spend the smallest coin that covers the channel; no fee is needed on the fake chain.
         self.wallet.sort_by_key(|op| self.env.chain.utxo(op).map(|o| o.value.to_sat()).unwrap_or(0));
-        let pos = self
-            .wallet
-            .iter()
-            .position(|op| self.env.chain.utxo(op).map_or(false, |o| o.value.to_sat() >= value_sat))
+        let values: Vec<Option<u64>> =
+            self.wallet.iter().map(|op| self.env.chain.utxo(op).map(|o| o.value.to_sat())).collect();
+        let pos = first_covering(&values, value_sat)
             .unwrap_or_else(|| panic!("{}: wallet cannot fund {value_sat} sat", self.env.name));
         let coin = self.wallet.remove(pos);
         let have = self.env.chain.utxo(&coin).expect("checked").value.to_sat();
@@ -265,5 +264,33 @@ impl Node {
             parts.keys.clone(),
             parts.logger.clone(),
         )
+    }
+}
+
+/// Funding coin selection: the position of the first coin worth at least `value_sat` among
+/// `values` (a coin's value, `None` if the chain no longer has it unspent). Over coins sorted
+/// by value, as `Node::funding_tx` keeps them, that is the smallest coin that covers.
+pub(super) fn first_covering(values: &[Option<u64>], value_sat: u64) -> Option<usize> {
+    values.iter().position(|v| v.is_some_and(|v| v >= value_sat))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_covering;
+
+    #[test]
+    fn funding_takes_the_smallest_coin_that_covers() {
+        let sorted = [Some(10), Some(50), Some(50), Some(200)];
+        assert_eq!(first_covering(&sorted, 40), Some(1), "the first of two equal coins");
+        assert_eq!(first_covering(&sorted, 50), Some(1), "an exact fit covers");
+        assert_eq!(first_covering(&sorted, 10), Some(0));
+        assert_eq!(first_covering(&sorted, 201), None, "nothing covers");
+        assert_eq!(first_covering(&[], 1), None);
+    }
+
+    #[test]
+    fn a_spent_coin_never_funds() {
+        assert_eq!(first_covering(&[None, Some(5), None, Some(100)], 50), Some(3));
+        assert_eq!(first_covering(&[None], 0), None, "even a zero-value channel needs a coin");
     }
 }
