@@ -372,7 +372,7 @@ pub fn build_from(run: &RunResult, ev: &oracle::Evidence) -> Report {
                 at_ms: o.at_ms,
                 node: w.name(o.node).to_string(),
                 channel_id: format!("{channel_id:?}"),
-                reason: reason.clone(),
+                reason: reason.to_string(),
                 force_close: *force_close,
             }),
             _ => None,

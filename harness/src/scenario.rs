@@ -322,7 +322,11 @@ enum Receive {
 fn open(world: &mut World, from: NodeIdx, to: NodeIdx) -> Result<(), String> {
     let key = world.node_key(to);
     let uid = (from as u128) << 32 | to as u128;
-    world.act(from, |n| n.open_channel(key, CHANNEL_CAPACITY_SAT, uid)).ok_or("node down")?.map(|_| ())
+    world
+        .act(from, |n| n.open_channel(key, CHANNEL_CAPACITY_SAT, uid))
+        .ok_or("node down")?
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Whether `node` is up and holds a confirmed coin large enough to fund a channel.
@@ -800,7 +804,7 @@ fn try_send(world: &mut World, p: &mut PaymentPlan, receive: &Receive, links: &[
         }
     };
     p.sent_at_ms = Some(world.now_ms());
-    p.send_error = result.err();
+    p.send_error = result.err().map(|e| e.to_string());
     true
 }
 

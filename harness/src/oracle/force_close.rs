@@ -17,7 +17,7 @@
 use super::evidence::{Evidence, Load};
 use super::{Violation, ViolationCode};
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, NodeEvent};
+use sim::node::{Bytes32, CloseKind, NodeEvent};
 
 /// Deferred mode holds monitor writes until the manager that covers them is durable, LDK's
 /// answer to stale managers (`ChainMonitor::new`'s `deferred` docs): when every incarnation
@@ -83,18 +83,16 @@ pub fn check_explained(ev: &Evidence) -> Vec<Violation> {
             continue;
         }
         let peer = x.peer_of(o.node, channel_id);
-        let explained = if reason.starts_with("OutdatedChannelManager") {
-            true
-        } else if reason.starts_with("CommitmentTxConfirmed") || reason.starts_with("CounterpartyForceClosed") {
-            x.closed_elsewhere(o.node, channel_id)
-        } else if reason.contains("invalid channel_reestablish to force close")
-            || reason.contains("reconnect channel_ready with a different point")
-        {
-            x.restarted_before(peer, o.at_ms) || x.peer_closed_before(peer, channel_id, o.at_ms)
-        } else if reason.starts_with("HTLCsTimedOut") {
-            x.unavailable_before(&[Some(o.node), peer], o.at_ms)
-        } else {
-            false
+        let explained = match &reason.kind {
+            CloseKind::OutdatedChannelManager => true,
+            CloseKind::CommitmentTxConfirmed | CloseKind::CounterpartyForceClosed { .. } => {
+                x.closed_elsewhere(o.node, channel_id)
+            }
+            k if k.peer_state_mismatch().is_some() => {
+                x.restarted_before(peer, o.at_ms) || x.peer_closed_before(peer, channel_id, o.at_ms)
+            }
+            CloseKind::HTLCsTimedOut { .. } => x.unavailable_before(&[Some(o.node), peer], o.at_ms),
+            _ => false,
         };
         if !explained {
             let message = format!(

@@ -430,11 +430,12 @@ fn payer_failed_while_its_htlc_was_fulfilled_breaks_atomicity() {
 #[test]
 fn force_closes_need_an_explanation_from_the_run() {
     let channel = Bytes32([4; 32]);
-    let close = |node, reason: &str| Observation {
+    use sim::node::{CloseKind, CloseReason, PeerStateMismatch};
+    let close = |node, kind: CloseKind| Observation {
         at_ms: 100,
         node,
         incarnation: 0,
-        event: NodeEvent::ChannelClosed { channel_id: channel, reason: reason.into(), force_close: true },
+        event: NodeEvent::ChannelClosed { channel_id: channel, reason: CloseReason::from_kind(kind), force_close: true },
     };
     let mut ev = Evidence { names: vec!["A".into(), "C".into(), "B".into()], ..Evidence::default() };
     ev.ldk.channel_peers = vec![
@@ -442,10 +443,10 @@ fn force_closes_need_an_explanation_from_the_run() {
         ChannelPeer { node: B, channel_id: channel, peer: A },
     ];
     // LDK force-closing on its own, with nothing in the run to explain it.
-    ev.ldk.events = vec![close(A, "HolderForceClosed { broadcasted_latest_txn: Some(true) }")];
+    ev.ldk.events = vec![close(A, CloseKind::HolderForceClosed { broadcasted_latest_txn: Some(true), message: String::new() })];
     assert_eq!(invariants(&judge(&ev)), vec![Invariant::ExplainedForceClose]);
     // An HTLC timed out although both ends were always up: unexplained too.
-    ev.ldk.events = vec![close(A, "HTLCsTimedOut { payment_hash: None }")];
+    ev.ldk.events = vec![close(A, CloseKind::HTLCsTimedOut { payment_hash: None })];
     assert_eq!(invariants(&judge(&ev)), vec![Invariant::ExplainedForceClose]);
     // ... explained once the peer was down for a while before.
     ev.harness.unavailable = vec![Unavailable { node: B, at_ms: 50 }];
@@ -453,13 +454,13 @@ fn force_closes_need_an_explanation_from_the_run() {
     // The bogus-reestablish close is explained by the peer's restart before it.
     ev.ldk.events = vec![close(
         A,
-        "ProcessingError { err: \"Peer sent an invalid channel_reestablish to force close in a non-standard way\" }",
+        CloseKind::ProcessingError { err: String::new(), peer_state: Some(PeerStateMismatch::InvalidReestablish) },
     )];
     assert_eq!(invariants(&judge(&ev)), vec![Invariant::ExplainedForceClose]);
     ev.harness.restarts = vec![RestartFacts::new(B, 80, Some(90))];
     assert_eq!(invariants(&judge(&ev)), vec![]);
     // A stale manager's close is LDK's documented behaviour.
-    ev.ldk.events = vec![close(A, "OutdatedChannelManager")];
+    ev.ldk.events = vec![close(A, CloseKind::OutdatedChannelManager)];
     assert_eq!(invariants(&judge(&ev)), vec![]);
 }
 

@@ -120,7 +120,7 @@ impl World {
         ));
         let result = match self.slots[d.node].node.as_mut() {
             Some(node) => node.deliver(d.conn, &d.bytes),
-            None => Err("node down".into()),
+            None => Err(crate::node::NodeError::NodeDown),
         };
         if let Err(e) = result {
             self.record(format!("read_event error conn={}: {e}", d.conn.0));

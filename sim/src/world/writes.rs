@@ -6,6 +6,7 @@ use super::{Action, ManagerWrite, World};
 use crate::disk::{DiskOp, WriteId};
 use crate::faults::{FaultKind, FaultRecord};
 use crate::net::NodeIdx;
+use crate::node::StoredKey;
 
 /// What a crash did to a node's pending writes ([`World::crash_writes`]).
 pub(super) struct CrashedWrites {
@@ -63,7 +64,7 @@ impl World {
                 self.slots[idx].issued_monitor_writes.retain(|w| w != id);
             }
             if let DiskOp::WrotePending { id, key, .. } = &op {
-                if key.starts_with("monitors/") || key.starts_with("kv/monitor") {
+                if StoredKey::of(key).is_monitor_write() {
                     self.slots[idx].issued_monitor_writes.push(*id);
                 }
                 let max = self.config.faults.write_delay_ms_max;
@@ -95,15 +96,15 @@ impl World {
         let now = self.now_ms();
         let slot = &mut self.slots[idx];
         match &op {
-            DiskOp::WrotePending { id, key, .. } if key == "manager" => {
+            DiskOp::WrotePending { id, key, .. } if StoredKey::of(key) == StoredKey::Manager => {
                 // Only a live incarnation writes: the newest one.
                 let write = ManagerWrite { incarnation: slot.incarnations - 1, issued_ms: now };
                 slot.manager_writes_pending.insert(*id, write);
             }
-            DiskOp::Landed { id, key } if key == "manager" => {
+            DiskOp::Landed { id, key } if StoredKey::of(key) == StoredKey::Manager => {
                 slot.manager_on_disk = slot.manager_writes_pending.remove(id);
             }
-            DiskOp::Lost { id, key } if key == "manager" => {
+            DiskOp::Lost { id, key } if StoredKey::of(key) == StoredKey::Manager => {
                 slot.manager_writes_pending.remove(id);
             }
             _ => {}
@@ -138,7 +139,7 @@ impl World {
         let (landed, lost) =
             disk.crash_landing_prefix(|_, n| if rng.chance(chance) { rng.range(0, n as u64) as usize } else { 0 });
         for op in disk.drain_journal() {
-            stale_manager |= matches!(&op, DiskOp::Lost { key, .. } if key == "manager");
+            stale_manager |= matches!(&op, DiskOp::Lost { key, .. } if StoredKey::of(key) == StoredKey::Manager);
             self.record_disk_op(idx, op);
         }
         CrashedWrites { landed: landed.len(), lost: lost.len(), stale_manager }

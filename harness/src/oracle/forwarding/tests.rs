@@ -74,7 +74,7 @@ fn closed(at_ms: u64, node: NodeIdx, channel_id: Bytes32) -> Observation {
         node,
         incarnation: 0,
         // A reason the run explains by itself (rule 8 is not what these tests are about).
-        event: NodeEvent::ChannelClosed { channel_id, reason: "OutdatedChannelManager".into(), force_close: true },
+        event: NodeEvent::ChannelClosed { channel_id, reason: sim::node::CloseReason::from_kind(sim::node::CloseKind::OutdatedChannelManager), force_close: true },
     }
 }
 

@@ -1,0 +1,387 @@
+//! LDK's types into ours: the single place an LDK version bump touches.
+//!
+//! Everything LDK reports (events, channel listings, monitor balances) is turned here into
+//! the vocabulary of [`super::types`], which the harness and its oracle read without ever
+//! seeing an LDK type.
+
+use super::types::{
+    Bytes32, ChannelInfo, CloseKind, CloseReason, HtlcDirection, HtlcInfo, HtlcState, NodeError, NodeEvent, NodeKey,
+    OpenChannelBalance, PeerStateMismatch, SendFailure,
+};
+
+use lightning::chain::channelmonitor::Balance;
+use lightning::events::bump_transaction::BumpTransactionEvent;
+use lightning::events::{ClosureReason, Event};
+use lightning::ln::channel_state::{ChannelDetails, InboundHTLCStateDetails, OutboundHTLCStateDetails};
+use lightning::ln::msgs::LightningError;
+use lightning::ln::outbound_payment::RetryableSendFailure;
+use lightning::ln::peer_handler::PeerHandleError;
+use lightning::ln::types::ChannelId;
+use lightning::util::errors::APIError;
+
+/// Our id of an LDK channel.
+pub(super) fn chan_id(c: &ChannelId) -> Bytes32 {
+    Bytes32(c.0)
+}
+
+/// The name of a value from its `Debug` text: what comes before the first space, brace or
+/// parenthesis (an enum's variant name).
+fn variant_name<T: std::fmt::Debug>(value: &T) -> String {
+    format!("{value:?}").split([' ', '{', '(']).next().unwrap_or("?").to_string()
+}
+
+/// The name of an LDK event, e.g. `"PaymentSent"`.
+pub(super) fn event_name(event: &Event) -> String {
+    variant_name(event)
+}
+
+/// The kind of an LDK `Balance`, e.g. `"ClaimableAwaitingConfirmations"`.
+pub(super) fn balance_kind(balance: &Balance) -> String {
+    variant_name(balance)
+}
+
+/// LDK's `ClosureReason` in our terms, with its `Debug` text for the trace.
+pub(super) fn close_reason(reason: &ClosureReason) -> CloseReason {
+    let kind = match reason {
+        ClosureReason::CounterpartyForceClosed { peer_msg } => {
+            CloseKind::CounterpartyForceClosed { peer_msg: peer_msg.0.clone() }
+        }
+        ClosureReason::HolderForceClosed { broadcasted_latest_txn, message } => {
+            CloseKind::HolderForceClosed { broadcasted_latest_txn: *broadcasted_latest_txn, message: message.clone() }
+        }
+        ClosureReason::LegacyCooperativeClosure => CloseKind::LegacyCooperativeClosure,
+        ClosureReason::CounterpartyInitiatedCooperativeClosure => CloseKind::CounterpartyInitiatedCooperativeClosure,
+        ClosureReason::LocallyInitiatedCooperativeClosure => CloseKind::LocallyInitiatedCooperativeClosure,
+        ClosureReason::CommitmentTxConfirmed => CloseKind::CommitmentTxConfirmed,
+        ClosureReason::FundingTimedOut => CloseKind::FundingTimedOut,
+        ClosureReason::ProcessingError { err } => {
+            CloseKind::ProcessingError { err: err.clone(), peer_state: peer_state_mismatch(err) }
+        }
+        ClosureReason::DisconnectedPeer => CloseKind::DisconnectedPeer,
+        ClosureReason::OutdatedChannelManager => CloseKind::OutdatedChannelManager,
+        ClosureReason::CounterpartyCoopClosedUnfundedChannel => CloseKind::CounterpartyCoopClosedUnfundedChannel,
+        ClosureReason::LocallyCoopClosedUnfundedChannel => CloseKind::LocallyCoopClosedUnfundedChannel,
+        ClosureReason::FundingBatchClosure => CloseKind::FundingBatchClosure,
+        ClosureReason::HTLCsTimedOut { payment_hash } => {
+            CloseKind::HTLCsTimedOut { payment_hash: payment_hash.map(|h| Bytes32(h.0)) }
+        }
+        ClosureReason::PeerFeerateTooLow { peer_feerate_sat_per_kw, required_feerate_sat_per_kw } => {
+            CloseKind::PeerFeerateTooLow {
+                peer_feerate_sat_per_kw: *peer_feerate_sat_per_kw,
+                required_feerate_sat_per_kw: *required_feerate_sat_per_kw,
+            }
+        }
+    };
+    CloseReason::new(kind, format!("{reason:?}"))
+}
+
+/// Which mismatch of the peer's view after a reconnection a `ProcessingError` reports, from
+/// LDK's wording of it (`ln/channel.rs`): the one place that reads LDK's error text.
+fn peer_state_mismatch(err: &str) -> Option<PeerStateMismatch> {
+    if err.contains("invalid channel_reestablish to force close") {
+        Some(PeerStateMismatch::InvalidReestablish)
+    } else if err.contains("reconnect channel_ready with a different point") {
+        Some(PeerStateMismatch::ChannelReadyPointChanged)
+    } else {
+        None
+    }
+}
+
+/// An LDK event as the trace records it.
+pub(super) fn event(event: &Event) -> NodeEvent {
+    match event {
+        Event::FundingGenerationReady { .. } => NodeEvent::Other("FundingGenerationReady".into()),
+        Event::OpenChannelRequest { .. } => NodeEvent::Other("OpenChannelRequest".into()),
+        Event::PaymentClaimable { payment_hash, amount_msat, receiving_channel_ids, .. } => {
+            NodeEvent::PaymentClaimable {
+                payment_hash: Bytes32(payment_hash.0),
+                amount_msat: *amount_msat,
+                receiving_channels: receiving_channel_ids.len(),
+            }
+        }
+        Event::PaymentClaimed { payment_hash, amount_msat, htlcs, payment_id, .. } => NodeEvent::PaymentClaimed {
+            payment_hash: Bytes32(payment_hash.0),
+            amount_msat: *amount_msat,
+            htlcs: {
+                let mut v: Vec<(Bytes32, u32, u64)> =
+                    htlcs.iter().map(|h| (chan_id(&h.channel_id), h.cltv_expiry, h.value_msat)).collect();
+                v.sort();
+                v
+            },
+            payment_id: payment_id.map(|p| Bytes32(p.0)),
+        },
+        Event::PaymentSent { payment_id, payment_preimage, payment_hash, fee_paid_msat, .. } => {
+            NodeEvent::PaymentSent {
+                payment_id: payment_id.map(|p| Bytes32(p.0)),
+                payment_hash: Bytes32(payment_hash.0),
+                payment_preimage: Bytes32(payment_preimage.0),
+                fee_paid_msat: *fee_paid_msat,
+            }
+        }
+        Event::PaymentFailed { payment_id, payment_hash, reason } => NodeEvent::PaymentFailed {
+            payment_id: Bytes32(payment_id.0),
+            payment_hash: payment_hash.map(|h| Bytes32(h.0)),
+            reason: reason.map_or_else(|| "unknown".to_string(), |r| format!("{r:?}")),
+        },
+        Event::PaymentPathFailed { payment_id, payment_hash, payment_failed_permanently, .. } => {
+            NodeEvent::PaymentPathFailed {
+                payment_id: payment_id.map(|p| Bytes32(p.0)),
+                payment_hash: Bytes32(payment_hash.0),
+                permanently: *payment_failed_permanently,
+            }
+        }
+        Event::PaymentPathSuccessful { payment_id, .. } => {
+            NodeEvent::PaymentPathSuccessful { payment_id: Bytes32(payment_id.0) }
+        }
+        Event::PaymentForwarded { total_fee_earned_msat, outbound_amount_forwarded_msat, .. } => {
+            NodeEvent::PaymentForwarded {
+                fee_earned_msat: *total_fee_earned_msat,
+                outbound_amount_msat: *outbound_amount_forwarded_msat,
+            }
+        }
+        Event::HTLCHandlingFailed { prev_channel_ids, failure_type, .. } => NodeEvent::HtlcHandlingFailed {
+            prev_channels: prev_channel_ids.iter().map(chan_id).collect(),
+            failure: format!("{failure_type:?}"),
+        },
+        Event::SpendableOutputs { outputs, .. } => NodeEvent::SpendableOutputs { outputs: outputs.len() },
+        Event::BumpTransaction(bump) => {
+            let (channel_id, kind) = match bump {
+                BumpTransactionEvent::ChannelClose { channel_id, .. } => (channel_id, "ChannelClose"),
+                BumpTransactionEvent::HTLCResolution { channel_id, .. } => (channel_id, "HTLCResolution"),
+            };
+            NodeEvent::BumpTransaction { channel_id: chan_id(channel_id), kind: kind.to_string() }
+        }
+        Event::ChannelPending { channel_id, .. } => NodeEvent::ChannelPending { channel_id: chan_id(channel_id) },
+        Event::ChannelReady { channel_id, counterparty_node_id, .. } => NodeEvent::ChannelReady {
+            channel_id: chan_id(channel_id),
+            counterparty: NodeKey::from_pk(counterparty_node_id),
+        },
+        Event::ChannelClosed { channel_id, reason, .. } => {
+            let reason = close_reason(reason);
+            NodeEvent::ChannelClosed {
+                channel_id: chan_id(channel_id),
+                force_close: reason.kind.is_force_close(),
+                reason,
+            }
+        }
+        other => NodeEvent::Other(event_name(other)),
+    }
+}
+
+/// Where an inbound HTLC is in the commitment dance.
+fn inbound_state(state: &Option<InboundHTLCStateDetails>) -> HtlcState {
+    match state {
+        Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToAdd) => HtlcState::AwaitingAdd,
+        Some(InboundHTLCStateDetails::Committed) => HtlcState::Committed,
+        Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFulfill) => HtlcState::AwaitingRemoveFulfill,
+        Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFail) => HtlcState::AwaitingRemoveFail,
+        None => HtlcState::Unknown,
+    }
+}
+
+/// Where an outbound HTLC is in the commitment dance.
+fn outbound_state(state: &Option<OutboundHTLCStateDetails>) -> HtlcState {
+    match state {
+        Some(OutboundHTLCStateDetails::AwaitingRemoteRevokeToAdd) => HtlcState::AwaitingAdd,
+        Some(OutboundHTLCStateDetails::Committed) => HtlcState::Committed,
+        Some(OutboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveSuccess) => HtlcState::AwaitingRemoveFulfill,
+        Some(OutboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFailure) => HtlcState::AwaitingRemoveFail,
+        None => HtlcState::Unknown,
+    }
+}
+
+/// One channel of LDK's `list_channels`, with its pending HTLCs (inbound first, then
+/// outbound, each in LDK's order).
+pub(super) fn channel(c: &ChannelDetails) -> ChannelInfo {
+    let inbound = c.pending_inbound_htlcs.iter().map(|h| HtlcInfo {
+        direction: HtlcDirection::Inbound,
+        htlc_id: h.htlc_id,
+        amount_msat: h.amount_msat,
+        payment_hash: Bytes32(h.payment_hash.0),
+        cltv_expiry: h.cltv_expiry,
+        state: inbound_state(&h.state),
+    });
+    let outbound = c.pending_outbound_htlcs.iter().map(|h| HtlcInfo {
+        direction: HtlcDirection::Outbound,
+        // Outbound HTLCs still in the holding cell have no id yet.
+        htlc_id: h.htlc_id.unwrap_or(u64::MAX),
+        amount_msat: h.amount_msat,
+        payment_hash: Bytes32(h.payment_hash.0),
+        cltv_expiry: h.cltv_expiry,
+        state: outbound_state(&h.state),
+    });
+    ChannelInfo {
+        channel_id: chan_id(&c.channel_id),
+        counterparty: NodeKey::from_pk(&c.counterparty.node_id),
+        short_channel_id: c.short_channel_id,
+        funding_outpoint: c.funding_txo.map(|o| o.into_bitcoin_outpoint()),
+        capacity_sat: c.channel_value_satoshis,
+        outbound_capacity_msat: c.outbound_capacity_msat,
+        inbound_capacity_msat: c.inbound_capacity_msat,
+        is_outbound: c.is_outbound,
+        is_ready: c.is_channel_ready,
+        is_usable: c.is_usable,
+        htlcs: inbound.chain(outbound).collect(),
+    }
+}
+
+/// An open channel's balance at this end from its monitor's `Balance`s: the current
+/// candidate of `Balance::ClaimableOnChannelClose` (the confirmed splice candidate if there
+/// is one, else the latest). At most one per channel.
+pub(super) fn open_balances(c: &ChannelDetails, balances: Vec<Balance>) -> Vec<OpenChannelBalance> {
+    let mut out = Vec::new();
+    for b in balances {
+        if let Balance::ClaimableOnChannelClose { balance_candidates, confirmed_balance_candidate_index, .. } = b {
+            if let Some(cand) = balance_candidates
+                .get(confirmed_balance_candidate_index)
+                .filter(|_| confirmed_balance_candidate_index != 0)
+                .or(balance_candidates.last())
+            {
+                out.push(OpenChannelBalance {
+                    channel_id: chan_id(&c.channel_id),
+                    amount_sat: cand.amount_satoshis,
+                    transaction_fee_sat: cand.transaction_fee_satoshis,
+                    capacity_sat: c.channel_value_satoshis,
+                    anchor_channel: c.channel_type.as_ref().map_or(false, |t| t.supports_anchors_zero_fee_htlc_tx()),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Why LDK refused to send a payment.
+pub(super) fn send_failure(e: RetryableSendFailure) -> NodeError {
+    NodeError::SendRefused(match e {
+        RetryableSendFailure::PaymentExpired => SendFailure::PaymentExpired,
+        RetryableSendFailure::RouteNotFound => SendFailure::RouteNotFound,
+        RetryableSendFailure::DuplicatePayment => SendFailure::DuplicatePayment,
+        RetryableSendFailure::OnionPacketSizeExceeded => SendFailure::OnionPacketSizeExceeded,
+    })
+}
+
+/// LDK's `PeerManager` refused a connection or its bytes.
+pub(super) fn peer_refused(_: PeerHandleError) -> NodeError {
+    NodeError::PeerRefused
+}
+
+/// LDK refused to open a channel.
+pub(super) fn channel_refused(e: APIError) -> NodeError {
+    NodeError::ChannelRefused { detail: format!("{e:?}") }
+}
+
+/// LDK's network graph refused a channel or an update.
+pub(super) fn graph_refused(e: LightningError) -> NodeError {
+    NodeError::GraphRefused { detail: e.err }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lightning::types::payment::PaymentHash;
+    use lightning::types::string::UntrustedString;
+
+    /// Every LDK `ClosureReason`, with the kind it translates into and whether it is a
+    /// force-close.
+    fn cases() -> Vec<(ClosureReason, CloseKind, bool)> {
+        let reestablish = "Peer sent an invalid channel_reestablish to force close in a non-standard way";
+        let ready = "Peer sent a reconnect channel_ready with a different point";
+        vec![
+            (
+                ClosureReason::CounterpartyForceClosed { peer_msg: UntrustedString("bye".into()) },
+                CloseKind::CounterpartyForceClosed { peer_msg: "bye".into() },
+                true,
+            ),
+            (
+                ClosureReason::HolderForceClosed { broadcasted_latest_txn: Some(true), message: "m".into() },
+                CloseKind::HolderForceClosed { broadcasted_latest_txn: Some(true), message: "m".into() },
+                true,
+            ),
+            (ClosureReason::LegacyCooperativeClosure, CloseKind::LegacyCooperativeClosure, false),
+            (
+                ClosureReason::CounterpartyInitiatedCooperativeClosure,
+                CloseKind::CounterpartyInitiatedCooperativeClosure,
+                false,
+            ),
+            (ClosureReason::LocallyInitiatedCooperativeClosure, CloseKind::LocallyInitiatedCooperativeClosure, false),
+            (ClosureReason::CommitmentTxConfirmed, CloseKind::CommitmentTxConfirmed, true),
+            (ClosureReason::FundingTimedOut, CloseKind::FundingTimedOut, true),
+            (
+                ClosureReason::ProcessingError { err: "boom".into() },
+                CloseKind::ProcessingError { err: "boom".into(), peer_state: None },
+                true,
+            ),
+            (
+                ClosureReason::ProcessingError { err: reestablish.into() },
+                CloseKind::ProcessingError {
+                    err: reestablish.into(),
+                    peer_state: Some(PeerStateMismatch::InvalidReestablish),
+                },
+                true,
+            ),
+            (
+                ClosureReason::ProcessingError { err: ready.into() },
+                CloseKind::ProcessingError {
+                    err: ready.into(),
+                    peer_state: Some(PeerStateMismatch::ChannelReadyPointChanged),
+                },
+                true,
+            ),
+            (ClosureReason::DisconnectedPeer, CloseKind::DisconnectedPeer, false),
+            (ClosureReason::OutdatedChannelManager, CloseKind::OutdatedChannelManager, true),
+            (
+                ClosureReason::CounterpartyCoopClosedUnfundedChannel,
+                CloseKind::CounterpartyCoopClosedUnfundedChannel,
+                false,
+            ),
+            (ClosureReason::LocallyCoopClosedUnfundedChannel, CloseKind::LocallyCoopClosedUnfundedChannel, false),
+            (ClosureReason::FundingBatchClosure, CloseKind::FundingBatchClosure, false),
+            (
+                ClosureReason::HTLCsTimedOut { payment_hash: Some(PaymentHash([7; 32])) },
+                CloseKind::HTLCsTimedOut { payment_hash: Some(Bytes32([7; 32])) },
+                true,
+            ),
+            (
+                ClosureReason::HTLCsTimedOut { payment_hash: None },
+                CloseKind::HTLCsTimedOut { payment_hash: None },
+                true,
+            ),
+            (
+                ClosureReason::PeerFeerateTooLow { peer_feerate_sat_per_kw: 253, required_feerate_sat_per_kw: 1000 },
+                CloseKind::PeerFeerateTooLow { peer_feerate_sat_per_kw: 253, required_feerate_sat_per_kw: 1000 },
+                true,
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_closure_reason_translates_into_its_kind() {
+        for (ldk, kind, force) in cases() {
+            let ours = close_reason(&ldk);
+            assert_eq!(ours.kind, kind, "{ldk:?}");
+            assert_eq!(ours.kind.is_force_close(), force, "{ldk:?}");
+        }
+    }
+
+    #[test]
+    fn the_reason_keeps_ldks_text_for_the_trace() {
+        for (ldk, _, _) in cases() {
+            let ours = close_reason(&ldk);
+            assert_eq!(ours.to_string(), format!("{ldk:?}"));
+            assert_eq!(format!("{ours:?}"), format!("{:?}", format!("{ldk:?}")), "Debug quotes it, as a String did");
+        }
+        assert_eq!(close_reason(&ClosureReason::OutdatedChannelManager).text(), "OutdatedChannelManager");
+    }
+
+    #[test]
+    fn only_processing_errors_report_a_peer_state_mismatch() {
+        let holder = ClosureReason::HolderForceClosed {
+            broadcasted_latest_txn: None,
+            message: "invalid channel_reestablish to force close".into(),
+        };
+        assert_eq!(close_reason(&holder).kind.peer_state_mismatch(), None);
+        let err = "Peer sent an invalid channel_reestablish to force close in a non-standard way";
+        let processing = ClosureReason::ProcessingError { err: err.into() };
+        assert_eq!(close_reason(&processing).kind.peer_state_mismatch(), Some(PeerStateMismatch::InvalidReestablish));
+    }
+}
