@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn identical_traces_have_no_divergence() {
-        let t = lines(&["       0 add node 0 A key=..", "    1000 tick A"]);
+        let t = lines(&["       0 add-node index=0 A key=..", "    1000 tick A"]);
         assert_eq!(first_divergence(&t, &t, &[]), None);
         assert_eq!(first_divergence(&[], &[], &[]), None);
     }
@@ -258,22 +258,22 @@ mod tests {
     fn the_first_differing_line_is_found_with_its_time_and_node() {
         let names = lines(&["A", "B1", "B2", "C"]);
         let a = lines(&[
-            "     0 add node 0 A",
-            "  8039 B2 MonitorUpdateCompleted { channel_id: da20, update_id: 0 }",
+            "     0 add-node index=0 A",
+            "  8039 B2 monitor-update-completed channel_id=da20 update_id=0",
             "  9000 tick C",
         ]);
-        let b = lines(&["     0 add node 0 A", "  8040 deliver conn=3 to=B1 len=133", "  9000 tick C"]);
+        let b = lines(&["     0 add-node index=0 A", "  8040 deliver conn=3 to=B1 len=133", "  9000 tick C"]);
         let d = first_divergence(&a, &b, &names).unwrap();
         assert_eq!(d.index, 1);
         assert_eq!(d.at_ms, Some(8039));
         assert_eq!(d.node.as_deref(), Some("B2"));
         assert_eq!(d.line_b.as_deref(), Some("  8040 deliver conn=3 to=B1 len=133"));
         // The node named in side B's line when A's names none.
-        let a = lines(&["  5 fault rates FaultRates { .. }"]);
+        let a = lines(&["  5 rates write_delay_ms_max=0"]);
         let b = lines(&["  5 crash B1 in_flight_htlcs=0"]);
         assert_eq!(first_divergence(&a, &b, &names).unwrap().node.as_deref(), Some("B1"));
         // "B" is not a node of this run: no partial matches inside other words.
-        assert_eq!(line_node("  7 event BumpTransaction", &names), None);
+        assert_eq!(line_node("  7 event C1 BumpTransaction", &names), None);
     }
 
     #[test]

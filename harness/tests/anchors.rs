@@ -3,7 +3,6 @@
 //! commitment, wallet inputs on HTLC transactions), runs stay deterministic, and a plan
 //! without them leaves runs as they were.
 
-use harness::faults::FaultPlan;
 use harness::fixture::run_fixture;
 use harness::oracle::PaymentStatus;
 use harness::report::build;
@@ -64,16 +63,4 @@ fn same_seed_gives_same_digest_with_anchor_channels() {
     assert!(a.world.anchor_channels(), "forced on");
     assert!(build(&a).replay.ends_with("--seed 3 --anchors"), "the replay line keeps the flag");
     assert_eq!(a.world.trace_digest(), b.world.trace_digest());
-}
-
-#[test]
-fn rates_without_anchor_channels_trace_as_before() {
-    // The world records its rates in the trace: a zero chance must print as it did before
-    // the field existed, so existing seeds keep their digests.
-    let none = FaultPlan::none().world_rates_trace();
-    assert!(!none.contains("anchor"), "{none}");
-    assert!(none.starts_with("FaultRates { write_delay_ms_max: 0, "), "{none}");
-    assert!(none.ends_with("crash_after_restart_chance: 0.0 }"), "{none}");
-    let on = FaultPlan { anchor_channels_chance: 0.5, ..FaultPlan::none() }.world_rates_trace();
-    assert!(on.ends_with("crash_after_restart_chance: 0.0, anchor_channels_chance: 0.5 }"), "{on}");
 }

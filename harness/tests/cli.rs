@@ -165,7 +165,8 @@ fn repro_json_carries_the_trace() {
     let out = ldk_dst(&["repro", "--seed", "2", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     let trace = v["trace"].as_array().expect("trace lines");
-    assert!(trace.iter().any(|l| l.as_str().unwrap().contains(" add node 0 A ")), "{:?}", &trace[..3]);
+    assert_eq!(trace[0].as_str().unwrap().trim(), format!("0 trace format={}", sim::trace::TRACE_FORMAT_VERSION));
+    assert!(trace.iter().any(|l| l.as_str().unwrap().contains(" add-node index=0 A ")), "{:?}", &trace[..3]);
     // Without repro, no trace.
     let out = ldk_dst(&["run", "--seed", "2", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -166,9 +166,9 @@ fn same_seed_gives_the_same_messages_and_the_trace_shows_them() {
     let lines: Vec<&String> = a.world.trace_lines().iter().filter(|l| l.contains(" <- ")).collect();
     assert_eq!(lines.len(), ma.len());
     for (line, m) in lines.iter().zip(ma) {
-        let expect = format!("{} <- {} {}", a.world.name(m.node), a.world.name(m.from), m.msg);
+        let expect = sim::trace::message(a.world.name(m.node), a.world.name(m.from), &m.msg);
         assert!(line.ends_with(&expect), "{line:?} vs {expect:?}");
         assert!(line.trim_start().starts_with(&m.at_ms.to_string()), "{line:?} at {}", m.at_ms);
     }
-    assert!(lines.iter().any(|l| l.contains(" C <- B") && l.contains(" update_add_htlc ") && l.contains("msat cltv=")));
+    assert!(lines.iter().any(|l| l.contains(" C <- B") && l.contains(" update_add_htlc ") && l.contains(" cltv_expiry=")));
 }

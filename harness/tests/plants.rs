@@ -145,7 +145,7 @@ fn disk_that_undoes_a_durable_monitor_write_is_a_readback_finding() {
     let (r, report) = run_with(Some(plant));
     let key = rolled_back.lock().unwrap().clone().expect("the plant fired");
     assert_eq!(plants(&report), vec![format!("disk rolled back {key}: true")]);
-    assert!(r.world.trace_lines().iter().any(|l| l.contains(&format!("disk C PLANT rolled back {key}"))));
+    assert!(r.world.trace_lines().iter().any(|l| l.contains(&format!("disk C PLANT-rolled-back key={key}"))));
 
     assert_eq!(
         invariants(&report),
@@ -332,7 +332,7 @@ fn network_that_swallows_one_direction_is_a_liveness_finding() {
     assert_clean(&waited, "three minutes' wait without the plant");
 
     let (r, report) = run_with(Some(half_dead(true)));
-    assert_eq!(plants(&report), vec!["link B1 -> A swallows Forever".to_string()]);
+    assert_eq!(plants(&report), vec!["link B1 -> A swallows every byte".to_string()]);
     let trace = r.world.trace_lines();
     assert!(trace.iter().any(|l| l.contains("PLANT net swallowed") && l.contains("B1 -> A")));
     assert!(!trace.iter().any(|l| l.contains("read_event error")), "no MAC failure: nothing arrives at all");

@@ -398,30 +398,6 @@ impl FaultPlan {
             ("latency_ms_min", self.latency_ms_min, "latency_ms_max", self.latency_ms_max),
         ]
     }
-
-    /// The rates the world draws on its own, as the trace records them when they change
-    /// (`FaultRates { .. }`, the form runs have always been traced with: the digest covers
-    /// it). `anchor_channels_chance` is left out when 0, as it was before the field existed.
-    pub fn world_rates_trace(&self) -> String {
-        let mut s = format!(
-            "FaultRates {{ write_delay_ms_max: {}, crash_prefix_chance: {:?}, async_monitor_chance: {:?}, \
-             deferred_chance: {:?}, updating_persister_chance: {:?}, async_kv_store_chance: {:?}, \
-             replay_event_chance: {:?}, replay_event_rate: {:?}, crash_after_restart_chance: {:?}",
-            self.write_delay_ms_max,
-            self.crash_prefix_chance,
-            self.async_monitor_chance,
-            self.deferred_chance,
-            self.updating_persister_chance,
-            self.async_kv_store_chance,
-            self.replay_event_chance,
-            self.replay_event_rate,
-            self.crash_after_restart_chance,
-        );
-        if self.anchor_channels_chance != 0.0 {
-            s += &format!(", anchor_channels_chance: {:?}", self.anchor_channels_chance);
-        }
-        s + " }"
-    }
 }
 
 /// Kinds of injected fault, as the report counts them (see the module's catalogue).

@@ -13,6 +13,7 @@ pub mod faults;
 pub mod net;
 pub mod node;
 pub mod rng;
+pub mod trace;
 pub mod world;
 
 /// The text of a caught panic (`std::panic::catch_unwind`'s payload), for reports.

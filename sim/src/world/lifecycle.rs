@@ -9,6 +9,7 @@ use super::{Action, Slot, World, ANCHOR_WALLET_COINS, ANCHOR_WALLET_COIN_SAT};
 use crate::disk::FakeDisk;
 use crate::faults::{ConfigKind, FaultKind};
 use crate::net::NodeIdx;
+use crate::trace::Line;
 use crate::node::{Bytes32, HtlcInfo, LoadError, MonitorStorage, Node, NodeEnv, NodeProfile};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -47,10 +48,10 @@ impl World {
         match storage {
             MonitorStorage::FullMonitor => {}
             MonitorStorage::UpdatingPersister { .. } => {
-                self.configured(idx, ConfigKind::UpdatingPersister, format!("{storage:?}"))
+                self.configured(idx, ConfigKind::UpdatingPersister, crate::trace::storage(storage))
             }
             MonitorStorage::AsyncKvStore { .. } => {
-                self.configured(idx, ConfigKind::AsyncKvStore, format!("{storage:?}"))
+                self.configured(idx, ConfigKind::AsyncKvStore, crate::trace::storage(storage))
             }
         }
         if self.anchors {
@@ -68,7 +69,7 @@ impl World {
             }
         }
         let key = node.node_key();
-        self.record(format!("add node {idx} {name} key={key:?}"));
+        self.record(Line::new("add-node").field("index", idx).word(&name).field("key", crate::trace::key(&key)).finish());
         self.slots.push(Slot {
             env,
             key,
@@ -206,7 +207,8 @@ impl World {
             Ok((node, loaded)) => {
                 rec.closed_at_load.retain(|c| !loaded.open_after_read.contains(c));
                 rec.loaded = Some(Ok(loaded.clone()));
-                self.record(format!("restart {} incarnation={inc} loaded={loaded:?}", self.slots[idx].env.name));
+                let line = Line::new("restart").word(&self.slots[idx].env.name).field("incarnation", inc);
+                self.record(crate::trace::loaded(line, &loaded).finish());
                 self.slots[idx].node = Some(node);
                 self.slots[idx].starting = true;
                 self.drain_node(idx);

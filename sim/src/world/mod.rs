@@ -137,7 +137,7 @@ impl World {
         // The channel type is one choice per run (both ends of a channel must agree), from its
         // own stream so that no other draw shifts.
         let anchors = SimRng::fork(seed, "channel-type").chance(config.faults.anchor_channels_chance);
-        World {
+        let mut world = World {
             seed,
             config,
             clock,
@@ -164,7 +164,11 @@ impl World {
             disk_rng: SimRng::fork(seed, "disk"),
             graph: SharedGraph::new(),
             anchors,
-        }
+        };
+        // The trace names its encoding first (crate::trace), so digests of two encodings
+        // never compare equal by accident.
+        world.record(crate::trace::header());
+        world
     }
 
     /// How node `idx` stores its monitors (fixed per node).
@@ -181,7 +185,7 @@ impl World {
     /// them off, [`FaultPlan::healed`]). Writes already pending keep their landing times;
     /// the network keeps the latencies it was made with.
     pub fn set_fault_plan(&mut self, plan: FaultPlan) {
-        self.record(format!("fault rates {}", plan.world_rates_trace()));
+        self.record(crate::trace::world_rates(&plan));
         if plan.replay_event_chance == 0.0 {
             for slot in &mut self.slots {
                 if let Some(node) = slot.node.as_mut() {

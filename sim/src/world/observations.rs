@@ -115,13 +115,13 @@ impl World {
             let name = self.slots[idx].env.name.clone();
             match t {
                 NodeTrace::Event(e) => {
-                    self.record(format!("event {name} {e:?}"));
+                    self.record(crate::trace::event(&name, &e));
                     self.observations.push(Observation { at_ms: self.now_ms(), node: idx, incarnation: inc, event: e });
                 }
                 NodeTrace::Received { from, msg } => {
                     // Peers are always world nodes: the `PeerManager` authenticated their key.
                     let from = self.slots.iter().position(|s| s.key == from).expect("message from a world node");
-                    self.record(format!("{name} <- {} {msg}", self.slots[from].env.name));
+                    self.record(crate::trace::message(&name, &self.slots[from].env.name, &msg));
                     self.messages.push(MessageObservation {
                         at_ms: self.now_ms(),
                         node: idx,
@@ -134,7 +134,7 @@ impl World {
                 NodeTrace::ReplayRequested { event } => {
                     self.fault(Some(idx), FaultKind::ReplayEvent, format!("handler answered {event} with ReplayEvent"));
                 }
-                other => self.record(format!("{name} {other:?}")),
+                other => self.record(crate::trace::node_record(&name, &other).expect("events, messages and replays have lines of their own")),
             }
         }
     }

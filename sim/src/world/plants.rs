@@ -53,7 +53,11 @@ impl World {
     /// says (see [`crate::net::Network::drop_bytes`]); each swallowed chunk is a trace line.
     pub fn plant_drop_bytes(&mut self, from: NodeIdx, to: NodeIdx, amount: ByteDrop) {
         self.net.drop_bytes(from, to, amount);
-        let detail = format!("link {} -> {} swallows {amount:?}", self.slots[from].env.name, self.slots[to].env.name);
+        let what = match amount {
+            ByteDrop::Next(n) => format!("the next {n} bytes"),
+            ByteDrop::Forever => "every byte".to_string(),
+        };
+        let detail = format!("link {} -> {} swallows {what}", self.slots[from].env.name, self.slots[to].env.name);
         self.fault(Some(from), FaultKind::Plant, detail);
     }
 

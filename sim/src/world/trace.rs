@@ -4,6 +4,7 @@
 use super::World;
 use crate::faults::{ConfigKind, ConfigRecord, FaultKind, FaultRecord};
 use crate::net::NodeIdx;
+use crate::trace::{self, Line};
 use sha2::Digest;
 
 impl World {
@@ -36,15 +37,16 @@ impl World {
 
     pub(super) fn fault(&mut self, node: Option<NodeIdx>, kind: FaultKind, detail: String) {
         let who = node.map(|n| self.names.get(n).cloned().unwrap_or_else(|| format!("#{n}"))).unwrap_or_default();
-        self.record(format!("fault {kind:?} {who} {detail}"));
+        let line = Line::new("fault").word(trace::fault_kind(kind)).word(if who.is_empty() { "-" } else { &who });
+        self.record(line.text("detail", &detail).finish());
         self.faults.push(FaultRecord { at_ms: self.now_ms(), node, peer: None, kind, detail });
     }
 
-    /// Records a configuration draw for node `idx`. Its trace line reads as a fault's, as it
-    /// did when these draws were counted as faults (the digest covers it).
+    /// Records a configuration draw for node `idx` (a `config` line in the trace).
     pub(super) fn configured(&mut self, idx: NodeIdx, kind: ConfigKind, detail: String) {
         let who = self.names.get(idx).cloned().unwrap_or_else(|| format!("#{idx}"));
-        self.record(format!("fault {kind:?} {who} {detail}"));
+        let line = Line::new("config").word(trace::config_kind(kind)).word(&who);
+        self.record(line.text("detail", &detail).finish());
         self.configs.push(ConfigRecord { at_ms: self.now_ms(), node: idx, kind, detail });
     }
 }

@@ -7,6 +7,7 @@ use crate::disk::{DiskOp, WriteId};
 use crate::faults::{FaultKind, FaultRecord};
 use crate::net::NodeIdx;
 use crate::node::StoredKey;
+use crate::trace::Line;
 
 /// What a crash did to a node's pending writes ([`World::crash_writes`]).
 pub(super) struct CrashedWrites {
@@ -109,20 +110,23 @@ impl World {
             }
             _ => {}
         }
-        let name = &self.slots[idx].env.name;
+        // Contents are identified by the first 6 bytes of their SHA-256 (crate::trace).
+        let sha = |digest: &[u8; 32]| hex::encode(&digest[..6]);
+        let disk = |what: &str| Line::new("disk").word(&self.slots[idx].env.name).word(what);
         let line = match op {
             DiskOp::WroteDurable { key, len, digest } => {
-                format!("disk {name} durable {key} len={len} sha={}", hex::encode(&digest[..6]))
+                disk("durable").field("key", key).field("len", len).field("sha", sha(&digest))
             }
             DiskOp::WrotePending { id, key, len, digest } => {
-                format!("disk {name} pending#{} {key} len={len} sha={}", id.0, hex::encode(&digest[..6]))
+                disk("pending").field("write", id.0).field("key", key).field("len", len).field("sha", sha(&digest))
             }
-            DiskOp::Landed { id, key } => format!("disk {name} landed#{} {key}", id.0),
-            DiskOp::Lost { id, key } => format!("disk {name} lost#{} {key}", id.0),
-            DiskOp::Superseded { id, key } => format!("disk {name} superseded#{} {key}", id.0),
-            DiskOp::Removed { key } => format!("disk {name} removed {key}"),
-            DiskOp::RolledBack { key, len } => format!("disk {name} PLANT rolled back {key} len={len:?}"),
-        };
+            DiskOp::Landed { id, key } => disk("landed").field("write", id.0).field("key", key),
+            DiskOp::Lost { id, key } => disk("lost").field("write", id.0).field("key", key),
+            DiskOp::Superseded { id, key } => disk("superseded").field("write", id.0).field("key", key),
+            DiskOp::Removed { key } => disk("removed").field("key", key),
+            DiskOp::RolledBack { key, len } => disk("PLANT-rolled-back").field("key", key).opt("len", len.as_ref()),
+        }
+        .finish();
         self.record(line);
     }
 
