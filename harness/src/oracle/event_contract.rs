@@ -7,12 +7,12 @@
 use super::evidence::{Evidence, PaymentFacts};
 use super::payments::{payment_violation, PaymentHistory};
 use super::{Violation, ViolationCode};
-use sim::node::{Bytes32, NodeEvent};
+use sim::node::{NodeEvent, PaymentPreimage};
 
 /// The event-contract violations of payment `p`, each keyed by its event's index.
 pub fn check_payment(ev: &Evidence, p: &PaymentFacts, h: &PaymentHistory) -> Vec<(usize, Violation)> {
     let mut out = Vec::new();
-    let mut preimage: Option<Bytes32> = None;
+    let mut preimage: Option<PaymentPreimage> = None;
     let mut failed_at: Option<u64> = None;
     let mut sent = false;
     let mut first_claim: Option<&NodeEvent> = None;
@@ -22,7 +22,7 @@ pub fn check_payment(ev: &Evidence, p: &PaymentFacts, h: &PaymentHistory) -> Vec
         };
         match &o.event {
             NodeEvent::PaymentSent { payment_preimage, .. } => {
-                if payment_preimage.sha256() != p.payment_hash {
+                if payment_preimage.payment_hash() != p.payment_hash {
                     flag(
                         ViolationCode::SentPreimageMismatch,
                         format!(

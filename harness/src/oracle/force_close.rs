@@ -17,7 +17,7 @@
 use super::evidence::{Evidence, Load};
 use super::{Violation, ViolationCode};
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, CloseKind, NodeEvent};
+use sim::node::{ChannelId, CloseKind, NodeEvent};
 
 /// Deferred mode holds monitor writes until the manager that covers them is durable, LDK's
 /// answer to stale managers (`ChainMonitor::new`'s `deferred` docs): when every incarnation
@@ -45,11 +45,11 @@ struct Explanations<'a> {
 }
 
 impl Explanations<'_> {
-    fn peer_of(&self, node: NodeIdx, channel: &Bytes32) -> Option<NodeIdx> {
+    fn peer_of(&self, node: NodeIdx, channel: &ChannelId) -> Option<NodeIdx> {
         self.ev.ldk.channel_peers.iter().find(|p| p.node == node && p.channel_id == *channel).map(|p| p.peer)
     }
 
-    fn closed_elsewhere(&self, node: NodeIdx, channel: &Bytes32) -> bool {
+    fn closed_elsewhere(&self, node: NodeIdx, channel: &ChannelId) -> bool {
         self.ev.ldk.events.iter().any(|o| {
             o.node != node && matches!(&o.event, NodeEvent::ChannelClosed { channel_id, force_close: true, .. } if channel_id == channel)
         }) || self.ev.harness.restarts.iter().any(|r| r.closed_at_load.contains(channel))
@@ -59,7 +59,7 @@ impl Explanations<'_> {
         self.ev.harness.restarts.iter().any(|r| Some(r.node) == n && r.restarted_at_ms.is_some_and(|t| t <= at))
     }
 
-    fn peer_closed_before(&self, n: Option<NodeIdx>, channel: &Bytes32, at: u64) -> bool {
+    fn peer_closed_before(&self, n: Option<NodeIdx>, channel: &ChannelId, at: u64) -> bool {
         self.ev.ldk.events.iter().any(|x| {
             Some(x.node) == n
                 && x.at_ms <= at

@@ -5,23 +5,41 @@
 //! seeing an LDK type.
 
 use super::types::{
-    Bytes32, ChannelInfo, CloseKind, CloseReason, HtlcDirection, HtlcInfo, HtlcState, NodeError, NodeEvent, NodeKey,
-    OpenChannelBalance, PeerStateMismatch, SendFailure,
+    self, BalanceKind, BumpKind, ChannelInfo, ClaimedHtlc, CloseKind, CloseReason, HtlcDirection, HtlcFailure,
+    HtlcFailureKind, HtlcInfo, HtlcState, NodeError, NodeEvent, NodeKey, OpenChannelBalance, PaymentFailureReason,
+    PeerStateMismatch, SendFailure,
 };
 
 use lightning::chain::channelmonitor::Balance;
 use lightning::events::bump_transaction::BumpTransactionEvent;
-use lightning::events::{ClosureReason, Event};
+use lightning::events::{ClosureReason, Event, HTLCHandlingFailureType};
 use lightning::ln::channel_state::{ChannelDetails, InboundHTLCStateDetails, OutboundHTLCStateDetails};
+use lightning::ln::channelmanager::PaymentId;
 use lightning::ln::msgs::LightningError;
 use lightning::ln::outbound_payment::RetryableSendFailure;
 use lightning::ln::peer_handler::PeerHandleError;
 use lightning::ln::types::ChannelId;
+use lightning::types::payment::{PaymentHash, PaymentPreimage};
 use lightning::util::errors::APIError;
 
 /// Our id of an LDK channel.
-pub(super) fn chan_id(c: &ChannelId) -> Bytes32 {
-    Bytes32(c.0)
+pub(super) fn chan_id(c: &ChannelId) -> types::ChannelId {
+    types::ChannelId(c.0)
+}
+
+/// Our payment hash of LDK's.
+fn hash(h: &PaymentHash) -> types::PaymentHash {
+    types::PaymentHash(h.0)
+}
+
+/// Our payment id of LDK's.
+fn payment_id(p: &PaymentId) -> types::PaymentId {
+    types::PaymentId(p.0)
+}
+
+/// Our preimage of LDK's.
+fn preimage(p: &PaymentPreimage) -> types::PaymentPreimage {
+    types::PaymentPreimage(p.0)
 }
 
 /// The name of a value from its `Debug` text: what comes before the first space, brace or
@@ -35,9 +53,64 @@ pub(super) fn event_name(event: &Event) -> String {
     variant_name(event)
 }
 
-/// The kind of an LDK `Balance`, e.g. `"ClaimableAwaitingConfirmations"`.
-pub(super) fn balance_kind(balance: &Balance) -> String {
-    variant_name(balance)
+/// The kind of an LDK `Balance`.
+pub(super) fn balance_kind(balance: &Balance) -> BalanceKind {
+    match balance {
+        Balance::ClaimableOnChannelClose { .. } => BalanceKind::ClaimableOnChannelClose,
+        Balance::ClaimableAwaitingConfirmations { .. } => BalanceKind::ClaimableAwaitingConfirmations,
+        Balance::ContentiousClaimable { .. } => BalanceKind::ContentiousClaimable,
+        Balance::MaybeTimeoutClaimableHTLC { .. } => BalanceKind::MaybeTimeoutClaimableHTLC,
+        Balance::MaybePreimageClaimableHTLC { .. } => BalanceKind::MaybePreimageClaimableHTLC,
+        Balance::CounterpartyRevokedOutputClaimable { .. } => BalanceKind::CounterpartyRevokedOutputClaimable,
+    }
+}
+
+/// Why LDK gave up on a payment; [`PaymentFailureReason::Unknown`] if it did not say.
+pub(super) fn payment_failure(reason: Option<lightning::events::PaymentFailureReason>) -> PaymentFailureReason {
+    use lightning::events::PaymentFailureReason as Ldk;
+    match reason {
+        Some(Ldk::RecipientRejected) => PaymentFailureReason::RecipientRejected,
+        Some(Ldk::UserAbandoned) => PaymentFailureReason::UserAbandoned,
+        Some(Ldk::RetriesExhausted) => PaymentFailureReason::RetriesExhausted,
+        Some(Ldk::PaymentExpired) => PaymentFailureReason::PaymentExpired,
+        Some(Ldk::RouteNotFound) => PaymentFailureReason::RouteNotFound,
+        Some(Ldk::UnexpectedError) => PaymentFailureReason::UnexpectedError,
+        Some(Ldk::UnknownRequiredFeatures) => PaymentFailureReason::UnknownRequiredFeatures,
+        Some(Ldk::InvoiceRequestExpired) => PaymentFailureReason::InvoiceRequestExpired,
+        Some(Ldk::InvoiceRequestRejected) => PaymentFailureReason::InvoiceRequestRejected,
+        Some(Ldk::BlindedPathCreationFailed) => PaymentFailureReason::BlindedPathCreationFailed,
+        None => PaymentFailureReason::Unknown,
+    }
+}
+
+/// What LDK was doing with an HTLC it failed back, with LDK's `Debug` text for the trace.
+pub(super) fn htlc_failure(failure: &HTLCHandlingFailureType) -> HtlcFailure {
+    let kind = match failure {
+        HTLCHandlingFailureType::Forward { node_id, channel_id } => HtlcFailureKind::Forward {
+            next_node: node_id.as_ref().map(NodeKey::from_pk),
+            channel_id: chan_id(channel_id),
+        },
+        HTLCHandlingFailureType::UnknownNextHop { requested_forward_scid } => {
+            HtlcFailureKind::UnknownNextHop { requested_forward_scid: *requested_forward_scid }
+        }
+        HTLCHandlingFailureType::InvalidForward { requested_forward_scid } => {
+            HtlcFailureKind::InvalidForward { requested_forward_scid: *requested_forward_scid }
+        }
+        HTLCHandlingFailureType::InvalidOnion => HtlcFailureKind::InvalidOnion,
+        HTLCHandlingFailureType::Receive { payment_hash } => {
+            HtlcFailureKind::Receive { payment_hash: hash(payment_hash) }
+        }
+        HTLCHandlingFailureType::TrampolineForward {} => HtlcFailureKind::TrampolineForward,
+    };
+    HtlcFailure::new(kind, format!("{failure:?}"))
+}
+
+/// What an `Event::BumpTransaction` asks for.
+pub(super) fn bump_kind(bump: &BumpTransactionEvent) -> BumpKind {
+    match bump {
+        BumpTransactionEvent::ChannelClose { .. } => BumpKind::ChannelClose,
+        BumpTransactionEvent::HTLCResolution { .. } => BumpKind::HtlcResolution,
+    }
 }
 
 /// LDK's `ClosureReason` in our terms, with its `Debug` text for the trace.
@@ -63,7 +136,7 @@ pub(super) fn close_reason(reason: &ClosureReason) -> CloseReason {
         ClosureReason::LocallyCoopClosedUnfundedChannel => CloseKind::LocallyCoopClosedUnfundedChannel,
         ClosureReason::FundingBatchClosure => CloseKind::FundingBatchClosure,
         ClosureReason::HTLCsTimedOut { payment_hash } => {
-            CloseKind::HTLCsTimedOut { payment_hash: payment_hash.map(|h| Bytes32(h.0)) }
+            CloseKind::HTLCsTimedOut { payment_hash: payment_hash.as_ref().map(hash) }
         }
         ClosureReason::PeerFeerateTooLow { peer_feerate_sat_per_kw, required_feerate_sat_per_kw } => {
             CloseKind::PeerFeerateTooLow {
@@ -94,44 +167,50 @@ pub(super) fn event(event: &Event) -> NodeEvent {
         Event::OpenChannelRequest { .. } => NodeEvent::Other("OpenChannelRequest".into()),
         Event::PaymentClaimable { payment_hash, amount_msat, receiving_channel_ids, .. } => {
             NodeEvent::PaymentClaimable {
-                payment_hash: Bytes32(payment_hash.0),
+                payment_hash: hash(payment_hash),
                 amount_msat: *amount_msat,
                 receiving_channels: receiving_channel_ids.len(),
             }
         }
         Event::PaymentClaimed { payment_hash, amount_msat, htlcs, payment_id, .. } => NodeEvent::PaymentClaimed {
-            payment_hash: Bytes32(payment_hash.0),
+            payment_hash: hash(payment_hash),
             amount_msat: *amount_msat,
             htlcs: {
-                let mut v: Vec<(Bytes32, u32, u64)> =
-                    htlcs.iter().map(|h| (chan_id(&h.channel_id), h.cltv_expiry, h.value_msat)).collect();
+                let mut v: Vec<ClaimedHtlc> = htlcs
+                    .iter()
+                    .map(|h| ClaimedHtlc {
+                        channel_id: chan_id(&h.channel_id),
+                        cltv_expiry: h.cltv_expiry,
+                        amount_msat: h.value_msat,
+                    })
+                    .collect();
                 v.sort();
                 v
             },
-            payment_id: payment_id.map(|p| Bytes32(p.0)),
+            payment_id: payment_id.as_ref().map(self::payment_id),
         },
         Event::PaymentSent { payment_id, payment_preimage, payment_hash, fee_paid_msat, .. } => {
             NodeEvent::PaymentSent {
-                payment_id: payment_id.map(|p| Bytes32(p.0)),
-                payment_hash: Bytes32(payment_hash.0),
-                payment_preimage: Bytes32(payment_preimage.0),
+                payment_id: payment_id.as_ref().map(self::payment_id),
+                payment_hash: hash(payment_hash),
+                payment_preimage: preimage(payment_preimage),
                 fee_paid_msat: *fee_paid_msat,
             }
         }
         Event::PaymentFailed { payment_id, payment_hash, reason } => NodeEvent::PaymentFailed {
-            payment_id: Bytes32(payment_id.0),
-            payment_hash: payment_hash.map(|h| Bytes32(h.0)),
-            reason: reason.map_or_else(|| "unknown".to_string(), |r| format!("{r:?}")),
+            payment_id: self::payment_id(payment_id),
+            payment_hash: payment_hash.as_ref().map(hash),
+            reason: payment_failure(*reason),
         },
         Event::PaymentPathFailed { payment_id, payment_hash, payment_failed_permanently, .. } => {
             NodeEvent::PaymentPathFailed {
-                payment_id: payment_id.map(|p| Bytes32(p.0)),
-                payment_hash: Bytes32(payment_hash.0),
+                payment_id: payment_id.as_ref().map(self::payment_id),
+                payment_hash: hash(payment_hash),
                 permanently: *payment_failed_permanently,
             }
         }
         Event::PaymentPathSuccessful { payment_id, .. } => {
-            NodeEvent::PaymentPathSuccessful { payment_id: Bytes32(payment_id.0) }
+            NodeEvent::PaymentPathSuccessful { payment_id: self::payment_id(payment_id) }
         }
         Event::PaymentForwarded { total_fee_earned_msat, outbound_amount_forwarded_msat, .. } => {
             NodeEvent::PaymentForwarded {
@@ -141,15 +220,15 @@ pub(super) fn event(event: &Event) -> NodeEvent {
         }
         Event::HTLCHandlingFailed { prev_channel_ids, failure_type, .. } => NodeEvent::HtlcHandlingFailed {
             prev_channels: prev_channel_ids.iter().map(chan_id).collect(),
-            failure: format!("{failure_type:?}"),
+            failure: htlc_failure(failure_type),
         },
         Event::SpendableOutputs { outputs, .. } => NodeEvent::SpendableOutputs { outputs: outputs.len() },
         Event::BumpTransaction(bump) => {
-            let (channel_id, kind) = match bump {
-                BumpTransactionEvent::ChannelClose { channel_id, .. } => (channel_id, "ChannelClose"),
-                BumpTransactionEvent::HTLCResolution { channel_id, .. } => (channel_id, "HTLCResolution"),
+            let channel_id = match bump {
+                BumpTransactionEvent::ChannelClose { channel_id, .. }
+                | BumpTransactionEvent::HTLCResolution { channel_id, .. } => channel_id,
             };
-            NodeEvent::BumpTransaction { channel_id: chan_id(channel_id), kind: kind.to_string() }
+            NodeEvent::BumpTransaction { channel_id: chan_id(channel_id), kind: bump_kind(bump) }
         }
         Event::ChannelPending { channel_id, .. } => NodeEvent::ChannelPending { channel_id: chan_id(channel_id) },
         Event::ChannelReady { channel_id, counterparty_node_id, .. } => NodeEvent::ChannelReady {
@@ -197,7 +276,7 @@ pub(super) fn channel(c: &ChannelDetails) -> ChannelInfo {
         direction: HtlcDirection::Inbound,
         htlc_id: h.htlc_id,
         amount_msat: h.amount_msat,
-        payment_hash: Bytes32(h.payment_hash.0),
+        payment_hash: hash(&h.payment_hash),
         cltv_expiry: h.cltv_expiry,
         state: inbound_state(&h.state),
     });
@@ -206,7 +285,7 @@ pub(super) fn channel(c: &ChannelDetails) -> ChannelInfo {
         // Outbound HTLCs still in the holding cell have no id yet.
         htlc_id: h.htlc_id.unwrap_or(u64::MAX),
         amount_msat: h.amount_msat,
-        payment_hash: Bytes32(h.payment_hash.0),
+        payment_hash: hash(&h.payment_hash),
         cltv_expiry: h.cltv_expiry,
         state: outbound_state(&h.state),
     });
@@ -338,7 +417,7 @@ mod tests {
             (ClosureReason::FundingBatchClosure, CloseKind::FundingBatchClosure, false),
             (
                 ClosureReason::HTLCsTimedOut { payment_hash: Some(PaymentHash([7; 32])) },
-                CloseKind::HTLCsTimedOut { payment_hash: Some(Bytes32([7; 32])) },
+                CloseKind::HTLCsTimedOut { payment_hash: Some(types::PaymentHash([7; 32])) },
                 true,
             ),
             (
