@@ -357,7 +357,6 @@ pub(super) fn graph_refused(e: LightningError) -> NodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lightning::types::payment::PaymentHash;
     use lightning::types::string::UntrustedString;
 
     /// Every LDK `ClosureReason`, with the kind it translates into and whether it is a
@@ -450,6 +449,262 @@ mod tests {
             assert_eq!(format!("{ours:?}"), format!("{:?}", format!("{ldk:?}")), "Debug quotes it, as a String did");
         }
         assert_eq!(close_reason(&ClosureReason::OutdatedChannelManager).text(), "OutdatedChannelManager");
+    }
+
+    /// Every LDK `PaymentFailureReason` (and none), with the reason it translates into.
+    #[test]
+    fn every_payment_failure_reason_translates_and_keeps_its_text() {
+        use lightning::events::PaymentFailureReason as Ldk;
+        let cases = [
+            (Ldk::RecipientRejected, PaymentFailureReason::RecipientRejected),
+            (Ldk::UserAbandoned, PaymentFailureReason::UserAbandoned),
+            (Ldk::RetriesExhausted, PaymentFailureReason::RetriesExhausted),
+            (Ldk::PaymentExpired, PaymentFailureReason::PaymentExpired),
+            (Ldk::RouteNotFound, PaymentFailureReason::RouteNotFound),
+            (Ldk::UnexpectedError, PaymentFailureReason::UnexpectedError),
+            (Ldk::UnknownRequiredFeatures, PaymentFailureReason::UnknownRequiredFeatures),
+            (Ldk::InvoiceRequestExpired, PaymentFailureReason::InvoiceRequestExpired),
+            (Ldk::InvoiceRequestRejected, PaymentFailureReason::InvoiceRequestRejected),
+            (Ldk::BlindedPathCreationFailed, PaymentFailureReason::BlindedPathCreationFailed),
+        ];
+        for (ldk, ours) in cases {
+            assert_eq!(payment_failure(Some(ldk)), ours, "{ldk:?}");
+            // The trace showed LDK's `Debug` of the reason, as a `String` field.
+            assert_eq!(ours.to_string(), format!("{ldk:?}"));
+            assert_eq!(format!("{ours:?}"), format!("{:?}", format!("{ldk:?}")));
+        }
+        assert_eq!(payment_failure(None), PaymentFailureReason::Unknown);
+        assert_eq!(format!("{:?}", PaymentFailureReason::Unknown), "\"unknown\"");
+    }
+
+    #[test]
+    fn a_payment_failed_event_reads_as_before() {
+        let ldk = Event::PaymentFailed {
+            payment_id: PaymentId([1; 32]),
+            payment_hash: Some(PaymentHash([2; 32])),
+            reason: Some(lightning::events::PaymentFailureReason::RouteNotFound),
+        };
+        let ours = event(&ldk);
+        let expected = concat!(
+            "PaymentFailed { payment_id: 0101010101010101, payment_hash: Some(0202020202020202), ",
+            "reason: \"RouteNotFound\" }"
+        );
+        assert_eq!(format!("{ours:?}"), expected);
+    }
+
+    /// Every LDK `HTLCHandlingFailureType`, with the kind it translates into.
+    #[test]
+    fn every_htlc_handling_failure_translates_and_keeps_ldks_text() {
+        let node = bitcoin::secp256k1::PublicKey::from_slice(&[2; 33]).expect("valid key");
+        let cases = [
+            (
+                HTLCHandlingFailureType::Forward { node_id: Some(node), channel_id: ChannelId([4; 32]) },
+                HtlcFailureKind::Forward {
+                    next_node: Some(NodeKey::from_pk(&node)),
+                    channel_id: types::ChannelId([4; 32]),
+                },
+            ),
+            (
+                HTLCHandlingFailureType::Forward { node_id: None, channel_id: ChannelId([4; 32]) },
+                HtlcFailureKind::Forward { next_node: None, channel_id: types::ChannelId([4; 32]) },
+            ),
+            (
+                HTLCHandlingFailureType::UnknownNextHop { requested_forward_scid: 42 },
+                HtlcFailureKind::UnknownNextHop { requested_forward_scid: 42 },
+            ),
+            (
+                HTLCHandlingFailureType::InvalidForward { requested_forward_scid: 43 },
+                HtlcFailureKind::InvalidForward { requested_forward_scid: 43 },
+            ),
+            (HTLCHandlingFailureType::InvalidOnion, HtlcFailureKind::InvalidOnion),
+            (
+                HTLCHandlingFailureType::Receive { payment_hash: PaymentHash([5; 32]) },
+                HtlcFailureKind::Receive { payment_hash: types::PaymentHash([5; 32]) },
+            ),
+            (HTLCHandlingFailureType::TrampolineForward {}, HtlcFailureKind::TrampolineForward),
+        ];
+        for (ldk, kind) in cases {
+            let ours = htlc_failure(&ldk);
+            assert_eq!(ours.kind, kind, "{ldk:?}");
+            assert_eq!(ours.text(), format!("{ldk:?}"));
+            assert_eq!(format!("{ours:?}"), format!("{:?}", format!("{ldk:?}")), "Debug quotes it, as a String did");
+        }
+    }
+
+    /// An `AnchorDescriptor` good enough to build a `BumpTransactionEvent::ChannelClose`
+    /// (never signed with).
+    fn dummy_anchor() -> lightning::events::bump_transaction::AnchorDescriptor {
+        use lightning::ln::chan_utils::{ChannelPublicKeys, ChannelTransactionParameters};
+        let key = bitcoin::secp256k1::PublicKey::from_slice(&[2; 33]).expect("valid key");
+        let holder_pubkeys = ChannelPublicKeys {
+            funding_pubkey: key,
+            revocation_basepoint: key.into(),
+            payment_point: key,
+            delayed_payment_basepoint: key.into(),
+            htlc_basepoint: key.into(),
+        };
+        let transaction_parameters = ChannelTransactionParameters {
+            holder_pubkeys,
+            holder_selected_contest_delay: 144,
+            is_outbound_from_holder: true,
+            counterparty_parameters: None,
+            funding_outpoint: None,
+            splice_parent_funding_txid: None,
+            channel_type_features: lightning::types::features::ChannelTypeFeatures::empty(),
+            channel_value_satoshis: 100_000,
+        };
+        lightning::events::bump_transaction::AnchorDescriptor {
+            channel_derivation_parameters: lightning::sign::ChannelDerivationParameters {
+                value_satoshis: 100_000,
+                keys_id: [0; 32],
+                transaction_parameters,
+            },
+            outpoint: bitcoin::OutPoint::null(),
+            value: bitcoin::Amount::from_sat(330),
+        }
+    }
+
+    #[test]
+    fn both_bump_kinds_translate_and_keep_ldks_names() {
+        use lightning::chain::ClaimId;
+        let node = bitcoin::secp256k1::PublicKey::from_slice(&[2; 33]).expect("valid key");
+        let close = BumpTransactionEvent::ChannelClose {
+            channel_id: ChannelId([6; 32]),
+            counterparty_node_id: node,
+            claim_id: ClaimId([0; 32]),
+            package_target_feerate_sat_per_1000_weight: 253,
+            commitment_tx: bitcoin::Transaction {
+                version: bitcoin::transaction::Version::TWO,
+                lock_time: bitcoin::absolute::LockTime::ZERO,
+                input: Vec::new(),
+                output: Vec::new(),
+            },
+            commitment_tx_fee_satoshis: 0,
+            anchor_descriptor: dummy_anchor(),
+            pending_htlcs: Vec::new(),
+        };
+        let htlcs = BumpTransactionEvent::HTLCResolution {
+            channel_id: ChannelId([6; 32]),
+            counterparty_node_id: node,
+            claim_id: ClaimId([0; 32]),
+            target_feerate_sat_per_1000_weight: 253,
+            htlc_descriptors: Vec::new(),
+            tx_lock_time: bitcoin::absolute::LockTime::ZERO,
+        };
+        for (ldk, kind, name) in
+            [(close, BumpKind::ChannelClose, "ChannelClose"), (htlcs, BumpKind::HtlcResolution, "HTLCResolution")]
+        {
+            assert_eq!(bump_kind(&ldk), kind);
+            assert_eq!(variant_name(&ldk), name, "LDK's variant name");
+            assert_eq!(kind.to_string(), name);
+            assert_eq!(format!("{kind:?}"), format!("{name:?}"), "Debug quotes it, as a String did");
+            match event(&Event::BumpTransaction(ldk)) {
+                NodeEvent::BumpTransaction { channel_id, kind: k } => {
+                    assert_eq!((channel_id, k), (types::ChannelId([6; 32]), kind))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// Every LDK `Balance` variant, with the kind it translates into.
+    #[test]
+    fn every_balance_kind_translates_and_keeps_ldks_name() {
+        use lightning::chain::channelmonitor::BalanceSource;
+        let (hash, preimage) = (PaymentHash([1; 32]), PaymentPreimage([2; 32]));
+        let cases = [
+            (
+                Balance::ClaimableOnChannelClose {
+                    balance_candidates: Vec::new(),
+                    confirmed_balance_candidate_index: 0,
+                    outbound_payment_htlc_rounded_msat: 0,
+                    outbound_forwarded_htlc_rounded_msat: 0,
+                    inbound_claiming_htlc_rounded_msat: 0,
+                    inbound_htlc_rounded_msat: 0,
+                },
+                BalanceKind::ClaimableOnChannelClose,
+            ),
+            (
+                Balance::ClaimableAwaitingConfirmations {
+                    amount_satoshis: 1,
+                    confirmation_height: 2,
+                    source: BalanceSource::CoopClose,
+                },
+                BalanceKind::ClaimableAwaitingConfirmations,
+            ),
+            (
+                Balance::ContentiousClaimable {
+                    amount_satoshis: 1,
+                    timeout_height: 2,
+                    payment_hash: hash,
+                    payment_preimage: preimage,
+                },
+                BalanceKind::ContentiousClaimable,
+            ),
+            (
+                Balance::MaybeTimeoutClaimableHTLC {
+                    amount_satoshis: 1,
+                    claimable_height: 2,
+                    payment_hash: hash,
+                    outbound_payment: true,
+                },
+                BalanceKind::MaybeTimeoutClaimableHTLC,
+            ),
+            (
+                Balance::MaybePreimageClaimableHTLC { amount_satoshis: 1, expiry_height: 2, payment_hash: hash },
+                BalanceKind::MaybePreimageClaimableHTLC,
+            ),
+            (
+                Balance::CounterpartyRevokedOutputClaimable { amount_satoshis: 1 },
+                BalanceKind::CounterpartyRevokedOutputClaimable,
+            ),
+        ];
+        for (ldk, kind) in cases {
+            assert_eq!(balance_kind(&ldk), kind, "{ldk:?}");
+            // Reports showed the variant name LDK's `Debug` starts with.
+            assert_eq!(kind.to_string(), variant_name(&ldk));
+        }
+    }
+
+    #[test]
+    fn claimed_htlcs_print_as_the_tuples_they_were() {
+        let ours = vec![
+            ClaimedHtlc { channel_id: types::ChannelId([0xab; 32]), cltv_expiry: 300, amount_msat: 5_000 },
+            ClaimedHtlc { channel_id: types::ChannelId([0xcd; 32]), cltv_expiry: 301, amount_msat: 6_000 },
+        ];
+        let tuples: Vec<(types::ChannelId, u32, u64)> =
+            ours.iter().map(|h| (h.channel_id, h.cltv_expiry, h.amount_msat)).collect();
+        assert_eq!(format!("{ours:?}"), format!("{tuples:?}"));
+        assert_eq!(format!("{ours:#?}"), format!("{tuples:#?}"));
+        assert_eq!(format!("{:?}", ours[0]), "(abababababababab, 300, 5000)");
+    }
+
+    #[test]
+    fn ids_print_full_hex_and_debug_their_first_eight_bytes() {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 0x0a;
+        bytes[31] = 0xff;
+        let full = format!("0a{}ff", "00".repeat(30));
+        let short = "0a00000000000000";
+        macro_rules! check {
+            ($($t:ident),*) => {$(
+                assert_eq!(types::$t(bytes).to_string(), full, stringify!($t));
+                assert_eq!(format!("{:?}", types::$t(bytes)), short, stringify!($t));
+            )*};
+        }
+        check!(ChannelId, PaymentHash, PaymentPreimage, PaymentId, PaymentSecret, Txid);
+        let (id, hash) = (types::ChannelId([3; 32]), types::PaymentHash([3; 32]));
+        assert_eq!(chan_id(&ChannelId([3; 32])), id);
+        assert_eq!(self::hash(&PaymentHash([3; 32])), hash);
+    }
+
+    #[test]
+    fn a_preimage_hashes_to_its_payment_hash() {
+        // SHA-256 of 32 bytes of 0x07, computed independently (Python's hashlib).
+        let expected = "4bb06f8e4e3a7715d201d573d0aa423762e55dabd61a2c02278fa56cc6d294e0";
+        let hash = preimage(&PaymentPreimage([7; 32])).payment_hash();
+        assert_eq!(hash.to_string(), expected);
+        assert_eq!(format!("{hash:?}"), &expected[..16]);
     }
 
     #[test]
