@@ -41,7 +41,7 @@ pub use evidence::{Evidence, HtlcMessage, HtlcMsg, PaymentFacts};
 pub use ledger::HtlcLedger;
 use serde::Serialize;
 use sim::net::NodeIdx;
-use sim::node::Bytes32;
+use sim::node::{PaymentFailureReason, PaymentHash};
 
 /// A behaviour LDK documents that the oracle accepts rather than flags, each with its own
 /// end state in the report (and named by a fixture's `accepted`).
@@ -273,7 +273,7 @@ pub struct Subject {
     /// The nodes it concerns (the one of [`Violation::node`], or each of a pair).
     pub nodes: Vec<NodeIdx>,
     /// The payment hash, where it concerns a payment.
-    pub payment_hash: Option<Bytes32>,
+    pub payment_hash: Option<PaymentHash>,
 }
 
 /// One broken invariant, with the payment, node and time it concerns.
@@ -323,7 +323,7 @@ impl Violation {
     }
 
     /// About the payment with hash `h`.
-    pub fn payment(mut self, h: Bytes32) -> Self {
+    pub fn payment(mut self, h: PaymentHash) -> Self {
         self.payment_hash = Some(h.to_string());
         self.subject.payment_hash = Some(h);
         self
@@ -375,7 +375,7 @@ pub struct PaymentVerdict {
     /// `PaymentFailed` seen after `PaymentSent` (LDK says to ignore it; counted).
     pub failed_after_sent: usize,
     /// LDK's reason in the first `PaymentFailed`, if any.
-    pub failure_reason: Option<String>,
+    pub failure_reason: Option<PaymentFailureReason>,
 }
 
 /// The oracle's verdict on a run.

@@ -282,7 +282,7 @@ pub fn build_from(run: &RunResult, ev: &oracle::Evidence) -> Report {
             claimed_msat: v.claimed_msat,
             fee_paid_msat: v.fee_paid_msat,
             events: v.events.clone(),
-            failure_reason: v.failure_reason.clone(),
+            failure_reason: v.failure_reason.map(|r| r.to_string()),
             failed_back_at_ms: ledger.failed_back_at(p.payer, p.payment_hash),
         })
         .collect();

@@ -9,7 +9,7 @@
 
 use crate::faults::{FaultPlan, ScheduledFault};
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, ChannelInfo, HopPlan, Invoice, TrampolineReceive};
+use sim::node::{ChannelInfo, ClosedBalance, HopPlan, Invoice, PaymentHash, PaymentId, TrampolineReceive};
 use sim::rng::SimRng;
 use sim::world::{World, WorldConfig};
 
@@ -30,9 +30,9 @@ impl std::fmt::Display for UnknownScenario {
 #[derive(Clone, Debug)]
 pub struct PaymentPlan {
     /// The payer's payment id.
-    pub payment_id: Bytes32,
+    pub payment_id: PaymentId,
     /// The payment hash (from the payee's `create_inbound_payment`).
-    pub payment_hash: Bytes32,
+    pub payment_hash: PaymentHash,
     /// Amount the payee is to receive, msat.
     pub amount_msat: u64,
     /// The payer.
@@ -617,7 +617,7 @@ fn plan_payments(
         id[..8].copy_from_slice(&seed.to_be_bytes());
         id[8..16].copy_from_slice(&(i as u64).to_be_bytes());
         w.payments.push(PaymentPlan {
-            payment_id: Bytes32(id),
+            payment_id: PaymentId(id),
             payment_hash,
             amount_msat,
             payer,
@@ -830,6 +830,14 @@ fn quiet(world: &World) -> bool {
     unrest(world).is_none()
 }
 
+/// Closed-channel balances as `unrest` shows them: `[(channel, "Kind", sat), ...]` (the
+/// text these lines always had).
+fn balances_text(balances: &[ClosedBalance]) -> String {
+    let items: Vec<String> =
+        balances.iter().map(|b| format!("({:?}, {:?}, {})", b.channel_id, b.kind.text(), b.amount_sat)).collect();
+    format!("[{}]", items.join(", "))
+}
+
 /// What keeps the run from being at rest (see [`quiet`]), in words; `None` when at rest.
 fn unrest(world: &World) -> Option<String> {
     if let Some(&n) = world.down_nodes().first() {
@@ -852,7 +860,7 @@ fn unrest(world: &World) -> Option<String> {
         } else if node.pending_outbound_payments() > 0 {
             format!("{name} tracks {} pending outbound payment(s)", node.pending_outbound_payments())
         } else if !node.unresolved_closed_balances().is_empty() {
-            format!("{name} has unresolved balances {:?}", node.unresolved_closed_balances())
+            format!("{name} has unresolved balances {}", balances_text(&node.unresolved_closed_balances()))
         } else if node.unswept_outputs() > 0 {
             format!("{name} has {} unswept output(s)", node.unswept_outputs())
         } else if let Some(c) = unusable {

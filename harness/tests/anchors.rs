@@ -7,7 +7,7 @@ use harness::fixture::run_fixture;
 use harness::oracle::PaymentStatus;
 use harness::report::build;
 use harness::scenario::{run, RunOptions, RunResult};
-use sim::node::NodeEvent;
+use sim::node::{BumpKind, NodeEvent};
 use sim::world::{ANCHOR_WALLET_COINS, ANCHOR_WALLET_COIN_SAT};
 use std::path::PathBuf;
 
@@ -41,15 +41,15 @@ fn stale_manager_force_close_of_anchor_channels_resolves_on_chain() {
     assert!(r.payments.iter().all(|p| p.status != PaymentStatus::Pending), "every payment is final");
 
     // LDK asked for both kinds of fee bump, and the anchor wallets paid for them.
-    let kinds: std::collections::BTreeSet<&str> = w
+    let kinds: std::collections::BTreeSet<BumpKind> = w
         .observations()
         .iter()
         .filter_map(|o| match &o.event {
-            NodeEvent::BumpTransaction { kind, .. } => Some(kind.as_str()),
+            NodeEvent::BumpTransaction { kind, .. } => Some(*kind),
             _ => None,
         })
         .collect();
-    assert_eq!(kinds, ["ChannelClose", "HTLCResolution"].into_iter().collect(), "bump events seen");
+    assert_eq!(kinds, [BumpKind::ChannelClose, BumpKind::HtlcResolution].into_iter().collect(), "bump events seen");
     let funded = (w.node_count() * ANCHOR_WALLET_COINS) as u64 * ANCHOR_WALLET_COIN_SAT;
     let left: u64 = (0..w.node_count()).map(|i| w.node(i).expect("up after healing").anchor_wallet_sat()).sum();
     assert!(left < funded, "the anchor wallets paid fees: {left} of {funded} sat left");

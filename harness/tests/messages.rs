@@ -6,7 +6,7 @@
 use harness::faults::FaultPlan;
 use harness::scenario::{run, RunOptions, RunResult};
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, NodeEvent, PeerMessage};
+use sim::node::{ChannelId, ClaimedHtlc, NodeEvent, PaymentPreimage, PeerMessage};
 use sim::world::MessageObservation;
 use std::collections::BTreeSet;
 
@@ -32,7 +32,7 @@ fn claims_without_fulfills(r: &RunResult, msgs: &[MessageObservation]) -> Vec<St
     let (b1, b2, c) = (idx(r, "B1"), idx(r, "B2"), idx(r, "C"));
     let mut problems = Vec::new();
     // Fulfills the routers received from the payee: (channel, htlc id, preimage, position).
-    let fulfills: Vec<(Bytes32, u64, Bytes32, usize)> = msgs
+    let fulfills: Vec<(ChannelId, u64, PaymentPreimage, usize)> = msgs
         .iter()
         .enumerate()
         .filter(|(_, m)| m.from == c && (m.node == b1 || m.node == b2))
@@ -47,8 +47,8 @@ fn claims_without_fulfills(r: &RunResult, msgs: &[MessageObservation]) -> Vec<St
     for o in r.world.observations().iter().filter(|o| o.node == c) {
         let NodeEvent::PaymentClaimed { payment_hash, htlcs, .. } = &o.event else { continue };
         claims += 1;
-        for (channel, _, amount_msat) in htlcs {
-            let settled = fulfills.iter().any(|(ch, _, pre, _)| ch == channel && pre.sha256() == *payment_hash);
+        for ClaimedHtlc { channel_id: channel, amount_msat, .. } in htlcs {
+            let settled = fulfills.iter().any(|(ch, _, pre, _)| ch == channel && pre.payment_hash() == *payment_hash);
             if !settled {
                 problems.push(format!(
                     "C claimed {payment_hash:?} ({amount_msat} msat on {channel:?}) but no router received \
@@ -72,10 +72,10 @@ fn claims_without_fulfills(r: &RunResult, msgs: &[MessageObservation]) -> Vec<St
             _ => None,
         });
         match offered {
-            Some(hash) if hash == preimage.sha256() => {}
+            Some(hash) if hash == preimage.payment_hash() => {}
             Some(hash) => problems.push(format!(
                 "fulfill #{at} on {channel:?} id={htlc_id}: preimage hashes to {:?}, HTLC was {hash:?}",
-                preimage.sha256()
+                preimage.payment_hash()
             )),
             None => problems.push(format!("fulfill #{at} on {channel:?} id={htlc_id}: C was never offered it")),
         }

@@ -31,7 +31,7 @@ use harness::oracle::{Invariant, PaymentStatus, Violation};
 use harness::report::{build, Report};
 use harness::scenario::{run, Plant, PlantPoint, RunOptions, RunResult};
 use sim::net::{ByteDrop, NodeIdx};
-use sim::node::{Bytes32, NodeEvent};
+use sim::node::{ChannelId, NodeEvent};
 use sim::world::World;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,16 +72,16 @@ fn idx(w: &World, name: &str) -> NodeIdx {
 }
 
 /// The channel of the first HTLC `node` claimed (from its first `PaymentClaimed`), if any.
-fn first_claimed_channel(w: &World, node: NodeIdx) -> Option<Bytes32> {
+fn first_claimed_channel(w: &World, node: NodeIdx) -> Option<ChannelId> {
     w.observations().iter().find_map(|o| match &o.event {
-        NodeEvent::PaymentClaimed { htlcs, .. } if o.node == node => htlcs.first().map(|h| h.0),
+        NodeEvent::PaymentClaimed { htlcs, .. } if o.node == node => htlcs.first().map(|h| h.channel_id),
         _ => None,
     })
 }
 
 /// The disk key under which `node`'s full-monitor `Persist` keeps `channel`'s monitor
 /// (LDK's `MonitorName` of a v1 channel: `<funding txid>_<output index>`).
-fn monitor_key(w: &World, node: NodeIdx, channel: Bytes32) -> (String, bitcoin::OutPoint) {
+fn monitor_key(w: &World, node: NodeIdx, channel: ChannelId) -> (String, bitcoin::OutPoint) {
     let info = w.node(node).expect("up").channels().into_iter().find(|c| c.channel_id == channel);
     let op = info.expect("channel open at the node").funding_outpoint.expect("funded");
     (format!("monitors/{}_{}", op.txid, op.vout), op)
@@ -176,7 +176,7 @@ fn disk_that_undoes_a_durable_monitor_write_is_a_readback_finding() {
 /// write and C restarts, so LDK force-closes that HTLC's channel (`OutdatedChannelManager`,
 /// defended); with `censor`, the chain also never mines anything spending its funding
 /// output. The channel goes into `closed`.
-fn stale_manager_force_close(closed: Arc<std::sync::Mutex<Option<Bytes32>>>, censor: bool) -> Plant {
+fn stale_manager_force_close(closed: Arc<std::sync::Mutex<Option<ChannelId>>>, censor: bool) -> Plant {
     once(move |w, point| {
         let c = idx(w, "C");
         let PlantPoint::Step { .. } = point else { return false };

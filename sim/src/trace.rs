@@ -141,7 +141,7 @@ pub fn event(node: &str, e: &NodeEvent) -> String {
             .text("failure", &failure.to_string()),
         NodeEvent::SpendableOutputs { outputs } => line.word("SpendableOutputs").field("outputs", outputs),
         NodeEvent::BumpTransaction { channel_id, kind } => {
-            line.word("BumpTransaction").field("channel_id", channel_id).field("kind", kind)
+            line.word("BumpTransaction").field("channel_id", channel_id).field("kind", kind.to_string())
         }
         NodeEvent::ChannelPending { channel_id } => line.word("ChannelPending").field("channel_id", channel_id),
         NodeEvent::ChannelReady { channel_id, counterparty } => {
@@ -189,8 +189,8 @@ pub fn message(node: &str, peer: &str, msg: &PeerMessage) -> String {
 }
 
 /// One claimed HTLC of `PaymentClaimed`: `channel:cltv_expiry:amount_msat`.
-fn claimed_htlc(h: &(crate::node::Bytes32, u32, u64)) -> String {
-    format!("{}:{}:{}", h.0, h.1, h.2)
+fn claimed_htlc(h: &crate::node::ClaimedHtlc) -> String {
+    format!("{}:{}:{}", h.channel_id, h.cltv_expiry, h.amount_msat)
 }
 
 /// `<node> <what>`: the node's own records that are neither events, received messages nor
@@ -279,7 +279,7 @@ pub fn storage(s: MonitorStorage) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::{Bytes32, CloseKind, CloseReason};
+    use crate::node::{ChannelId, ClaimedHtlc, CloseKind, CloseReason, PaymentHash, PaymentId, PaymentPreimage};
 
     #[test]
     fn free_text_cannot_escape_its_quotes() {
@@ -295,11 +295,12 @@ mod tests {
     fn golden_lines() {
         assert_eq!(TRACE_FORMAT_VERSION, 2);
         assert_eq!(header(), "trace format=2");
-        let h = Bytes32([0xab; 32]);
-        let c = Bytes32([0x01; 32]);
+        let h = PaymentHash([0xab; 32]);
+        let c = ChannelId([0x01; 32]);
+        let preimage = PaymentPreimage([0x01; 32]);
         let hex_h = "ab".repeat(32);
         let hex_c = "01".repeat(32);
-        let sent = NodeEvent::PaymentSent { payment_id: None, payment_hash: h, payment_preimage: c, fee_paid_msat: Some(7) };
+        let sent = NodeEvent::PaymentSent { payment_id: None, payment_hash: h, payment_preimage: preimage, fee_paid_msat: Some(7) };
         assert_eq!(
             event("A", &sent),
             format!("event A PaymentSent payment_id=- payment_hash={hex_h} payment_preimage={hex_c} fee_paid_msat=7")
@@ -316,8 +317,8 @@ mod tests {
         let claimed = NodeEvent::PaymentClaimed {
             payment_hash: h,
             amount_msat: 5,
-            htlcs: vec![(c, 144, 5)],
-            payment_id: Some(h),
+            htlcs: vec![ClaimedHtlc { channel_id: c, cltv_expiry: 144, amount_msat: 5 }],
+            payment_id: Some(PaymentId([0xab; 32])),
         };
         assert_eq!(
             event("C", &claimed),

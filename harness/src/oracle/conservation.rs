@@ -45,7 +45,7 @@ use super::ledger::{short, HtlcLedger};
 use super::{Violation, ViolationCode};
 use serde::Serialize;
 use sim::net::NodeIdx;
-use sim::node::Bytes32;
+use sim::node::ChannelId;
 use std::collections::BTreeSet;
 use world::{Closed, WorldLedger};
 
@@ -98,12 +98,12 @@ pub fn min_commitment_fee_sat(anchors: bool) -> u64 {
 
 /// Whether a confirmed transaction has an output whose v1 channel id (its txid with the
 /// output index XORed into the last two bytes, BOLT 2) is `channel`: its funding output.
-pub fn funding_confirmed(ev: &Evidence, channel: &Bytes32) -> bool {
+pub fn funding_confirmed(ev: &Evidence, channel: &ChannelId) -> bool {
     ev.harness
         .chain
         .txs
         .iter()
-        .any(|t| (0..t.outputs.len()).any(|vout| super::evidence::v1_channel_id(t.txid.0, vout as u32) == *channel))
+        .any(|t| (0..t.outputs.len()).any(|vout| super::evidence::v1_channel_id(t.txid, vout as u32) == *channel))
 }
 
 /// Each node's books at the end of the run (see the module docs), in node order.

@@ -7,12 +7,12 @@
 use super::evidence::{Evidence, PaymentFacts};
 use super::payments::{payment_violation, PaymentHistory};
 use super::{Violation, ViolationCode};
-use sim::node::{Bytes32, NodeEvent};
+use sim::node::{NodeEvent, PaymentPreimage};
 
 /// The event-contract violations of payment `p`, each keyed by its event's index.
 pub fn check_payment(ev: &Evidence, p: &PaymentFacts, h: &PaymentHistory) -> Vec<(usize, Violation)> {
     let mut out = Vec::new();
-    let mut preimage: Option<Bytes32> = None;
+    let mut preimage: Option<PaymentPreimage> = None;
     let mut failed_at: Option<u64> = None;
     let mut sent = false;
     let mut first_claim: Option<&NodeEvent> = None;
@@ -22,7 +22,7 @@ pub fn check_payment(ev: &Evidence, p: &PaymentFacts, h: &PaymentHistory) -> Vec
         };
         match &o.event {
             NodeEvent::PaymentSent { payment_preimage, .. } => {
-                if payment_preimage.sha256() != p.payment_hash {
+                if payment_preimage.payment_hash() != p.payment_hash {
                     flag(
                         ViolationCode::SentPreimageMismatch,
                         format!(
@@ -79,7 +79,7 @@ fn partial_replay(first: &NodeEvent, later: &NodeEvent) -> Option<String> {
         "PaymentClaimed replayed with part of its HTLCs ({first_amount} msat in {} HTLC(s), then {amount_msat} msat in {}) and payment_id {} instead of {}: an application tracking receipts by payment_id, as LDK's docs advise, counts it twice",
         first_htlcs.len(),
         htlcs.len(),
-        payment_id.map_or("none".to_string(), |p| format!("{p:?}")),
-        first_id.map_or("none".to_string(), |p| format!("{p:?}")),
+        payment_id.map_or("none".to_string(), |p| p.short()),
+        first_id.map_or("none".to_string(), |p| p.short()),
     ))
 }

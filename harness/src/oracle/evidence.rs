@@ -11,7 +11,10 @@
 
 use crate::scenario::{RunResult, SetupProblem};
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, HtlcInfo, LoadError, OpenChannelBalance, PeerMessage};
+use sim::node::{
+    BalanceKind, ChannelId, HtlcInfo, LoadError, OpenChannelBalance, PaymentHash, PaymentId, PaymentPreimage,
+    PeerMessage, Txid,
+};
 use sim::world::{CommittedHtlc, CommittedHtlcKey, Observation, World};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,9 +65,9 @@ pub enum Heal {
 #[derive(Clone, Debug)]
 pub struct PaymentFacts {
     /// The payer's payment id.
-    pub payment_id: Bytes32,
+    pub payment_id: PaymentId,
     /// The payment hash.
-    pub payment_hash: Bytes32,
+    pub payment_hash: PaymentHash,
     /// What the payee is to receive, msat.
     pub amount_msat: u64,
     /// The payer.
@@ -161,7 +164,7 @@ pub struct RestartFacts {
     pub load: Load,
     /// Channels open before the crash that the load closed (LDK force-closes a channel whose
     /// monitor is ahead of the manager without always reporting `ChannelClosed`).
-    pub closed_at_load: Vec<Bytes32>,
+    pub closed_at_load: Vec<ChannelId>,
     /// Whether every incarnation since the one that wrote the manager on disk ran the
     /// `ChainMonitor`'s deferred mode.
     pub deferred_since_manager: bool,
@@ -199,7 +202,7 @@ pub enum Load {
     /// It read the node back, with monitors for these channels.
     Loaded {
         /// The channels whose monitors it loaded.
-        monitors: Vec<Bytes32>,
+        monitors: Vec<ChannelId>,
     },
 }
 
@@ -224,11 +227,11 @@ pub enum HtlcMsg {
     /// `update_add_htlc`: the sender offers an HTLC.
     Add {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
         /// The sender's id for it on this channel.
         htlc_id: u64,
         /// Its payment hash.
-        payment_hash: Bytes32,
+        payment_hash: PaymentHash,
         /// Amount, msat.
         amount_msat: u64,
         /// Absolute CLTV expiry, block height.
@@ -237,17 +240,17 @@ pub enum HtlcMsg {
     /// `update_fulfill_htlc`: the sender settles an HTLC the receiver offered.
     Fulfill {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
         /// The receiver's id for the HTLC.
         htlc_id: u64,
         /// The preimage.
-        preimage: Bytes32,
+        preimage: PaymentPreimage,
     },
     /// `update_fail_htlc` or `update_fail_malformed_htlc`: the sender fails an HTLC the
     /// receiver offered.
     Fail {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
         /// The receiver's id for the HTLC.
         htlc_id: u64,
     },
@@ -258,9 +261,9 @@ pub enum HtlcMsg {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OnchainHtlcClaim {
     /// SHA-256 of the preimage revealed.
-    pub payment_hash: Bytes32,
+    pub payment_hash: PaymentHash,
     /// The channel whose commitment the output belongs to.
-    pub channel_id: Bytes32,
+    pub channel_id: ChannelId,
     /// The output's value, sat: the HTLC's amount rounded down to whole sat (BOLT 3).
     pub amount_sat: u64,
     /// The HTLC's `cltv_expiry`, when the output's script carries it (a received-HTLC
@@ -276,11 +279,11 @@ pub struct OnchainHtlcClaim {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainTx {
     /// Its txid (internal byte order, as LDK derives channel ids from it).
-    pub txid: Bytes32,
+    pub txid: Txid,
     /// Height of the block that confirmed it.
     pub height: u32,
     /// The outputs it spends: (txid, output index). Empty for the faucet's coins.
-    pub inputs: Vec<(Bytes32, u32)>,
+    pub inputs: Vec<(Txid, u32)>,
     /// Its outputs, in order.
     pub outputs: Vec<ChainOutput>,
 }
@@ -310,7 +313,7 @@ pub enum PaidTo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReestablishCount {
     /// The channel.
-    pub channel_id: Bytes32,
+    pub channel_id: ChannelId,
     /// The two nodes that sent them, lower index first.
     pub nodes: (NodeIdx, NodeIdx),
     /// How many, over the run.
@@ -323,7 +326,7 @@ pub struct ChannelPeer {
     /// The node.
     pub node: NodeIdx,
     /// The channel.
-    pub channel_id: Bytes32,
+    pub channel_id: ChannelId,
     /// Its peer on it.
     pub peer: NodeIdx,
 }
@@ -341,7 +344,7 @@ pub struct CommittedInbound {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InboundSeen {
     /// The payment hash.
-    pub payment_hash: Bytes32,
+    pub payment_hash: PaymentHash,
     /// The node.
     pub node: NodeIdx,
     /// When, simulated ms.
@@ -372,7 +375,7 @@ pub struct UnusableChannel {
     /// The node listing it.
     pub node: NodeIdx,
     /// The channel.
-    pub channel_id: Bytes32,
+    pub channel_id: ChannelId,
     /// The peer, if a node of this world.
     pub peer: Option<NodeIdx>,
 }
@@ -383,9 +386,9 @@ pub struct UnresolvedBalance {
     /// The node.
     pub node: NodeIdx,
     /// The channel.
-    pub channel_id: Bytes32,
-    /// LDK's `Balance` variant.
-    pub kind: String,
+    pub channel_id: ChannelId,
+    /// LDK's kind of balance.
+    pub kind: BalanceKind,
     /// Amount, sat.
     pub amount_sat: u64,
 }
@@ -444,7 +447,7 @@ fn payments(run: &RunResult) -> Vec<PaymentFacts> {
 }
 
 fn ldk_facts(w: &World) -> LdkFacts {
-    let mut reestablish: BTreeMap<(Bytes32, NodeIdx, NodeIdx), usize> = BTreeMap::new();
+    let mut reestablish: BTreeMap<(ChannelId, NodeIdx, NodeIdx), usize> = BTreeMap::new();
     let mut peers = BTreeSet::new();
     for m in w.messages() {
         if let PeerMessage::ChannelReestablish { channel_id, .. } = &m.msg {
@@ -489,14 +492,12 @@ fn end_state(w: &World) -> EndState {
             let peer = (0..w.node_count()).find(|&j| w.node_key(j) == c.counterparty);
             end.unusable_channels.push(UnusableChannel { node: i, channel_id: c.channel_id, peer });
         }
-        end.unresolved_balances.extend(
-            node.unresolved_closed_balances().into_iter().map(|(channel_id, kind, amount_sat)| UnresolvedBalance {
-                node: i,
-                channel_id,
-                kind,
-                amount_sat,
-            }),
-        );
+        end.unresolved_balances.extend(node.unresolved_closed_balances().into_iter().map(|b| UnresolvedBalance {
+            node: i,
+            channel_id: b.channel_id,
+            kind: b.kind,
+            amount_sat: b.amount_sat,
+        }));
         end.open_balances
             .extend(node.open_channel_balances().into_iter().map(|balance| NodeBalance { node: i, balance }));
     }
@@ -565,11 +566,11 @@ fn unavailable(w: &World) -> Vec<Unavailable> {
 
 /// LDK's v1 channel id of a funding output: the funding txid with the output index XORed
 /// into its last two bytes (BOLT 2).
-pub fn v1_channel_id(txid: [u8; 32], vout: u32) -> Bytes32 {
-    let mut id = txid;
+pub fn v1_channel_id(txid: Txid, vout: u32) -> ChannelId {
+    let mut id = txid.0;
     id[30] ^= (vout >> 8) as u8;
     id[31] ^= (vout & 0xff) as u8;
-    Bytes32(id)
+    ChannelId(id)
 }
 
 fn htlc_claims(w: &World) -> Vec<OnchainHtlcClaim> {
@@ -577,9 +578,9 @@ fn htlc_claims(w: &World) -> Vec<OnchainHtlcClaim> {
         .preimage_spends()
         .into_iter()
         .map(|spend| OnchainHtlcClaim {
-            payment_hash: Bytes32(spend.preimage).sha256(),
+            payment_hash: PaymentPreimage(spend.preimage).payment_hash(),
             // The funding outpoint the commitment spends names the channel exactly.
-            channel_id: v1_channel_id(spend.funding_txid, spend.funding_vout),
+            channel_id: v1_channel_id(Txid(spend.funding_txid), spend.funding_vout),
             amount_sat: spend.htlc_output_sat,
             cltv_expiry: spend.cltv_expiry,
             height: spend.height,
@@ -609,13 +610,13 @@ fn chain_txs(w: &World) -> Vec<ChainTx> {
         .map(|(height, tx)| {
             let txid = tx.compute_txid();
             ChainTx {
-                txid: Bytes32(txid.to_byte_array()),
+                txid: Txid(txid.to_byte_array()),
                 height,
                 inputs: tx
                     .input
                     .iter()
                     .filter(|i| !i.previous_output.is_null())
-                    .map(|i| (Bytes32(i.previous_output.txid.to_byte_array()), i.previous_output.vout))
+                    .map(|i| (Txid(i.previous_output.txid.to_byte_array()), i.previous_output.vout))
                     .collect(),
                 outputs: tx
                     .output

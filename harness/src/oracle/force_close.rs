@@ -17,7 +17,7 @@
 use super::evidence::{Evidence, Load};
 use super::{Violation, ViolationCode};
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, CloseKind, NodeEvent};
+use sim::node::{ChannelId, CloseKind, NodeEvent};
 
 /// Deferred mode holds monitor writes until the manager that covers them is durable, LDK's
 /// answer to stale managers (`ChainMonitor::new`'s `deferred` docs): when every incarnation
@@ -31,7 +31,8 @@ pub fn check_deferred_load_closes(ev: &Evidence) -> Vec<Violation> {
         let Load::Loaded { monitors } = &r.load else { continue };
         for channel in r.closed_at_load.iter().filter(|c| monitors.contains(c)) {
             let message = format!(
-                "restart closed channel {channel:?} while loading, though every incarnation since the manager on disk was written ran deferred mode"
+                "restart closed channel {} while loading, though every incarnation since the manager on disk was written ran deferred mode",
+                channel.short()
             );
             out.push(Violation::new(ViolationCode::DeferredLoadClose, message).node(ev, r.node).at(Some(r.at_ms())));
         }
@@ -45,11 +46,11 @@ struct Explanations<'a> {
 }
 
 impl Explanations<'_> {
-    fn peer_of(&self, node: NodeIdx, channel: &Bytes32) -> Option<NodeIdx> {
+    fn peer_of(&self, node: NodeIdx, channel: &ChannelId) -> Option<NodeIdx> {
         self.ev.ldk.channel_peers.iter().find(|p| p.node == node && p.channel_id == *channel).map(|p| p.peer)
     }
 
-    fn closed_elsewhere(&self, node: NodeIdx, channel: &Bytes32) -> bool {
+    fn closed_elsewhere(&self, node: NodeIdx, channel: &ChannelId) -> bool {
         self.ev.ldk.events.iter().any(|o| {
             o.node != node && matches!(&o.event, NodeEvent::ChannelClosed { channel_id, force_close: true, .. } if channel_id == channel)
         }) || self.ev.harness.restarts.iter().any(|r| r.closed_at_load.contains(channel))
@@ -59,7 +60,7 @@ impl Explanations<'_> {
         self.ev.harness.restarts.iter().any(|r| Some(r.node) == n && r.restarted_at_ms.is_some_and(|t| t <= at))
     }
 
-    fn peer_closed_before(&self, n: Option<NodeIdx>, channel: &Bytes32, at: u64) -> bool {
+    fn peer_closed_before(&self, n: Option<NodeIdx>, channel: &ChannelId, at: u64) -> bool {
         self.ev.ldk.events.iter().any(|x| {
             Some(x.node) == n
                 && x.at_ms <= at
@@ -96,7 +97,8 @@ pub fn check_explained(ev: &Evidence) -> Vec<Violation> {
         };
         if !explained {
             let message = format!(
-                "force-close of channel {channel_id:?} ({reason}) with nothing in the run that explains it{}",
+                "force-close of channel {} ({reason}) with nothing in the run that explains it{}",
+                channel_id.short(),
                 peer.map(|p| format!(" (peer {})", ev.name(p))).unwrap_or_default()
             );
             out.push(Violation::new(ViolationCode::UnexplainedForceClose, message).node(ev, o.node).at(Some(o.at_ms)));

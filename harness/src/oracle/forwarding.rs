@@ -11,7 +11,7 @@ use super::evidence::Evidence;
 use super::ledger::{short, Htlc, HtlcLedger};
 use super::{Violation, ViolationCode};
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, NodeEvent};
+use sim::node::{NodeEvent, PaymentHash};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A violation about HTLC `h` at `node`.
@@ -29,7 +29,7 @@ fn about(
 /// 2 and 3 at every node that received HTLCs, per payment hash.
 pub fn check_forwarders(ev: &Evidence, ledger: &HtlcLedger) -> Vec<Violation> {
     // Group per node and payment hash: what it received and what it offered.
-    let mut per: BTreeMap<(NodeIdx, Bytes32), (Vec<&Htlc>, Vec<&Htlc>)> = BTreeMap::new();
+    let mut per: BTreeMap<(NodeIdx, PaymentHash), (Vec<&Htlc>, Vec<&Htlc>)> = BTreeMap::new();
     for h in &ledger.htlcs {
         if h.committed {
             per.entry((h.receiver, h.payment_hash)).or_default().0.push(h);

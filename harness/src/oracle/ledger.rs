@@ -11,17 +11,17 @@
 
 use super::evidence::{Evidence, HtlcMsg, OnchainHtlcClaim};
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, NodeEvent};
+use sim::node::{ChannelId, NodeEvent, PaymentHash};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One HTLC as the messages and `list_channels` show it.
 #[derive(Clone, Debug)]
 pub(crate) struct Htlc {
-    pub channel_id: Bytes32,
+    pub channel_id: ChannelId,
     pub offerer: NodeIdx,
     pub receiver: NodeIdx,
     pub htlc_id: u64,
-    pub payment_hash: Bytes32,
+    pub payment_hash: PaymentHash,
     pub amount_msat: u64,
     pub cltv_expiry: u32,
     pub added_ms: u64,
@@ -63,7 +63,7 @@ impl Htlc {
 }
 
 /// The first 8 bytes of an id, hex.
-pub(crate) fn short(b: &Bytes32) -> String {
+pub(crate) fn short(b: &impl std::fmt::Display) -> String {
     b.to_string()[..16].to_string()
 }
 
@@ -73,9 +73,9 @@ pub struct HtlcLedger {
     pub(crate) htlcs: Vec<Htlc>,
     /// When each node first saw each of its channels closed: `ChannelClosed`, or a restart
     /// that closed it while loading.
-    pub(crate) closed_at: BTreeMap<(NodeIdx, Bytes32), u64>,
+    pub(crate) closed_at: BTreeMap<(NodeIdx, ChannelId), u64>,
     /// Every channel some node saw closed.
-    pub(crate) closed: BTreeSet<Bytes32>,
+    pub(crate) closed: BTreeSet<ChannelId>,
 }
 
 impl HtlcLedger {
@@ -94,13 +94,13 @@ impl HtlcLedger {
     }
 
     /// The HTLCs `payer` offered for `payment_hash`.
-    fn offered_by(&self, payer: NodeIdx, payment_hash: Bytes32) -> impl Iterator<Item = &Htlc> {
+    fn offered_by(&self, payer: NodeIdx, payment_hash: PaymentHash) -> impl Iterator<Item = &Htlc> {
         self.htlcs.iter().filter(move |h| h.offerer == payer && h.payment_hash == payment_hash)
     }
 
     /// The HTLCs `payer` offered for `payment_hash`: (how many, how many were failed back
     /// by message).
-    pub(crate) fn offered(&self, payer: NodeIdx, payment_hash: Bytes32) -> (usize, usize) {
+    pub(crate) fn offered(&self, payer: NodeIdx, payment_hash: PaymentHash) -> (usize, usize) {
         let mine: Vec<&Htlc> = self.offered_by(payer, payment_hash).collect();
         (mine.len(), mine.iter().filter(|h| h.failed_ms.is_some() && h.fulfilled.is_none()).count())
     }
@@ -108,7 +108,7 @@ impl HtlcLedger {
     /// When the last HTLC `payer` offered for `payment_hash` was failed back to it, if every
     /// one was (by message) and none was fulfilled: the payment's `failed_back_at_ms` in the
     /// report, and the fail-back a [`super::PaymentStatus::Forgotten`] payment needs.
-    pub fn failed_back_at(&self, payer: NodeIdx, payment_hash: Bytes32) -> Option<u64> {
+    pub fn failed_back_at(&self, payer: NodeIdx, payment_hash: PaymentHash) -> Option<u64> {
         let mine: Vec<&Htlc> = self.offered_by(payer, payment_hash).collect();
         if mine.is_empty() || mine.iter().any(|h| h.fulfilled.is_some()) {
             return None;
@@ -117,13 +117,13 @@ impl HtlcLedger {
     }
 
     /// When the first HTLC `payer` offered for `payment_hash` was fulfilled by message.
-    pub(crate) fn fulfilled_at(&self, payer: NodeIdx, payment_hash: Bytes32) -> Option<u64> {
+    pub(crate) fn fulfilled_at(&self, payer: NodeIdx, payment_hash: PaymentHash) -> Option<u64> {
         self.offered_by(payer, payment_hash).filter_map(|h| h.fulfilled_ms()).min()
     }
 
     /// Whether any HTLC of `payment_hash`, at any node, was fulfilled by message or claimed
     /// on chain with its preimage, or is still listed by a node after the heal phase.
-    pub(crate) fn fulfilled_or_pending_anywhere(&self, ev: &Evidence, payment_hash: Bytes32) -> bool {
+    pub(crate) fn fulfilled_or_pending_anywhere(&self, ev: &Evidence, payment_hash: PaymentHash) -> bool {
         let settled =
             self.htlcs.iter().any(|h| h.payment_hash == payment_hash && (h.fulfilled.is_some() || h.claimed.is_some()));
         // A preimage revealed on chain counts even when no HTLC of the table matches the claim.
@@ -135,8 +135,8 @@ impl HtlcLedger {
     /// node received minus those it offered, counting an HTLC settled when its offerer
     /// received `update_fulfill_htlc` for it or when its output was claimed on chain with the
     /// preimage. Only nodes that settled something appear.
-    pub(crate) fn settled_net_msat(&self) -> BTreeMap<(Bytes32, NodeIdx), i128> {
-        let mut net: BTreeMap<(Bytes32, NodeIdx), i128> = BTreeMap::new();
+    pub(crate) fn settled_net_msat(&self) -> BTreeMap<(ChannelId, NodeIdx), i128> {
+        let mut net: BTreeMap<(ChannelId, NodeIdx), i128> = BTreeMap::new();
         for h in self.htlcs.iter().filter(|h| h.fulfilled.is_some() || h.claimed.is_some()) {
             *net.entry((h.channel_id, h.receiver)).or_default() += h.amount_msat as i128;
             *net.entry((h.channel_id, h.offerer)).or_default() -= h.amount_msat as i128;
@@ -186,9 +186,9 @@ pub struct HtlcCounts {
 }
 
 /// The HTLCs the messages show, resolved by the fulfills and fails their offerers received.
-fn from_messages(ev: &Evidence, closed_at: &BTreeMap<(NodeIdx, Bytes32), u64>) -> Vec<Htlc> {
+fn from_messages(ev: &Evidence, closed_at: &BTreeMap<(NodeIdx, ChannelId), u64>) -> Vec<Htlc> {
     let mut htlcs: Vec<Htlc> = Vec::new();
-    let mut current: BTreeMap<(Bytes32, NodeIdx, u64), usize> = BTreeMap::new();
+    let mut current: BTreeMap<(ChannelId, NodeIdx, u64), usize> = BTreeMap::new();
     for m in &ev.ldk.htlc_messages {
         match &m.msg {
             HtlcMsg::Add { channel_id, htlc_id, payment_hash, amount_msat, cltv_expiry } => {
@@ -220,7 +220,7 @@ fn from_messages(ev: &Evidence, closed_at: &BTreeMap<(NodeIdx, Bytes32), u64>) -
                 // the chain.
                 let after_close = closed_at.get(&(m.to, *channel_id)).is_some_and(|&t| m.at_ms >= t);
                 if let (Some(&i), false) = (current.get(&(*channel_id, m.to, *htlc_id)), after_close) {
-                    if preimage.sha256() == htlcs[i].payment_hash && htlcs[i].fulfilled.is_none() {
+                    if preimage.payment_hash() == htlcs[i].payment_hash && htlcs[i].fulfilled.is_none() {
                         htlcs[i].fulfilled = Some(Fulfilled { at_ms: m.at_ms, tip_height: m.tip_height });
                     }
                 }
@@ -292,9 +292,9 @@ fn assign_claims(ev: &Evidence, htlcs: &mut [Htlc]) {
 
 /// When each node first saw each of its channels closed: `ChannelClosed`, or a restart
 /// that closed it while loading.
-fn closed_at(ev: &Evidence) -> BTreeMap<(NodeIdx, Bytes32), u64> {
-    let mut at: BTreeMap<(NodeIdx, Bytes32), u64> = BTreeMap::new();
-    let mut saw = |node: NodeIdx, channel: Bytes32, ms: u64| {
+fn closed_at(ev: &Evidence) -> BTreeMap<(NodeIdx, ChannelId), u64> {
+    let mut at: BTreeMap<(NodeIdx, ChannelId), u64> = BTreeMap::new();
+    let mut saw = |node: NodeIdx, channel: ChannelId, ms: u64| {
         let t = at.entry((node, channel)).or_insert(ms);
         *t = (*t).min(ms);
     };

@@ -43,8 +43,11 @@ pub fn check_leftovers(ev: &Evidence) -> Vec<Violation> {
     let mut out = Vec::new();
     for h in &end.htlcs {
         let message = format!(
-            "{:?} HTLC {} of {} msat still pending ({:?}) after the heal phase",
-            h.htlc.direction, h.htlc.htlc_id, h.htlc.amount_msat, h.htlc.state
+            "{} HTLC {} of {} msat still pending ({}) after the heal phase",
+            h.htlc.direction.name(),
+            h.htlc.htlc_id,
+            h.htlc.amount_msat,
+            h.htlc.state.name()
         );
         out.push(
             Violation::new(ViolationCode::HtlcStillPending, message).payment(h.htlc.payment_hash).node(ev, h.node),
@@ -64,8 +67,10 @@ pub fn check_leftovers(ev: &Evidence) -> Vec<Violation> {
             (ViolationCode::UnresolvedClosedBalance, "")
         };
         let message = format!(
-            "closed channel {:?} still has an unresolved {} balance of {} sat after the heal phase{why}",
-            b.channel_id, b.kind, b.amount_sat
+            "closed channel {} still has an unresolved {} balance of {} sat after the heal phase{why}",
+            b.channel_id.short(),
+            b.kind,
+            b.amount_sat
         );
         out.push(Violation::new(code, message).node(ev, b.node));
     }
@@ -87,7 +92,7 @@ pub fn check_stuck(ev: &Evidence) -> Vec<Violation> {
     for c in end.unusable_channels.iter().filter(|c| !c.peer.is_some_and(|p| down.contains(&p))) {
         let peer = c.peer.map_or_else(|| "an unknown peer".to_string(), |p| ev.name(p));
         let message =
-            format!("channel {:?} with {peer} is open but still not usable after the heal phase", c.channel_id);
+            format!("channel {} with {peer} is open but still not usable after the heal phase", c.channel_id.short());
         out.push(Violation::new(ViolationCode::ChannelNotUsable, message).node(ev, c.node));
     }
     out.extend(ev.setup_problems.iter().map(|p| setup_violation(ev, p)));
@@ -151,11 +156,11 @@ pub fn check_reestablish_loops(ev: &Evidence) -> Vec<Violation> {
         .map(|r| {
             let (x, y) = r.nodes;
             let message = format!(
-                "{} and {} exchanged {} channel_reestablish messages for channel {:?}, which neither lists as open at the end",
+                "{} and {} exchanged {} channel_reestablish messages for channel {}, which neither lists as open at the end",
                 ev.name(x),
                 ev.name(y),
                 r.count,
-                r.channel_id
+                r.channel_id.short()
             );
             Violation::new(ViolationCode::ReestablishLoop, message).nodes(ev, &[x, y])
         })

@@ -9,7 +9,7 @@
 use super::evidence::{Evidence, PaymentFacts};
 use super::{HtlcLedger, PaymentStatus, PaymentVerdict, Violation, ViolationCode};
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, NodeEvent};
+use sim::node::{NodeEvent, PaymentFailureReason, PaymentHash};
 use sim::world::Observation;
 
 /// The payer's and payee's events for one payment, in the order reported, and what they
@@ -30,7 +30,7 @@ pub struct PaymentHistory<'a> {
     names: Vec<String>,
     fee_paid_msat: Option<u64>,
     failed_after_sent: usize,
-    failure_reason: Option<String>,
+    failure_reason: Option<PaymentFailureReason>,
 }
 
 /// The name of a payment event (`other` for the rest).
@@ -87,7 +87,7 @@ impl<'a> PaymentHistory<'a> {
                     h.fee_paid_msat = h.fee_paid_msat.or(*fee_paid_msat);
                 }
                 NodeEvent::PaymentFailed { reason, .. } => {
-                    h.failure_reason.get_or_insert_with(|| reason.clone());
+                    h.failure_reason.get_or_insert(*reason);
                     if h.sent_at.is_some() {
                         // LDK's `PaymentFailed` docs: may follow `PaymentSent`; ignore it.
                         h.failed_after_sent += 1;
@@ -113,7 +113,7 @@ impl<'a> PaymentHistory<'a> {
             fee_paid_msat: self.fee_paid_msat,
             events: self.names.clone(),
             failed_after_sent: self.failed_after_sent,
-            failure_reason: self.failure_reason.clone(),
+            failure_reason: self.failure_reason,
         }
     }
 }
@@ -180,7 +180,7 @@ pub fn check_claimed_amount(ev: &Evidence, p: &PaymentFacts, h: &PaymentHistory)
 /// A violation about payment `hash` at `node`.
 pub(crate) fn payment_violation(
     ev: &Evidence,
-    hash: Bytes32,
+    hash: PaymentHash,
     code: ViolationCode,
     node: NodeIdx,
     at_ms: Option<u64>,

@@ -4,21 +4,24 @@
 
 use super::evidence::*;
 use super::*;
-use sim::node::{HtlcInfo, LoadError, NodeEvent, OpenChannelBalance};
+use sim::node::{
+    BalanceKind, ChannelId, ClaimedHtlc, HtlcInfo, LoadError, NodeEvent, OpenChannelBalance, PaymentFailureReason,
+    PaymentId, PaymentPreimage,
+};
 use sim::world::Observation;
 
 const A: NodeIdx = 0;
 const C: NodeIdx = 1;
 const B: NodeIdx = 2;
 
-fn preimage() -> Bytes32 {
-    Bytes32([7; 32])
+fn preimage() -> PaymentPreimage {
+    PaymentPreimage([7; 32])
 }
 
 fn evidence(events: Vec<(NodeIdx, NodeEvent)>) -> Evidence {
     let payment = PaymentFacts {
-        payment_id: Bytes32([1; 32]),
-        payment_hash: preimage().sha256(),
+        payment_id: PaymentId([1; 32]),
+        payment_hash: preimage().payment_hash(),
         amount_msat: 5_000,
         payer: A,
         payee: C,
@@ -40,22 +43,25 @@ fn evidence(events: Vec<(NodeIdx, NodeEvent)>) -> Evidence {
 
 fn sent() -> NodeEvent {
     NodeEvent::PaymentSent {
-        payment_id: Some(Bytes32([1; 32])),
-        payment_hash: preimage().sha256(),
+        payment_id: Some(PaymentId([1; 32])),
+        payment_hash: preimage().payment_hash(),
         payment_preimage: preimage(),
         fee_paid_msat: Some(3),
     }
 }
 fn failed() -> NodeEvent {
     NodeEvent::PaymentFailed {
-        payment_id: Bytes32([1; 32]),
-        payment_hash: Some(preimage().sha256()),
-        reason: "x".into(),
+        payment_id: PaymentId([1; 32]),
+        payment_hash: Some(preimage().payment_hash()),
+        reason: PaymentFailureReason::RetriesExhausted,
     }
 }
 fn claimed(amount_msat: u64) -> NodeEvent {
-    let htlcs = vec![(Bytes32([5; 32]), 100, amount_msat / 2), (Bytes32([6; 32]), 100, amount_msat - amount_msat / 2)];
-    NodeEvent::PaymentClaimed { payment_hash: preimage().sha256(), amount_msat, htlcs, payment_id: None }
+    let htlcs = vec![
+        ClaimedHtlc { channel_id: ChannelId([5; 32]), cltv_expiry: 100, amount_msat: amount_msat / 2 },
+        ClaimedHtlc { channel_id: ChannelId([6; 32]), cltv_expiry: 100, amount_msat: amount_msat - amount_msat / 2 },
+    ];
+    NodeEvent::PaymentClaimed { payment_hash: preimage().payment_hash(), amount_msat, htlcs, payment_id: None }
 }
 
 fn invariants(v: &Verdict) -> Vec<Invariant> {
@@ -95,9 +101,9 @@ fn claim_without_sent_breaks_atomicity() {
 #[test]
 fn wrong_or_changing_preimage_breaks_the_event_contract() {
     let bad = NodeEvent::PaymentSent {
-        payment_id: Some(Bytes32([1; 32])),
-        payment_hash: preimage().sha256(),
-        payment_preimage: Bytes32([8; 32]),
+        payment_id: Some(PaymentId([1; 32])),
+        payment_hash: preimage().payment_hash(),
+        payment_preimage: PaymentPreimage([8; 32]),
         fee_paid_msat: None,
     };
     let v = judge(&evidence(vec![(C, claimed(5_000)), (A, sent()), (A, bad)]));
@@ -115,20 +121,20 @@ fn wrong_claimed_amount_is_flagged() {
 #[test]
 fn partial_claim_replay_breaks_the_event_contract_but_a_second_claim_does_not() {
     let part = NodeEvent::PaymentClaimed {
-        payment_hash: preimage().sha256(),
+        payment_hash: preimage().payment_hash(),
         amount_msat: 2_500,
-        htlcs: vec![(Bytes32([5; 32]), 100, 2_500)],
-        payment_id: Some(Bytes32([9; 32])),
+        htlcs: vec![ClaimedHtlc { channel_id: ChannelId([5; 32]), cltv_expiry: 100, amount_msat: 2_500 }],
+        payment_id: Some(PaymentId([9; 32])),
     };
     let v = judge(&evidence(vec![(C, claimed(5_000)), (A, sent()), (C, part)]));
     assert_eq!(invariants(&v), vec![Invariant::EventContract]);
     assert!(v.violations[0].message.contains("part of its HTLCs"), "{}", v.violations[0].message);
     // HTLCs not in the first claim: a separate claim, which LDK's docs allow.
     let other = NodeEvent::PaymentClaimed {
-        payment_hash: preimage().sha256(),
+        payment_hash: preimage().payment_hash(),
         amount_msat: 5_000,
-        htlcs: vec![(Bytes32([7; 32]), 100, 5_000)],
-        payment_id: Some(Bytes32([8; 32])),
+        htlcs: vec![ClaimedHtlc { channel_id: ChannelId([7; 32]), cltv_expiry: 100, amount_msat: 5_000 }],
+        payment_id: Some(PaymentId([8; 32])),
     };
     assert!(judge(&evidence(vec![(C, claimed(5_000)), (A, sent()), (C, other)])).violations.is_empty());
 }
@@ -136,8 +142,8 @@ fn partial_claim_replay_breaks_the_event_contract_but_a_second_claim_does_not() 
 #[test]
 fn a_stuck_channel_breaks_liveness() {
     let mut ev = evidence(vec![(C, claimed(5_000)), (A, sent())]);
-    ev.ldk.end.unusable_channels.push(UnusableChannel { node: A, channel_id: Bytes32([4; 32]), peer: Some(B) });
-    ev.ldk.end.unusable_channels.push(UnusableChannel { node: B, channel_id: Bytes32([5; 32]), peer: Some(C) });
+    ev.ldk.end.unusable_channels.push(UnusableChannel { node: A, channel_id: ChannelId([4; 32]), peer: Some(B) });
+    ev.ldk.end.unusable_channels.push(UnusableChannel { node: B, channel_id: ChannelId([5; 32]), peer: Some(C) });
     ev.harness.down_nodes.push(C);
     let v = judge(&ev);
     assert_eq!(invariants(&v), vec![Invariant::Liveness, Invariant::Liveness]);
@@ -172,7 +178,7 @@ fn lost_before_commit_only_if_no_htlc_reached_a_peer() {
     assert_eq!(v.payments[0].status, PaymentStatus::Lost);
     assert!(v.violations.is_empty());
     let mut ev = evidence(vec![]);
-    ev.ldk.inbound_htlcs_seen.push(InboundSeen { payment_hash: preimage().sha256(), node: C, first_ms: 42 });
+    ev.ldk.inbound_htlcs_seen.push(InboundSeen { payment_hash: preimage().payment_hash(), node: C, first_ms: 42 });
     let v = judge(&ev);
     assert_eq!(v.payments[0].status, PaymentStatus::Pending);
     assert_eq!(invariants(&v), vec![Invariant::Liveness]);
@@ -184,13 +190,13 @@ fn unresolved_balance_and_deferred_load_close_are_flagged() {
     let mut ev = evidence(vec![(C, claimed(5_000)), (A, sent())]);
     ev.ldk.end.unresolved_balances.push(UnresolvedBalance {
         node: A,
-        channel_id: Bytes32([3; 32]),
-        kind: "MaybeTimeoutClaimableHTLC".into(),
+        channel_id: ChannelId([3; 32]),
+        kind: BalanceKind::MaybeTimeoutClaimableHTLC,
         amount_sat: 5,
     });
     ev.harness.restarts.push(RestartFacts {
-        load: Load::Loaded { monitors: vec![Bytes32([3; 32])] },
-        closed_at_load: vec![Bytes32([3; 32])],
+        load: Load::Loaded { monitors: vec![ChannelId([3; 32])] },
+        closed_at_load: vec![ChannelId([3; 32])],
         deferred_since_manager: true,
         ..RestartFacts::new(C, 70, Some(77))
     });
@@ -208,7 +214,7 @@ fn unresolved_payment_and_leftover_htlcs_break_liveness() {
             direction: sim::node::HtlcDirection::Inbound,
             htlc_id: 4,
             amount_msat: 5_000,
-            payment_hash: preimage().sha256(),
+            payment_hash: preimage().payment_hash(),
             cltv_expiry: 200,
             state: sim::node::HtlcState::Committed,
         },
@@ -234,7 +240,7 @@ fn unreadable_node_is_a_readback_violation() {
 #[test]
 fn a_reestablish_loop_on_a_forgotten_channel_breaks_liveness() {
     let mut ev = Evidence { names: vec!["A".into(), "C".into(), "B".into()], ..Evidence::default() };
-    let channel = Bytes32([5; 32]);
+    let channel = ChannelId([5; 32]);
     ev.ldk.reestablishes = vec![ReestablishCount { channel_id: channel, nodes: (A, B), count: REESTABLISH_LOOP_MIN }];
     let v = judge(&ev).violations;
     assert_eq!(invariants(&judge(&ev)), vec![Invariant::Liveness]);
@@ -259,11 +265,11 @@ fn a_reestablish_loop_on_a_forgotten_channel_breaks_liveness() {
 }
 
 /// A offers B an HTLC for the test payment on `channel`.
-fn payer_add(channel: Bytes32) -> HtlcMessage {
+fn payer_add(channel: ChannelId) -> HtlcMessage {
     let msg = HtlcMsg::Add {
         channel_id: channel,
         htlc_id: 0,
-        payment_hash: preimage().sha256(),
+        payment_hash: preimage().payment_hash(),
         amount_msat: 5_100,
         cltv_expiry: 500,
     };
@@ -275,8 +281,8 @@ fn a_payment_whose_htlcs_all_failed_back_but_never_failed_is_forgotten() {
     // The payer offered one HTLC and it was failed back; the payer then reported nothing
     // and tracks nothing: LDK forgot the payment (a liveness violation that says so).
     let mut ev = evidence(vec![]);
-    let channel = Bytes32([3; 32]);
-    let hash = preimage().sha256();
+    let channel = ChannelId([3; 32]);
+    let hash = preimage().payment_hash();
     ev.ldk.htlc_messages = vec![
         payer_add(channel),
         HtlcMessage { at_ms: 2, to: A, from: B, tip_height: 0, msg: HtlcMsg::Fail { channel_id: channel, htlc_id: 0 } },
@@ -301,12 +307,12 @@ fn a_payment_whose_htlcs_all_failed_back_but_never_failed_is_forgotten() {
 /// `manager_written_at_ms`.
 fn forgotten_after_stale_restart(manager_written_at_ms: Option<u64>) -> Evidence {
     let mut ev = evidence(vec![]);
-    let channel = Bytes32([3; 32]);
+    let channel = ChannelId([3; 32]);
     ev.ldk.htlc_messages = vec![
         payer_add(channel),
         HtlcMessage { at_ms: 2, to: A, from: B, tip_height: 0, msg: HtlcMsg::Fail { channel_id: channel, htlc_id: 0 } },
     ];
-    ev.ldk.inbound_htlcs_seen = vec![InboundSeen { payment_hash: preimage().sha256(), node: B, first_ms: 1 }];
+    ev.ldk.inbound_htlcs_seen = vec![InboundSeen { payment_hash: preimage().payment_hash(), node: B, first_ms: 1 }];
     ev.payments[0].sent_at_ms = 10;
     ev.harness.restarts =
         vec![RestartFacts { stale_manager: true, manager_written_at_ms, ..RestartFacts::new(A, 15, Some(16)) }];
@@ -338,7 +344,7 @@ fn a_payment_forgotten_by_a_stale_manager_that_predates_it_is_accepted_and_nothi
     // An HTLC of the payment fulfilled anywhere (here B's outbound one, by message): money
     // moved, so a forgotten payment is a violation again.
     let mut ev = forgotten_after_stale_restart(None);
-    let downstream = Bytes32([4; 32]);
+    let downstream = ChannelId([4; 32]);
     ev.ldk.htlc_messages.push(HtlcMessage {
         at_ms: 1,
         to: C,
@@ -347,7 +353,7 @@ fn a_payment_forgotten_by_a_stale_manager_that_predates_it_is_accepted_and_nothi
         msg: HtlcMsg::Add {
             channel_id: downstream,
             htlc_id: 0,
-            payment_hash: preimage().sha256(),
+            payment_hash: preimage().payment_hash(),
             amount_msat: 5_000,
             cltv_expiry: 100,
         },
@@ -369,7 +375,7 @@ fn a_payment_forgotten_by_a_stale_manager_that_predates_it_is_accepted_and_nothi
         htlc: HtlcInfo {
             direction: sim::node::HtlcDirection::Inbound,
             htlc_id: 0,
-            payment_hash: preimage().sha256(),
+            payment_hash: preimage().payment_hash(),
             amount_msat: 5_000,
             cltv_expiry: 100,
             state: sim::node::HtlcState::Committed,
@@ -390,8 +396,8 @@ fn a_payment_forgotten_by_a_stale_manager_that_predates_it_is_accepted_and_nothi
     // A preimage of the payment revealed on chain, even one no HTLC of the table matches.
     let mut ev = forgotten_after_stale_restart(None);
     ev.harness.chain.htlc_claims.push(OnchainHtlcClaim {
-        payment_hash: preimage().sha256(),
-        channel_id: Bytes32([9; 32]),
+        payment_hash: preimage().payment_hash(),
+        channel_id: ChannelId([9; 32]),
         amount_sat: 5,
         cltv_expiry: Some(100),
         height: 10,
@@ -404,7 +410,7 @@ fn a_payment_forgotten_by_a_stale_manager_that_predates_it_is_accepted_and_nothi
 fn payer_failed_while_its_htlc_was_fulfilled_breaks_atomicity() {
     // The payee's PaymentClaimed was lost, but its fulfill reached the router.
     let mut ev = evidence(vec![(A, failed())]);
-    let channel = Bytes32([3; 32]);
+    let channel = ChannelId([3; 32]);
     ev.ldk.htlc_messages = vec![
         payer_add(channel),
         HtlcMessage {
@@ -429,13 +435,17 @@ fn payer_failed_while_its_htlc_was_fulfilled_breaks_atomicity() {
 
 #[test]
 fn force_closes_need_an_explanation_from_the_run() {
-    let channel = Bytes32([4; 32]);
+    let channel = ChannelId([4; 32]);
     use sim::node::{CloseKind, CloseReason, PeerStateMismatch};
     let close = |node, kind: CloseKind| Observation {
         at_ms: 100,
         node,
         incarnation: 0,
-        event: NodeEvent::ChannelClosed { channel_id: channel, reason: CloseReason::from_kind(kind), force_close: true },
+        event: NodeEvent::ChannelClosed {
+            channel_id: channel,
+            reason: CloseReason::from_kind(kind),
+            force_close: true,
+        },
     };
     let mut ev = Evidence { names: vec!["A".into(), "C".into(), "B".into()], ..Evidence::default() };
     ev.ldk.channel_peers = vec![
@@ -443,7 +453,8 @@ fn force_closes_need_an_explanation_from_the_run() {
         ChannelPeer { node: B, channel_id: channel, peer: A },
     ];
     // LDK force-closing on its own, with nothing in the run to explain it.
-    ev.ldk.events = vec![close(A, CloseKind::HolderForceClosed { broadcasted_latest_txn: Some(true), message: String::new() })];
+    ev.ldk.events =
+        vec![close(A, CloseKind::HolderForceClosed { broadcasted_latest_txn: Some(true), message: String::new() })];
     assert_eq!(invariants(&judge(&ev)), vec![Invariant::ExplainedForceClose]);
     // An HTLC timed out although both ends were always up: unexplained too.
     ev.ldk.events = vec![close(A, CloseKind::HTLCsTimedOut { payment_hash: None })];
@@ -562,19 +573,13 @@ fn every_violation_carries_its_codes_invariant_and_codes_read_as_fixtures_spell_
 #[test]
 fn the_htlc_ledger_tells_a_payments_fail_back_and_settlement() {
     let mut ev = evidence(vec![]);
-    let channel = Bytes32([3; 32]);
+    let channel = ChannelId([3; 32]);
     ev.ldk.htlc_messages = vec![
         payer_add(channel),
-        HtlcMessage {
-            at_ms: 2,
-            to: A,
-            from: B,
-            tip_height: 0,
-            msg: HtlcMsg::Fail { channel_id: channel, htlc_id: 0 },
-        },
+        HtlcMessage { at_ms: 2, to: A, from: B, tip_height: 0, msg: HtlcMsg::Fail { channel_id: channel, htlc_id: 0 } },
     ];
     let ledger = HtlcLedger::new(&ev);
-    let hash = preimage().sha256();
+    let hash = preimage().payment_hash();
     assert_eq!(ledger.failed_back_at(A, hash), Some(2));
     assert_eq!(ledger.offered(A, hash), (1, 1));
     assert_eq!(ledger.fulfilled_at(A, hash), None);

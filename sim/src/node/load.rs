@@ -19,7 +19,7 @@ use super::persistence::{AsyncDiskKv, DiskKv, DiskLayout, KvPersister, MonitorPe
 use super::routing::{CLTV_EXPIRY_DELTA_BLOCKS, FORWARD_FEE_BASE_MSAT, FORWARD_FEE_PPM};
 use super::spawner::{poll_ready, SimSpawner};
 use super::translate::chan_id;
-use super::types::{Bytes32, NodeTrace};
+use super::types::{ChannelId, NodeTrace};
 use super::{ChanMan, Node, NodeEnv};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -73,7 +73,7 @@ pub enum LoadError {
     #[error("load_existing_monitor refused channel {channel_id}")]
     LoadMonitor {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
     },
 }
 
@@ -88,12 +88,12 @@ pub struct LoadedState {
     /// Best block height stored in the manager.
     pub manager_height: u32,
     /// Per monitor (by channel id): the latest `ChannelMonitorUpdate` id it holds.
-    pub monitors: Vec<(Bytes32, u64)>,
+    pub monitors: Vec<(ChannelId, u64)>,
     /// Channels `list_channels` shows once the manager was read, synced to the chain tip
     /// and given its monitors (`ChannelManagerReadArgs`' docs allow no other call on a
     /// freshly read manager before those steps): a channel open before the crash and
     /// missing here was closed by the load itself.
-    pub open_after_read: Vec<Bytes32>,
+    pub open_after_read: Vec<ChannelId>,
 }
 
 impl fmt::Display for LoadedState {
@@ -328,7 +328,7 @@ impl Node {
         let (locator, manager) = <(BlockLocator, ChanMan)>::read(&mut &bytes[..], args)
             .map_err(|e| LoadError::Manager { error: format!("{e:?}") })?;
         let manager = Arc::new(manager);
-        let loaded_monitors: Vec<(Bytes32, u64)> =
+        let loaded_monitors: Vec<(ChannelId, u64)> =
             monitors.iter().map(|m| (chan_id(&m.channel_id()), m.get_latest_update_id())).collect();
         // 3. Sync the manager and each monitor to the chain tip.
         let tip = env.chain.tip_height();
@@ -352,7 +352,7 @@ impl Node {
                 .map_err(|_| LoadError::LoadMonitor { channel_id: chan_id(&id) })?;
         }
         // Only now may the manager be asked anything (`ChannelManagerReadArgs`' docs).
-        let mut open_after_read: Vec<Bytes32> =
+        let mut open_after_read: Vec<ChannelId> =
             manager.list_channels().iter().map(|c| chan_id(&c.channel_id)).collect();
         open_after_read.sort();
         let loaded = LoadedState { manager_height: locator.height, monitors: loaded_monitors, open_after_read };

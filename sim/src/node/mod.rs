@@ -404,20 +404,25 @@ impl Node {
         self.profile.replay_event_rate = 0.0;
     }
 
-    /// Balances of closed channels not yet fully resolved on chain, sat (LDK's
-    /// `ChainMonitor::get_claimable_balances`, ignoring open channels): (channel, kind, sat).
-    pub fn unresolved_closed_balances(&self) -> Vec<(Bytes32, String, u64)> {
+    /// Balances of closed channels not yet fully resolved on chain (LDK's
+    /// `ChainMonitor::get_claimable_balances`, ignoring open channels), sorted by channel,
+    /// then kind (by LDK's name of it), then amount.
+    pub fn unresolved_closed_balances(&self) -> Vec<ClosedBalance> {
         let open = self.manager.list_channels();
-        let mut out: Vec<(Bytes32, String, u64)> = Vec::new();
+        let mut out: Vec<ClosedBalance> = Vec::new();
         for id in self.chain_monitor.list_monitors() {
             if open.iter().any(|c| c.channel_id == id) {
                 continue;
             }
             for b in self.chain_monitor.claimable_balances(id) {
-                out.push((chan_id(&id), translate::balance_kind(&b), b.claimable_amount_satoshis()));
+                out.push(ClosedBalance {
+                    channel_id: chan_id(&id),
+                    kind: translate::balance_kind(&b),
+                    amount_sat: b.claimable_amount_satoshis(),
+                });
             }
         }
-        out.sort();
+        out.sort_by_key(|b| (b.channel_id, b.kind.text(), b.amount_sat));
         out
     }
 
@@ -450,7 +455,7 @@ impl Node {
         peer: NodeKey,
         capacity_sat: u64,
         user_channel_id: u128,
-    ) -> Result<Bytes32, NodeError> {
+    ) -> Result<ChannelId, NodeError> {
         self.manager
             .create_channel(peer.pk(), capacity_sat, 0, user_channel_id, None, None)
             .map(|c| chan_id(&c))

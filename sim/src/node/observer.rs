@@ -11,7 +11,7 @@ use lightning::types::features::NodeFeatures;
 use super::chain_monitor::ChainMon;
 use super::parts::SimLogger;
 use super::translate::chan_id;
-use super::types::{Bytes32, NodeKey, NodeTrace, PeerMessage};
+use super::types::{NodeKey, NodeTrace, PaymentHash, PaymentPreimage, PeerMessage};
 use super::{ChanMan, Node, NodeEnv, PeerMan};
 use std::sync::{Arc, Mutex};
 
@@ -57,7 +57,7 @@ impl ChannelMessageHandler for ObservedChannelHandler {
             PeerMessage::UpdateAddHtlc {
                 channel_id: chan_id(&msg.channel_id),
                 htlc_id: msg.htlc_id,
-                payment_hash: Bytes32(msg.payment_hash.0),
+                payment_hash: PaymentHash(msg.payment_hash.0),
                 amount_msat: msg.amount_msat,
                 cltv_expiry: msg.cltv_expiry,
             },
@@ -70,7 +70,7 @@ impl ChannelMessageHandler for ObservedChannelHandler {
             PeerMessage::UpdateFulfillHtlc {
                 channel_id: chan_id(&msg.channel_id),
                 htlc_id: msg.htlc_id,
-                payment_preimage: Bytes32(msg.payment_preimage.0),
+                payment_preimage: PaymentPreimage(msg.payment_preimage.0),
             },
         );
         self.inner.handle_update_fulfill_htlc(their_node_id, msg)

@@ -23,7 +23,7 @@ use lightning::types::payment::{PaymentHash, PaymentSecret};
 
 use super::parts::SimLogger;
 use super::translate;
-use super::types::{Bytes32, HopPlan, Invoice, NodeError, NodeKey};
+use super::types::{self, HopPlan, Invoice, NodeError, NodeKey};
 use super::{Node, NodeEnv};
 use std::sync::{Arc, Mutex};
 
@@ -77,7 +77,7 @@ pub struct TrampolineReceive {
     /// The payee (also the trampoline hop).
     pub payee: NodeKey,
     /// The payment hash.
-    pub payment_hash: Bytes32,
+    pub payment_hash: types::PaymentHash,
     /// Total amount to pay, msat.
     pub amount_msat: u64,
     blinded_path: BlindedPaymentPath,
@@ -198,7 +198,7 @@ impl Node {
                 .expect("blinded path");
         TrampolineReceive {
             payee: NodeKey::from_pk(&me),
-            payment_hash: Bytes32(payment_hash.0),
+            payment_hash: types::PaymentHash(payment_hash.0),
             amount_msat,
             blinded_path: path,
         }
@@ -218,7 +218,7 @@ impl Node {
         &mut self,
         receive: &TrampolineReceive,
         parts: &[(Vec<HopPlan>, u64)],
-        payment_id: Bytes32,
+        payment_id: types::PaymentId,
         via_trampoline: Option<NodeKey>,
     ) -> Result<(), NodeError> {
         let payee = receive.payee.pk();
@@ -289,8 +289,8 @@ impl Node {
             self.manager.create_inbound_payment(Some(amount_msat), 7 * 24 * 3600, None, None).expect("inbound payment");
         Invoice {
             payee: NodeKey::from_pk(&self.manager.get_our_node_id()),
-            payment_hash: Bytes32(payment_hash.0),
-            payment_secret: Bytes32(payment_secret.0),
+            payment_hash: types::PaymentHash(payment_hash.0),
+            payment_secret: types::PaymentSecret(payment_secret.0),
             amount_msat,
         }
     }
@@ -307,7 +307,7 @@ impl Node {
     pub fn send_payment(
         &mut self,
         invoice: &Invoice,
-        payment_id: Bytes32,
+        payment_id: types::PaymentId,
         max_channel_saturation_power_of_half: u8,
         retries: u32,
     ) -> Result<(), NodeError> {

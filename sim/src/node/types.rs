@@ -6,25 +6,73 @@ use bitcoin::secp256k1::PublicKey;
 
 use std::fmt;
 
-/// 32 bytes shown as hex: payment hashes, preimages, payment ids, channel ids.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Bytes32(pub [u8; 32]);
+/// Defines a 32-byte id newtype: `Display` is the full hex, `Debug` the first 16 hex digits
+/// (8 bytes), as traces and reports have always shown ids. Distinct types, so one kind of
+/// id cannot be passed where another is expected.
+macro_rules! id32 {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub [u8; 32]);
 
-impl fmt::Display for Bytes32 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-impl fmt::Debug for Bytes32 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", &hex::encode(self.0)[..16])
-    }
+        /// The 32 bytes as 64 hex digits.
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+
+        /// The first 8 bytes as 16 hex digits ([`Self::short`]).
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.short())
+            }
+        }
+
+        impl $name {
+            /// The first 8 bytes as 16 hex digits: how violations and reports name it.
+            pub fn short(&self) -> String {
+                hex::encode(&self.0[..8])
+            }
+        }
+    };
 }
 
-impl Bytes32 {
-    /// SHA-256 of these bytes: the payment hash of a preimage.
-    pub fn sha256(&self) -> Bytes32 {
-        Bytes32(Sha256::hash(&self.0).to_byte_array())
+id32! {
+    /// A channel id (BOLT 2 `channel_id`; LDK's `ChannelId`).
+    ChannelId
+}
+
+id32! {
+    /// A payment hash: the SHA-256 of the payment preimage that HTLCs are locked to (BOLT 2).
+    PaymentHash
+}
+
+id32! {
+    /// A payment preimage: revealed by `update_fulfill_htlc`, its SHA-256 is the payment hash.
+    PaymentPreimage
+}
+
+id32! {
+    /// LDK's `PaymentId`: the payer's id of an outbound payment, or LDK's id of a claimed
+    /// inbound payment (derived from its HTLCs).
+    PaymentId
+}
+
+id32! {
+    /// A payment secret (BOLT 11 `s` field), sent in the final hop's onion.
+    PaymentSecret
+}
+
+id32! {
+    /// A transaction id, as the bytes of bitcoin's `Txid` (internal byte order).
+    Txid
+}
+
+impl PaymentPreimage {
+    /// The payment hash this preimage settles: its SHA-256.
+    pub fn payment_hash(&self) -> PaymentHash {
+        PaymentHash(Sha256::hash(&self.0).to_byte_array())
     }
 }
 
@@ -48,13 +96,13 @@ impl NodeKey {
 }
 
 /// What LDK reported through one `Event`, translated into project-owned types. Amounts in
-/// msat; ids and hashes as [`Bytes32`].
+/// msat; ids and hashes as their newtypes ([`ChannelId`], [`PaymentHash`], ...).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeEvent {
     /// `Event::PaymentClaimable`: the node (a payee) can claim `amount_msat` for `payment_hash`.
     PaymentClaimable {
         /// The payment hash.
-        payment_hash: Bytes32,
+        payment_hash: PaymentHash,
         /// Total of the HTLCs received, msat.
         amount_msat: u64,
         /// Number of channels the HTLCs arrived on (MPP parts may share one).
@@ -63,48 +111,48 @@ pub enum NodeEvent {
     /// `Event::PaymentClaimed`: the node (a payee) claimed the payment.
     PaymentClaimed {
         /// The payment hash.
-        payment_hash: Bytes32,
+        payment_hash: PaymentHash,
         /// Total claimed, msat.
         amount_msat: u64,
-        /// The claimed HTLCs (MPP parts), each as (channel, CLTV expiry, msat), sorted.
-        htlcs: Vec<(Bytes32, u32, u64)>,
+        /// The claimed HTLCs (MPP parts), sorted by channel, then CLTV expiry, then amount.
+        htlcs: Vec<ClaimedHtlc>,
         /// LDK's id of the claimed payment, derived from its HTLCs (the docs say to track
         /// receipts by it).
-        payment_id: Option<Bytes32>,
+        payment_id: Option<PaymentId>,
     },
     /// `Event::PaymentSent`: the payer learned the preimage.
     PaymentSent {
         /// The payer's payment id.
-        payment_id: Option<Bytes32>,
+        payment_id: Option<PaymentId>,
         /// The payment hash.
-        payment_hash: Bytes32,
+        payment_hash: PaymentHash,
         /// The preimage the payee revealed.
-        payment_preimage: Bytes32,
+        payment_preimage: PaymentPreimage,
         /// Fee paid to forwarders, msat, if known.
         fee_paid_msat: Option<u64>,
     },
     /// `Event::PaymentFailed`: the payer gave up on the payment.
     PaymentFailed {
         /// The payer's payment id.
-        payment_id: Bytes32,
+        payment_id: PaymentId,
         /// The payment hash, if known.
-        payment_hash: Option<Bytes32>,
-        /// LDK's `PaymentFailureReason`, as text.
-        reason: String,
+        payment_hash: Option<PaymentHash>,
+        /// Why (LDK's `PaymentFailureReason`).
+        reason: PaymentFailureReason,
     },
     /// `Event::PaymentPathFailed`: one path (MPP part) of a payment failed.
     PaymentPathFailed {
         /// The payer's payment id.
-        payment_id: Option<Bytes32>,
+        payment_id: Option<PaymentId>,
         /// The payment hash.
-        payment_hash: Bytes32,
+        payment_hash: PaymentHash,
         /// Whether LDK says retrying cannot succeed.
         permanently: bool,
     },
     /// `Event::PaymentPathSuccessful`.
     PaymentPathSuccessful {
         /// The payer's payment id.
-        payment_id: Bytes32,
+        payment_id: PaymentId,
     },
     /// `Event::PaymentForwarded`: the node earned a fee forwarding.
     PaymentForwarded {
@@ -116,9 +164,9 @@ pub enum NodeEvent {
     /// `Event::HTLCHandlingFailed`: the node failed an HTLC back.
     HtlcHandlingFailed {
         /// Channels the failed inbound HTLC(s) came from.
-        prev_channels: Vec<Bytes32>,
-        /// LDK's failure type, as text.
-        failure: String,
+        prev_channels: Vec<ChannelId>,
+        /// What LDK was doing with the HTLC (LDK's `HTLCHandlingFailureType`).
+        failure: HtlcFailure,
     },
     /// `Event::SpendableOutputs`, handed to the `OutputSweeper`.
     SpendableOutputs {
@@ -129,27 +177,26 @@ pub enum NodeEvent {
     /// `BumpTransactionEventHandlerSync`.
     BumpTransaction {
         /// The channel whose claim it bumps.
-        channel_id: Bytes32,
-        /// `ChannelClose` (a CPFP child for the commitment transaction) or `HTLCResolution`
-        /// (HTLC-success/-timeout transactions given fees from the wallet).
-        kind: String,
+        channel_id: ChannelId,
+        /// What the bump is for.
+        kind: BumpKind,
     },
     /// `Event::ChannelPending`.
     ChannelPending {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
     },
     /// `Event::ChannelReady`.
     ChannelReady {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
         /// The peer.
         counterparty: NodeKey,
     },
     /// `Event::ChannelClosed`.
     ChannelClosed {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
         /// Why (LDK's `ClosureReason`).
         reason: CloseReason,
         /// Whether the reason is one of LDK's force-close reasons ([`CloseKind::is_force_close`]).
@@ -157,6 +204,240 @@ pub enum NodeEvent {
     },
     /// Any other event, by name.
     Other(String),
+}
+
+/// One HTLC (MPP part) of a claimed payment (LDK's `ClaimedHTLC`).
+///
+/// `Debug` prints the tuple `(channel, cltv_expiry, amount_msat)` (the shape this field had
+/// before it was a named struct), so trace lines that print a `PaymentClaimed` event with
+/// `Debug` keep their text and digest.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClaimedHtlc {
+    /// The channel the HTLC arrived on.
+    pub channel_id: ChannelId,
+    /// Its absolute CLTV expiry, block height.
+    pub cltv_expiry: u32,
+    /// Its amount, msat.
+    pub amount_msat: u64,
+}
+
+impl fmt::Debug for ClaimedHtlc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // An unnamed tuple, as the standard library prints `(a, b, c)`.
+        f.debug_tuple("").field(&self.channel_id).field(&self.cltv_expiry).field(&self.amount_msat).finish()
+    }
+}
+
+/// Why the payer gave up on a payment: LDK's `PaymentFailureReason`, variant by variant
+/// (see its docs for when LDK gives each), plus [`PaymentFailureReason::Unknown`] when LDK
+/// gave none (events written by LDK before 0.0.115).
+///
+/// [`text`](Self::text) is what traces and reports show (the variant's name, `unknown` for
+/// none); `Display` prints it bare and `Debug` quoted, as the `String` this replaced did.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PaymentFailureReason {
+    /// The payee failed it back (e.g. unknown payment hash or wrong amount).
+    RecipientRejected,
+    /// The application abandoned it.
+    UserAbandoned,
+    /// Every retry was used up (or the retry timeout passed).
+    RetriesExhausted,
+    /// The payment (or its invoice) expired.
+    PaymentExpired,
+    /// No route was found.
+    RouteNotFound,
+    /// Something LDK did not expect went wrong.
+    UnexpectedError,
+    /// The invoice or offer requires features LDK does not know.
+    UnknownRequiredFeatures,
+    /// A BOLT 12 invoice request got no invoice in time.
+    InvoiceRequestExpired,
+    /// A BOLT 12 invoice request was answered with an error or an unusable invoice.
+    InvoiceRequestRejected,
+    /// LDK could not create a blinded path for the reply.
+    BlindedPathCreationFailed,
+    /// LDK gave no reason.
+    Unknown,
+}
+
+impl PaymentFailureReason {
+    /// The text traces and reports show: the variant's name, `unknown` for [`Self::Unknown`].
+    pub fn text(self) -> &'static str {
+        match self {
+            PaymentFailureReason::RecipientRejected => "RecipientRejected",
+            PaymentFailureReason::UserAbandoned => "UserAbandoned",
+            PaymentFailureReason::RetriesExhausted => "RetriesExhausted",
+            PaymentFailureReason::PaymentExpired => "PaymentExpired",
+            PaymentFailureReason::RouteNotFound => "RouteNotFound",
+            PaymentFailureReason::UnexpectedError => "UnexpectedError",
+            PaymentFailureReason::UnknownRequiredFeatures => "UnknownRequiredFeatures",
+            PaymentFailureReason::InvoiceRequestExpired => "InvoiceRequestExpired",
+            PaymentFailureReason::InvoiceRequestRejected => "InvoiceRequestRejected",
+            PaymentFailureReason::BlindedPathCreationFailed => "BlindedPathCreationFailed",
+            PaymentFailureReason::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for PaymentFailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+impl fmt::Debug for PaymentFailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.text(), f)
+    }
+}
+
+/// What a node was doing with an HTLC it failed back: LDK's `HTLCHandlingFailureType`,
+/// variant by variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HtlcFailureKind {
+    /// Forwarding it over `channel_id` (to `next_node`, if LDK knew it) failed.
+    Forward {
+        /// The next hop, if known.
+        next_node: Option<NodeKey>,
+        /// The outbound channel.
+        channel_id: ChannelId,
+    },
+    /// The onion named a next hop (short channel id) this node does not know.
+    UnknownNextHop {
+        /// The short channel id the onion asked for.
+        requested_forward_scid: u64,
+    },
+    /// The onion named a next hop this node knows but cannot forward to (e.g. a bad intercept).
+    InvalidForward {
+        /// The short channel id the onion asked for.
+        requested_forward_scid: u64,
+    },
+    /// The onion could not be parsed or decrypted.
+    InvalidOnion,
+    /// This node was the payee and refused the HTLC (or the payment timed out or was failed).
+    Receive {
+        /// The payment hash.
+        payment_hash: PaymentHash,
+    },
+    /// A trampoline forward failed.
+    TrampolineForward,
+}
+
+/// Why a node failed an HTLC back: the typed [`HtlcFailureKind`] and the text traces and
+/// reports show, LDK's `Debug` of its `HTLCHandlingFailureType`, kept as it was so trace
+/// digests do not change. `Debug` prints the text as a quoted string, `Display` bare.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HtlcFailure {
+    /// What kind of failure it is.
+    pub kind: HtlcFailureKind,
+    /// LDK's `Debug` text of the failure type.
+    text: String,
+}
+
+impl HtlcFailure {
+    /// A failure of `kind` shown as `text`.
+    pub fn new(kind: HtlcFailureKind, text: impl Into<String>) -> HtlcFailure {
+        HtlcFailure { kind, text: text.into() }
+    }
+
+    /// The text traces and reports show.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for HtlcFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.text, f)
+    }
+}
+
+impl fmt::Display for HtlcFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// What an `Event::BumpTransaction` asks for (LDK's `BumpTransactionEvent` variants).
+/// `Display` prints LDK's variant name bare, `Debug` quoted (as the `String` it replaced).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BumpKind {
+    /// `ChannelClose`: a CPFP child paying for the commitment transaction via an anchor.
+    ChannelClose,
+    /// `HTLCResolution`: HTLC-success/-timeout transactions given fees from the wallet.
+    HtlcResolution,
+}
+
+impl BumpKind {
+    /// LDK's variant name: `ChannelClose` or `HTLCResolution`.
+    pub fn text(self) -> &'static str {
+        match self {
+            BumpKind::ChannelClose => "ChannelClose",
+            BumpKind::HtlcResolution => "HTLCResolution",
+        }
+    }
+}
+
+impl fmt::Display for BumpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+impl fmt::Debug for BumpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.text(), f)
+    }
+}
+
+/// The kind of a balance a `ChannelMonitor` reports (LDK's `Balance` variants; see its docs).
+/// `Display` and [`text`](Self::text) print LDK's variant name, as reports always did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BalanceKind {
+    /// `ClaimableOnChannelClose`: the channel is open; what this end gets if it closes now.
+    ClaimableOnChannelClose,
+    /// `ClaimableAwaitingConfirmations`: claimable once a transaction has enough confirmations.
+    ClaimableAwaitingConfirmations,
+    /// `ContentiousClaimable`: an HTLC this node can claim with the preimage before it times out.
+    ContentiousClaimable,
+    /// `MaybeTimeoutClaimableHTLC`: an outbound HTLC this node can claim after its timeout.
+    MaybeTimeoutClaimableHTLC,
+    /// `MaybePreimageClaimableHTLC`: an inbound HTLC claimable if the preimage turns up.
+    MaybePreimageClaimableHTLC,
+    /// `CounterpartyRevokedOutputClaimable`: an output of a revoked commitment the peer broadcast.
+    CounterpartyRevokedOutputClaimable,
+}
+
+impl BalanceKind {
+    /// LDK's variant name, e.g. `MaybeTimeoutClaimableHTLC`.
+    pub fn text(self) -> &'static str {
+        match self {
+            BalanceKind::ClaimableOnChannelClose => "ClaimableOnChannelClose",
+            BalanceKind::ClaimableAwaitingConfirmations => "ClaimableAwaitingConfirmations",
+            BalanceKind::ContentiousClaimable => "ContentiousClaimable",
+            BalanceKind::MaybeTimeoutClaimableHTLC => "MaybeTimeoutClaimableHTLC",
+            BalanceKind::MaybePreimageClaimableHTLC => "MaybePreimageClaimableHTLC",
+            BalanceKind::CounterpartyRevokedOutputClaimable => "CounterpartyRevokedOutputClaimable",
+        }
+    }
+}
+
+impl fmt::Display for BalanceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+/// A balance of a closed channel not yet resolved on chain, from its `ChannelMonitor`
+/// ([`Node::unresolved_closed_balances`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClosedBalance {
+    /// The channel.
+    pub channel_id: ChannelId,
+    /// LDK's kind of balance.
+    pub kind: BalanceKind,
+    /// Amount, sat (LDK's `claimable_amount_satoshis`).
+    pub amount_sat: u64,
 }
 
 /// Direction of an HTLC as seen by the node that lists it.
@@ -184,7 +465,28 @@ pub enum HtlcState {
     Unknown,
 }
 
+impl HtlcDirection {
+    /// `Inbound` or `Outbound`, as violations name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            HtlcDirection::Inbound => "Inbound",
+            HtlcDirection::Outbound => "Outbound",
+        }
+    }
+}
+
 impl HtlcState {
+    /// The state's name, as violations name it (`AwaitingAdd`, `Committed`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            HtlcState::AwaitingAdd => "AwaitingAdd",
+            HtlcState::Committed => "Committed",
+            HtlcState::AwaitingRemoveFulfill => "AwaitingRemoveFulfill",
+            HtlcState::AwaitingRemoveFail => "AwaitingRemoveFail",
+            HtlcState::Unknown => "Unknown",
+        }
+    }
+
     /// Whether the HTLC is in flight: added but not yet irrevocably committed, or being
     /// removed but not yet irrevocably removed, on both sides.
     pub fn in_flight(self) -> bool {
@@ -202,7 +504,7 @@ pub struct HtlcInfo {
     /// Amount, msat.
     pub amount_msat: u64,
     /// Payment hash.
-    pub payment_hash: Bytes32,
+    pub payment_hash: PaymentHash,
     /// Absolute CLTV expiry, block height.
     pub cltv_expiry: u32,
     /// Where it is in the commitment dance.
@@ -213,7 +515,7 @@ pub struct HtlcInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelInfo {
     /// The channel id.
-    pub channel_id: Bytes32,
+    pub channel_id: ChannelId,
     /// The peer.
     pub counterparty: NodeKey,
     /// Short channel id, once confirmed.
@@ -252,7 +554,7 @@ pub struct HopPlan {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenChannelBalance {
     /// The channel.
-    pub channel_id: Bytes32,
+    pub channel_id: ChannelId,
     /// What this end would claim from its current commitment transaction, sat.
     pub amount_sat: u64,
     /// The commitment transaction's fee this end pays (sat; 0 for the non-funder). LDK counts
@@ -277,9 +579,9 @@ pub struct Invoice {
     /// The payee.
     pub payee: NodeKey,
     /// The payment hash.
-    pub payment_hash: Bytes32,
+    pub payment_hash: PaymentHash,
     /// The payment secret (BOLT 11 `s` field), sent in the final hop's onion.
-    pub payment_secret: Bytes32,
+    pub payment_secret: PaymentSecret,
     /// Amount to pay, msat.
     pub amount_msat: u64,
 }
@@ -309,7 +611,7 @@ pub enum NodeTrace {
     /// A monitor write landed and the node told LDK (`channel_monitor_updated`).
     MonitorUpdateCompleted {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
         /// The completed update id.
         update_id: u64,
     },
@@ -330,18 +632,18 @@ pub enum NodeTrace {
 
 /// A BOLT 2 message about HTLCs or commitments that a node received from a peer, as LDK's
 /// `ChannelMessageHandler` was handed it (after decryption, before handling). Only the
-/// fields the oracle needs are kept; ids and hashes as [`Bytes32`], amounts in msat, CLTV
+/// fields the oracle needs are kept; ids and hashes as their newtypes, amounts in msat, CLTV
 /// expiries as absolute block heights.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerMessage {
     /// `update_add_htlc`: the peer offers an HTLC on a channel.
     UpdateAddHtlc {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
         /// The HTLC's id, assigned by the sender, unique per channel and direction.
         htlc_id: u64,
         /// The payment hash the HTLC is locked to.
-        payment_hash: Bytes32,
+        payment_hash: PaymentHash,
         /// The HTLC's amount, msat.
         amount_msat: u64,
         /// The HTLC's absolute CLTV expiry, block height.
@@ -350,17 +652,17 @@ pub enum PeerMessage {
     /// `update_fulfill_htlc`: the peer settles an HTLC this node offered, revealing the preimage.
     UpdateFulfillHtlc {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
         /// The id of the HTLC (as this node assigned it when offering it).
         htlc_id: u64,
         /// The preimage; its SHA-256 is the HTLC's payment hash.
-        payment_preimage: Bytes32,
+        payment_preimage: PaymentPreimage,
     },
     /// `update_fail_htlc`: the peer fails an HTLC this node offered (the onion-encrypted
     /// reason is not kept).
     UpdateFailHtlc {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
         /// The id of the HTLC (as this node assigned it when offering it).
         htlc_id: u64,
     },
@@ -368,7 +670,7 @@ pub enum PeerMessage {
     /// not parse its onion.
     UpdateFailMalformedHtlc {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
         /// The id of the HTLC (as this node assigned it when offering it).
         htlc_id: u64,
     },
@@ -376,18 +678,18 @@ pub enum PeerMessage {
     /// as sent around splices, counts once).
     CommitmentSigned {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
     },
     /// `revoke_and_ack`: the peer revoked its previous commitment.
     RevokeAndAck {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
     },
     /// `channel_reestablish`: the peer resumes the channel after a reconnection and says where
     /// it thinks the two commitment chains are.
     ChannelReestablish {
         /// The channel.
-        channel_id: Bytes32,
+        channel_id: ChannelId,
         /// The commitment number the peer expects to receive next (`next_commitment_number`).
         next_local_commitment_number: u64,
         /// The commitment number of the next `revoke_and_ack` the peer expects
@@ -411,7 +713,7 @@ impl PeerMessage {
     }
 
     /// The channel the message is about.
-    pub fn channel_id(&self) -> Bytes32 {
+    pub fn channel_id(&self) -> ChannelId {
         match self {
             PeerMessage::UpdateAddHtlc { channel_id, .. }
             | PeerMessage::UpdateFulfillHtlc { channel_id, .. }
@@ -556,7 +858,7 @@ pub enum CloseKind {
     /// HTLCs on the channel timed out (it was force-closed to claim them on chain).
     HTLCsTimedOut {
         /// The payment hash of one of them, if LDK says.
-        payment_hash: Option<Bytes32>,
+        payment_hash: Option<PaymentHash>,
     },
     /// The peer's feerate stayed below what this node requires.
     PeerFeerateTooLow {

@@ -10,7 +10,7 @@ use crate::disk::FakeDisk;
 use crate::faults::{ConfigKind, FaultKind};
 use crate::net::NodeIdx;
 use crate::trace::Line;
-use crate::node::{Bytes32, HtlcInfo, LoadError, MonitorStorage, Node, NodeEnv, NodeProfile};
+use crate::node::{ChannelId, HtlcInfo, LoadError, MonitorStorage, Node, NodeEnv, NodeProfile};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -128,7 +128,7 @@ impl World {
             return false;
         };
         let channels = node.channels();
-        let open_before: Vec<Bytes32> = channels.iter().map(|c| c.channel_id).collect();
+        let open_before: Vec<ChannelId> = channels.iter().map(|c| c.channel_id).collect();
         let crashed_incarnation = node.incarnation();
         let async_monitor_persistence = node.async_monitor_persistence();
         let in_flight_htlcs: Vec<HtlcInfo> =

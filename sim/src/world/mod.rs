@@ -50,7 +50,7 @@ use crate::clock::SimClock;
 use crate::disk::{FakeDisk, WriteId};
 use crate::faults::FaultPlan;
 use crate::net::{ConnId, Network, NodeIdx};
-use crate::node::{Bytes32, MonitorStorage, Node, NodeEnv, NodeKey, SharedGraph};
+use crate::node::{MonitorStorage, Node, NodeEnv, NodeKey, PaymentHash, SharedGraph};
 use crate::rng::SimRng;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -117,7 +117,7 @@ pub struct World {
     restarts: Vec<RestartRecord>,
     faults: Vec<FaultRecord>,
     configs: Vec<ConfigRecord>,
-    inbound_seen: BTreeMap<(Bytes32, NodeIdx), u64>,
+    inbound_seen: BTreeMap<(PaymentHash, NodeIdx), u64>,
     committed_inbound: BTreeMap<CommittedHtlcKey, CommittedHtlc>,
     /// Node names by index (known before a node's slot is complete).
     names: Vec<String>,
@@ -270,7 +270,7 @@ impl World {
 
     /// When LDK first listed an inbound HTLC with a payment hash at a node (from
     /// `list_channels` right after each delivery to it): (payment hash, node) → ms.
-    pub fn inbound_htlcs_seen(&self) -> &BTreeMap<(Bytes32, NodeIdx), u64> {
+    pub fn inbound_htlcs_seen(&self) -> &BTreeMap<(PaymentHash, NodeIdx), u64> {
         &self.inbound_seen
     }
 

@@ -5,7 +5,8 @@ use super::World;
 use crate::faults::FaultKind;
 use crate::net::NodeIdx;
 use crate::node::{
-    Bytes32, HtlcDirection, HtlcInfo, HtlcState, LoadError, LoadedState, NodeEvent, NodeProfile, NodeTrace, PeerMessage,
+    ChannelId, HtlcDirection, HtlcInfo, HtlcState, LoadError, LoadedState, NodeEvent, NodeProfile, NodeTrace,
+    PaymentHash, PeerMessage,
 };
 
 /// Something LDK reported, with where and when.
@@ -28,11 +29,11 @@ pub struct CommittedHtlcKey {
     /// The receiving node.
     pub node: NodeIdx,
     /// The channel.
-    pub channel_id: Bytes32,
+    pub channel_id: ChannelId,
     /// The HTLC id the offering peer gave it.
     pub htlc_id: u64,
     /// Its payment hash.
-    pub payment_hash: Bytes32,
+    pub payment_hash: PaymentHash,
 }
 
 /// What LDK listed about a committed inbound HTLC ([`World::committed_inbound_htlcs`]).
@@ -98,7 +99,7 @@ pub struct RestartRecord {
     pub profile: Option<NodeProfile>,
     /// Channels open right before the crash that the load closed (see
     /// [`LoadedState::open_after_read`]); empty when the load failed.
-    pub closed_at_load: Vec<Bytes32>,
+    pub closed_at_load: Vec<ChannelId>,
     /// Whether every incarnation since the one that wrote the manager on disk (inclusive)
     /// ran the `ChainMonitor`'s deferred mode: then no monitor on disk can be ahead of that
     /// manager, and a load that force-closes a channel as outdated contradicts deferred

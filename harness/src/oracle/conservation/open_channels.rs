@@ -14,7 +14,7 @@ use super::super::ledger::{short, HtlcLedger};
 use super::super::{Violation, ViolationCode};
 use super::{CONSERVATION_ROUNDING_SAT, DUST_LIMIT_SAT};
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, OpenChannelBalance};
+use sim::node::{ChannelId, OpenChannelBalance};
 use std::collections::BTreeMap;
 
 /// Every open channel's ends add up (module docs); only judged at rest.
@@ -22,7 +22,7 @@ pub fn check(ev: &Evidence, ledger: &HtlcLedger) -> Vec<Violation> {
     if !ev.healed() {
         return vec![];
     }
-    let mut by_channel: BTreeMap<Bytes32, Vec<(NodeIdx, &OpenChannelBalance)>> = BTreeMap::new();
+    let mut by_channel: BTreeMap<ChannelId, Vec<(NodeIdx, &OpenChannelBalance)>> = BTreeMap::new();
     for b in &ev.ldk.end.open_balances {
         by_channel.entry(b.balance.channel_id).or_default().push((b.node, &b.balance));
     }
@@ -45,7 +45,7 @@ pub fn check(ev: &Evidence, ledger: &HtlcLedger) -> Vec<Violation> {
 }
 
 /// Both ends, their fees and anchors add up to the channel's value.
-fn check_value(ev: &Evidence, channel: &Bytes32, ends: &[(NodeIdx, &OpenChannelBalance)]) -> Option<Violation> {
+fn check_value(ev: &Evidence, channel: &ChannelId, ends: &[(NodeIdx, &OpenChannelBalance)]) -> Option<Violation> {
     let anchors_sat: u64 =
         ends.iter().filter(|(_, b)| b.anchor_channel && b.amount_sat > 0).map(|_| sim::node::ANCHOR_OUTPUT_SAT).sum();
     let total: u64 = ends.iter().map(|(_, b)| b.amount_sat + b.transaction_fee_sat).sum::<u64>() + anchors_sat;
@@ -72,7 +72,7 @@ fn check_value(ev: &Evidence, channel: &Bytes32, ends: &[(NodeIdx, &OpenChannelB
 fn check_fundee(
     ev: &Evidence,
     ledger: &HtlcLedger,
-    channel: &Bytes32,
+    channel: &ChannelId,
     ends: &[(NodeIdx, &OpenChannelBalance)],
 ) -> Option<Violation> {
     let fundees: Vec<&(NodeIdx, &OpenChannelBalance)> =

@@ -5,7 +5,7 @@ use super::super::evidence::*;
 use super::super::ledger::HtlcLedger;
 use super::super::Invariant;
 use super::*;
-use sim::node::{OpenChannelBalance, ANCHOR_OUTPUT_SAT};
+use sim::node::{ChannelId, OpenChannelBalance, PaymentPreimage, Txid, ANCHOR_OUTPUT_SAT};
 
 /// Evidence of a healed run between `names` with the chain `txs`, the HTLC messages `msgs`
 /// and the channel `peers`: (node, channel, peer).
@@ -13,7 +13,7 @@ fn evidence(
     names: Vec<String>,
     txs: Vec<ChainTx>,
     msgs: Vec<HtlcMessage>,
-    peers_of: &[(NodeIdx, Bytes32, NodeIdx)],
+    peers_of: &[(NodeIdx, ChannelId, NodeIdx)],
 ) -> Evidence {
     let mut ev = Evidence { names, ..Evidence::default() };
     ev.harness.chain.txs = txs;
@@ -22,13 +22,13 @@ fn evidence(
     ev
 }
 
-fn peers(list: &[(NodeIdx, Bytes32, NodeIdx)]) -> Vec<ChannelPeer> {
+fn peers(list: &[(NodeIdx, ChannelId, NodeIdx)]) -> Vec<ChannelPeer> {
     list.iter().map(|&(node, channel_id, peer)| ChannelPeer { node, channel_id, peer }).collect()
 }
 
 const A: NodeIdx = 0;
 const B: NodeIdx = 1;
-const PREIMAGE: Bytes32 = Bytes32([9; 32]);
+const PREIMAGE: PaymentPreimage = PaymentPreimage([9; 32]);
 // Transaction ids: the faucet's coins, A's funding transaction (its output 0 is the
 // channel, so the channel id equals the txid), the commitment transaction and sweeps.
 const COIN_A: u8 = 1;
@@ -38,8 +38,14 @@ const COMMITMENT: u8 = 4;
 const SWEEP_A: u8 = 5;
 const SWEEP_B: u8 = 6;
 
-fn id(b: u8) -> Bytes32 {
-    Bytes32([b; 32])
+/// A channel id (of a v1 channel funded by output 0 of transaction `b`: the same bytes).
+fn id(b: u8) -> ChannelId {
+    ChannelId([b; 32])
+}
+
+/// A transaction id.
+fn tx_id(b: u8) -> Txid {
+    Txid([b; 32])
 }
 
 /// One end's view of an open, non-anchor channel `channel` of `capacity_sat`.
@@ -49,9 +55,9 @@ fn open_balance(channel: u8, capacity_sat: u64, amount_sat: u64, transaction_fee
 
 fn tx(txid: u8, height: u32, inputs: &[(u8, u32)], outputs: &[(u64, PaidTo)]) -> ChainTx {
     ChainTx {
-        txid: id(txid),
+        txid: tx_id(txid),
         height,
-        inputs: inputs.iter().map(|&(t, v)| (id(t), v)).collect(),
+        inputs: inputs.iter().map(|&(t, v)| (tx_id(t), v)).collect(),
         outputs: outputs.iter().map(|&(value_sat, paid_to)| ChainOutput { value_sat, paid_to }).collect(),
     }
 }
@@ -62,7 +68,7 @@ fn tx(txid: u8, height: u32, inputs: &[(u8, u32)], outputs: &[(u64, PaidTo)]) ->
 /// 30_000 sat, and each end sweeps its output for a 10 sat fee. B also had a 5_000 sat
 /// coin it never touched.
 fn closed_channel() -> Evidence {
-    let hash = PREIMAGE.sha256();
+    let hash = PREIMAGE.payment_hash();
     evidence(
         vec!["A".into(), "B".into()],
         vec![
@@ -130,7 +136,7 @@ fn a_channel_closed_on_chain_balances_each_end_and_each_node() {
 #[test]
 fn an_output_nobody_claims_is_money_lost() {
     let mut ev = closed_channel();
-    ev.harness.chain.txs.retain(|t| t.txid != id(SWEEP_B));
+    ev.harness.chain.txs.retain(|t| t.txid != tx_id(SWEEP_B));
     let v = judged(&ev);
     assert_eq!(v.len(), 1, "{v:?}");
     assert!(v[0].contains("30000 sat of its closing transactions' outputs were never claimed"), "{v:?}");
@@ -167,13 +173,13 @@ fn a_preimage_revealed_on_chain_settles_an_htlc_left_on_the_commitment_transacti
             node: B,
             channel_id: id(FUNDING),
             htlc_id: 0,
-            payment_hash: PREIMAGE.sha256(),
+            payment_hash: PREIMAGE.payment_hash(),
         },
         htlc: sim::world::CommittedHtlc { from: Some(A), amount_msat: 30_000_000, cltv_expiry: 500, first_ms: 10 },
     }];
     assert_eq!(judged(&ev).len(), 2, "without the claim, B took 30_000 sat it was not owed");
     ev.harness.chain.htlc_claims = vec![OnchainHtlcClaim {
-        payment_hash: PREIMAGE.sha256(),
+        payment_hash: PREIMAGE.payment_hash(),
         channel_id: id(FUNDING),
         amount_sat: 30_000,
         cltv_expiry: Some(500),
@@ -240,13 +246,13 @@ fn anchors_are_paid_by_the_funder_and_income_for_whoever_sweeps_one() {
 }
 
 fn add(at_ms: u64, from: NodeIdx, to: NodeIdx, ch: u8, htlc_id: u64, amount_msat: u64, preimage: u8) -> HtlcMessage {
-    let payment_hash = Bytes32([preimage; 32]).sha256();
+    let payment_hash = PaymentPreimage([preimage; 32]).payment_hash();
     let msg = HtlcMsg::Add { channel_id: id(ch), htlc_id, payment_hash, amount_msat, cltv_expiry: 500 };
     HtlcMessage { at_ms, to, from, tip_height: 0, msg }
 }
 
 fn fulfill(at_ms: u64, by: NodeIdx, to: NodeIdx, ch: u8, htlc_id: u64, preimage: u8) -> HtlcMessage {
-    let msg = HtlcMsg::Fulfill { channel_id: id(ch), htlc_id, preimage: Bytes32([preimage; 32]) };
+    let msg = HtlcMsg::Fulfill { channel_id: id(ch), htlc_id, preimage: PaymentPreimage([preimage; 32]) };
     HtlcMessage { at_ms, to, from: by, tip_height: 0, msg }
 }
 

@@ -6,16 +6,16 @@ use super::super::evidence::{ChainTx, Evidence, PaidTo};
 use super::super::HtlcLedger;
 use super::{min_commitment_fee_sat, NodeBooks};
 use sim::net::NodeIdx;
-use sim::node::{Bytes32, OpenChannelBalance, ANCHOR_OUTPUT_SAT};
+use sim::node::{ChannelId, OpenChannelBalance, Txid, ANCHOR_OUTPUT_SAT};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An output: (txid, index).
-type Outpoint = (Bytes32, u32);
+type Outpoint = (Txid, u32);
 
 /// A channel closed on chain, as the books see it.
 #[derive(Clone, Debug)]
 pub(super) struct Closed {
-    pub channel_id: Bytes32,
+    pub channel_id: ChannelId,
     pub capacity_sat: u64,
     pub funder: NodeIdx,
     /// Index of the commitment transaction in the chain.
@@ -30,7 +30,7 @@ pub(super) struct Closed {
     pub took: BTreeMap<NodeIdx, u64>,
     /// Unspent outputs of the channel's closing transactions that are not anchors:
     /// (txid, index, sat).
-    pub unclaimed: Vec<(Bytes32, u32, u64)>,
+    pub unclaimed: Vec<(Txid, u32, u64)>,
     /// Outputs whose claimer is unknown because nothing spent the transaction's output.
     pub unattributed_sat: u64,
 }
@@ -40,29 +40,29 @@ pub(super) struct WorldLedger {
     pub books: Vec<NodeBooks>,
     pub closed: Vec<Closed>,
     /// Funding outputs unspent while no node lists the channel open: (channel, sat).
-    pub locked_funding: Vec<(Bytes32, u64)>,
+    pub locked_funding: Vec<(ChannelId, u64)>,
     /// Ends of each channel: every node that reported anything about it.
-    pub ends: BTreeMap<Bytes32, BTreeSet<NodeIdx>>,
-    pub net: BTreeMap<(Bytes32, NodeIdx), i128>,
+    pub ends: BTreeMap<ChannelId, BTreeSet<NodeIdx>>,
+    pub net: BTreeMap<(ChannelId, NodeIdx), i128>,
 }
 
 /// The chain traced: who owns each output and which channel each belongs to.
 struct Trace<'a> {
     txs: &'a [ChainTx],
-    by_txid: BTreeMap<Bytes32, usize>,
+    by_txid: BTreeMap<Txid, usize>,
     /// Which transaction spends each spent output.
     spent: BTreeMap<Outpoint, usize>,
     owner: BTreeMap<Outpoint, NodeIdx>,
     /// Funding outputs: their channel and funder.
-    funding: BTreeMap<Outpoint, (Bytes32, NodeIdx)>,
+    funding: BTreeMap<Outpoint, (ChannelId, NodeIdx)>,
     /// Outputs of a channel's closing transactions, by channel.
-    tree: BTreeMap<Outpoint, Bytes32>,
+    tree: BTreeMap<Outpoint, ChannelId>,
     anchors: BTreeSet<Outpoint>,
     /// Per transaction: its owner (direct, or for a pre-signed HTLC transaction whoever
     /// claims its output).
     tx_owner: Vec<Option<NodeIdx>>,
     /// Commitment transactions: (index, channel, funder, channel value in sat).
-    commitments: Vec<(usize, Bytes32, NodeIdx, u64)>,
+    commitments: Vec<(usize, ChannelId, NodeIdx, u64)>,
 }
 
 impl<'a> Trace<'a> {
@@ -83,7 +83,7 @@ impl<'a> Trace<'a> {
         for (i, tx) in txs.iter().enumerate() {
             t.spent.extend(tx.inputs.iter().map(|op| (*op, i)));
         }
-        let mut tx_channel: Vec<Option<Bytes32>> = vec![None; txs.len()];
+        let mut tx_channel: Vec<Option<ChannelId>> = vec![None; txs.len()];
         for (i, tx) in txs.iter().enumerate() {
             tx_channel[i] = t.trace_tx(ev, i, tx);
         }
@@ -100,7 +100,7 @@ impl<'a> Trace<'a> {
     }
 
     /// Traces transaction `i`'s outputs; returns the channel whose outputs it spends.
-    fn trace_tx(&mut self, ev: &Evidence, i: usize, tx: &ChainTx) -> Option<Bytes32> {
+    fn trace_tx(&mut self, ev: &Evidence, i: usize, tx: &ChainTx) -> Option<ChannelId> {
         let input_owner = tx.inputs.iter().find_map(|op| self.owner.get(op).copied());
         let paid_owner = tx.outputs.iter().find_map(|o| match o.paid_to {
             PaidTo::Node(n) => Some(n),
@@ -129,7 +129,7 @@ impl<'a> Trace<'a> {
                     } else if let Some(ch) = channel {
                         self.tree.insert(op, ch);
                     } else if let Some(n) = input_owner {
-                        let id = super::super::evidence::v1_channel_id(tx.txid.0, vout as u32);
+                        let id = super::super::evidence::v1_channel_id(tx.txid, vout as u32);
                         self.funding.insert(op, (id, n));
                     }
                 }
@@ -154,7 +154,7 @@ impl<'a> Trace<'a> {
     }
 
     /// The channels closed on chain, with their commitment transactions.
-    fn closed(&self, anchor_channels: bool) -> BTreeMap<Bytes32, Closed> {
+    fn closed(&self, anchor_channels: bool) -> BTreeMap<ChannelId, Closed> {
         let mut closed = BTreeMap::new();
         for &(i, ch, funder, capacity_sat) in &self.commitments {
             let tx = &self.txs[i];
@@ -183,7 +183,7 @@ impl<'a> Trace<'a> {
 
     /// Fees each node paid and anchors it swept, sat; fills in what each end took out of
     /// each closed channel and what nobody claimed.
-    fn settle(&self, n_nodes: usize, closed: &mut BTreeMap<Bytes32, Closed>) -> (Vec<i128>, Vec<u64>) {
+    fn settle(&self, n_nodes: usize, closed: &mut BTreeMap<ChannelId, Closed>) -> (Vec<i128>, Vec<u64>) {
         let mut fees = vec![0i128; n_nodes];
         let mut anchors_swept = vec![0u64; n_nodes];
         for (i, tx) in self.txs.iter().enumerate() {
@@ -192,7 +192,7 @@ impl<'a> Trace<'a> {
             }
             // Value leaving each channel's outputs through this transaction (a sweep may
             // spend outputs of several channels), anchors apart.
-            let mut left: BTreeMap<Bytes32, i128> = BTreeMap::new();
+            let mut left: BTreeMap<ChannelId, i128> = BTreeMap::new();
             let mut anchor_in = 0u64;
             for op in &tx.inputs {
                 if self.anchors.contains(op) {
@@ -243,8 +243,8 @@ impl WorldLedger {
         let trace = Trace::new(ev);
         let mut closed = trace.closed(ev.harness.chain.anchor_channels);
         let (fees, anchors_swept) = trace.settle(n_nodes, &mut closed);
-        let open: BTreeSet<Bytes32> = ev.ldk.end.open_balances.iter().map(|b| b.balance.channel_id).collect();
-        let locked_funding: Vec<(Bytes32, u64)> = trace
+        let open: BTreeSet<ChannelId> = ev.ldk.end.open_balances.iter().map(|b| b.balance.channel_id).collect();
+        let locked_funding: Vec<(ChannelId, u64)> = trace
             .funding
             .iter()
             .filter(|(op, (ch, _))| !trace.spent.contains_key(op) && !open.contains(ch))
@@ -278,7 +278,7 @@ impl WorldLedger {
             .filter(|(op, o)| **o == n && !trace.spent.contains_key(op))
             .map(|(op, _)| trace.value(op))
             .sum();
-        let funded: BTreeSet<Bytes32> = trace.funding.values().map(|(ch, _)| *ch).collect();
+        let funded: BTreeSet<ChannelId> = trace.funding.values().map(|(ch, _)| *ch).collect();
         let (in_channels_sat, mut tolerance_msat) = self.in_open_channels(ev, &funded, n);
         let mut resolved = true;
         for c in &self.closed {
@@ -312,8 +312,8 @@ impl WorldLedger {
 
     /// Node `n`'s share of its open, funded channels, sat, and the msat rounding and dust
     /// its books may be off by on them.
-    fn in_open_channels(&self, ev: &Evidence, funded: &BTreeSet<Bytes32>, n: NodeIdx) -> (u64, i64) {
-        let mut by_channel: BTreeMap<Bytes32, Vec<(NodeIdx, &OpenChannelBalance)>> = BTreeMap::new();
+    fn in_open_channels(&self, ev: &Evidence, funded: &BTreeSet<ChannelId>, n: NodeIdx) -> (u64, i64) {
+        let mut by_channel: BTreeMap<ChannelId, Vec<(NodeIdx, &OpenChannelBalance)>> = BTreeMap::new();
         for b in &ev.ldk.end.open_balances {
             by_channel.entry(b.balance.channel_id).or_default().push((b.node, &b.balance));
         }
@@ -350,8 +350,8 @@ impl WorldLedger {
 }
 
 /// Ends of each channel: every node that reported anything about it.
-fn channel_ends(ev: &Evidence, closed: &BTreeMap<Bytes32, Closed>) -> BTreeMap<Bytes32, BTreeSet<NodeIdx>> {
-    let mut ends: BTreeMap<Bytes32, BTreeSet<NodeIdx>> = BTreeMap::new();
+fn channel_ends(ev: &Evidence, closed: &BTreeMap<ChannelId, Closed>) -> BTreeMap<ChannelId, BTreeSet<NodeIdx>> {
+    let mut ends: BTreeMap<ChannelId, BTreeSet<NodeIdx>> = BTreeMap::new();
     for p in &ev.ldk.channel_peers {
         ends.entry(p.channel_id).or_default().extend([p.node, p.peer]);
     }

@@ -7,7 +7,7 @@ use super::super::failure_resolution;
 use super::super::ledger::{short, HtlcLedger};
 use super::super::{Invariant, Violation};
 use super::*;
-use sim::node::OpenChannelBalance;
+use sim::node::{ChannelId, ClaimedHtlc, OpenChannelBalance, PaymentHash, PaymentId, PaymentPreimage};
 use sim::world::{CommittedHtlc, CommittedHtlcKey, Observation};
 
 /// What the HTLC-level checkers find, in `judge`'s order.
@@ -25,16 +25,16 @@ fn checked(ev: &Evidence) -> Vec<Violation> {
 const A: NodeIdx = 0;
 const B: NodeIdx = 1;
 const C: NodeIdx = 2;
-const AB: Bytes32 = Bytes32([0xab; 32]);
-const AB2: Bytes32 = Bytes32([0xac; 32]);
-const BC: Bytes32 = Bytes32([0xbc; 32]);
-const PREIMAGE: Bytes32 = Bytes32([9; 32]);
+const AB: ChannelId = ChannelId([0xab; 32]);
+const AB2: ChannelId = ChannelId([0xac; 32]);
+const BC: ChannelId = ChannelId([0xbc; 32]);
+const PREIMAGE: PaymentPreimage = PaymentPreimage([9; 32]);
 
-fn hash() -> Bytes32 {
-    PREIMAGE.sha256()
+fn hash() -> PaymentHash {
+    PREIMAGE.payment_hash()
 }
 
-fn add(at_ms: u64, from: NodeIdx, to: NodeIdx, channel_id: Bytes32, htlc_id: u64, amount_msat: u64) -> HtlcMessage {
+fn add(at_ms: u64, from: NodeIdx, to: NodeIdx, channel_id: ChannelId, htlc_id: u64, amount_msat: u64) -> HtlcMessage {
     // Each hop takes 100 blocks off the expiry (A offers at 600, B at 500).
     let cltv_expiry = if from == A { 600 } else { 500 };
     HtlcMessage {
@@ -47,7 +47,7 @@ fn add(at_ms: u64, from: NodeIdx, to: NodeIdx, channel_id: Bytes32, htlc_id: u64
 }
 
 /// `by` settles the HTLC `htlc_id` that `to` offered on `channel_id`.
-fn fulfill(at_ms: u64, by: NodeIdx, to: NodeIdx, channel_id: Bytes32, htlc_id: u64) -> HtlcMessage {
+fn fulfill(at_ms: u64, by: NodeIdx, to: NodeIdx, channel_id: ChannelId, htlc_id: u64) -> HtlcMessage {
     HtlcMessage {
         at_ms,
         to,
@@ -57,24 +57,28 @@ fn fulfill(at_ms: u64, by: NodeIdx, to: NodeIdx, channel_id: Bytes32, htlc_id: u
     }
 }
 
-fn fail(at_ms: u64, by: NodeIdx, to: NodeIdx, channel_id: Bytes32, htlc_id: u64) -> HtlcMessage {
+fn fail(at_ms: u64, by: NodeIdx, to: NodeIdx, channel_id: ChannelId, htlc_id: u64) -> HtlcMessage {
     HtlcMessage { at_ms, to, from: by, tip_height: 450, msg: HtlcMsg::Fail { channel_id, htlc_id } }
 }
 
-fn committed(node: NodeIdx, from: NodeIdx, channel_id: Bytes32, htlc_id: u64, amount_msat: u64) -> CommittedInbound {
+fn committed(node: NodeIdx, from: NodeIdx, channel_id: ChannelId, htlc_id: u64, amount_msat: u64) -> CommittedInbound {
     CommittedInbound {
         key: CommittedHtlcKey { node, channel_id, htlc_id, payment_hash: hash() },
         htlc: CommittedHtlc { from: Some(from), amount_msat, cltv_expiry: 500, first_ms: 0 },
     }
 }
 
-fn closed(at_ms: u64, node: NodeIdx, channel_id: Bytes32) -> Observation {
+fn closed(at_ms: u64, node: NodeIdx, channel_id: ChannelId) -> Observation {
     Observation {
         at_ms,
         node,
         incarnation: 0,
         // A reason the run explains by itself (rule 8 is not what these tests are about).
-        event: NodeEvent::ChannelClosed { channel_id, reason: sim::node::CloseReason::from_kind(sim::node::CloseKind::OutdatedChannelManager), force_close: true },
+        event: NodeEvent::ChannelClosed {
+            channel_id,
+            reason: sim::node::CloseReason::from_kind(sim::node::CloseKind::OutdatedChannelManager),
+            force_close: true,
+        },
     }
 }
 
@@ -116,7 +120,7 @@ fn forwarder_that_keeps_the_preimage_loses_the_inbound_htlc() {
 
 /// A confirmed claim with the preimage of an output of `channel`'s commitment worth
 /// `amount_msat` rounded down (with the expiry its script checks, if any).
-fn claim(channel_id: Bytes32, amount_msat: u64, cltv_expiry: Option<u32>, height: u32) -> OnchainHtlcClaim {
+fn claim(channel_id: ChannelId, amount_msat: u64, cltv_expiry: Option<u32>, height: u32) -> OnchainHtlcClaim {
     OnchainHtlcClaim {
         payment_hash: hash(),
         channel_id,
@@ -266,7 +270,7 @@ fn offering_more_onwards_than_received_is_a_double_forward() {
 fn payer_settling_more_than_payment_sent_reports_is_a_double_payment() {
     let mut ev = forward();
     ev.payments = vec![PaymentFacts {
-        payment_id: Bytes32([1; 32]),
+        payment_id: PaymentId([1; 32]),
         payment_hash: hash(),
         amount_msat: 1_000_000,
         payer: A,
@@ -279,7 +283,7 @@ fn payer_settling_more_than_payment_sent_reports_is_a_double_payment() {
         node: A,
         incarnation: 0,
         event: NodeEvent::PaymentSent {
-            payment_id: Some(Bytes32([1; 32])),
+            payment_id: Some(PaymentId([1; 32])),
             payment_hash: hash(),
             payment_preimage: PREIMAGE,
             fee_paid_msat: Some(1_100),
@@ -292,7 +296,7 @@ fn payer_settling_more_than_payment_sent_reports_is_a_double_payment() {
         event: NodeEvent::PaymentClaimed {
             payment_hash: hash(),
             amount_msat: 1_000_000,
-            htlcs: vec![(BC, 500, 1_000_000)],
+            htlcs: vec![ClaimedHtlc { channel_id: BC, cltv_expiry: 500, amount_msat: 1_000_000 }],
             payment_id: None,
         },
     };
