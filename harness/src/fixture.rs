@@ -292,7 +292,7 @@ pub fn finding_label(class: FindingClass, severity: Option<Severity>, upstream: 
     label
 }
 
-/// What a finding is, once someone has looked (`../shared/DESIGN.md`, decision 7).
+/// What a finding is, once someone has looked (`DESIGN.md`, decision 7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingClass {

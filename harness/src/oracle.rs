@@ -4,7 +4,7 @@
 //! Its input is one [`Evidence`], collected from the run by [`evidence::collect`]: LDK's
 //! events, HTLC messages, `list_channels` and balances, apart from the harness's own records
 //! (restarts, the fault log, the chain). The HTLC [`ledger`] is built once from it. Each
-//! invariant of `../shared/DESIGN.md` ("The oracle") has its own checker module:
+//! invariant of `DESIGN.md` ("The oracle") has its own checker module:
 //!
 //! | module | invariant |
 //! |---|---|

@@ -824,8 +824,8 @@ fn scid_either(world: &World, x: NodeIdx, y: NodeIdx) -> Option<u64> {
 /// pending on a disk, no HTLC pending in any channel, no outbound payment pending at its
 /// payer, every closed channel fully resolved on chain (no claimable balance left),
 /// every spendable output swept by LDK's `OutputSweeper` and buried, and every ready
-/// channel usable again (its peers reconnected and reestablished it: `../shared/DESIGN.md`,
-/// "no stuck channel").
+/// channel usable again (its peers reconnected and reestablished it: `DESIGN.md`,
+/// "The oracle", liveness).
 fn quiet(world: &World) -> bool {
     unrest(world).is_none()
 }

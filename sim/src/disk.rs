@@ -1,7 +1,7 @@
 //! The fake disk: a key-value store where a write is either durable at once or *pending*
 //! until the simulator completes it, and a crash loses what is pending.
 //!
-//! Which writes may be pending follows LDK's persistence contract (`../shared/DESIGN.md`,
+//! Which writes may be pending follows LDK's persistence contract (`DESIGN.md`,
 //! decision 4): a `Persist` call that returns `Completed` must have written durably before
 //! it returns, so the node adapter writes those with [`FakeDisk::write_durable`]; manager
 //! writes and the application's own writes go through [`FakeDisk::write_pending`] and land

@@ -53,7 +53,7 @@ pub fn take_last_panic_file() -> Option<String> {
 }
 
 /// Runs `f`, catching a panic inside LDK (or one of its dependencies) as `Err(message)`: such
-/// a panic is a finding (`../shared/DESIGN.md`, decision 7). A panic in this workspace's own
+/// a panic is a finding (`DESIGN.md`, decision 7). A panic in this workspace's own
 /// code ([`is_own_code`]) is a harness bug and goes on unwinding.
 pub fn catch_ldk_panic<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     remember_panic_locations();

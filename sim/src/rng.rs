@@ -3,7 +3,7 @@
 //! One `u64` seed drives a whole run. Every part of the world that draws random numbers
 //! (network latency, workload, faults, ...) gets its own ChaCha20 stream, derived from the
 //! seed and the concern's name, so that a new draw in one concern never shifts the numbers
-//! another concern sees (see `../shared/DESIGN.md`, decision 2).
+//! another concern sees (see `DESIGN.md`, decision 2).
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};

@@ -1,5 +1,5 @@
 //! Conservation (invariant 7): channel balances, on-chain outputs and fees add up to what
-//! the nodes started with (`../shared/DESIGN.md`, "The oracle"). In parts: per open channel
+//! the nodes started with (`DESIGN.md`, "The oracle"). In parts: per open channel
 //! (`open_channels`), then per channel closed on chain and per node (`world` traces the
 //! chain into books; [`check`] judges them).
 //!

@@ -26,7 +26,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 /// Why a node could not be built again from its disk. A finding, not a harness error
-/// (`../shared/DESIGN.md`, decision 5).
+/// (`DESIGN.md`, decision 5).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LoadError {
     /// A monitor on disk failed to decode.

@@ -91,7 +91,7 @@ pub const LDK_SOURCE: &str = match option_env!("LDK_DST_LDK_SOURCE") {
 };
 
 /// Whether this build has `--cfg fuzzing`, without which LDK is not deterministic
-/// (`../shared/DESIGN.md`, decisions 2 and 8).
+/// (`DESIGN.md`, decisions 2 and 8).
 pub const CFG_FUZZING: bool = cfg!(fuzzing);
 
 type ChanMan = ChannelManager<

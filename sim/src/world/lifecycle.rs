@@ -181,7 +181,7 @@ impl World {
         let wallet = std::mem::take(&mut slot.wallet);
         let profile = self.choose_profile(idx, env.storage);
         // A panic inside LDK while reading the node back is a finding, not the end of the run
-        // (`../shared/DESIGN.md`, decision 7): the node stays down and the oracle flags it.
+        // (`DESIGN.md`, decision 7): the node stays down and the oracle flags it.
         let result = crate::catch_ldk_panic(|| Node::load(env, inc, wallet, profile))
             .unwrap_or_else(|message| Err(LoadError::Panicked { message }));
         let now = self.now_ms();
@@ -235,7 +235,7 @@ impl World {
     }
 
     /// Node `idx` panicked inside LDK during its startup processing (see [`Slot::starting`]):
-    /// like a panic while reading it back, a finding (`../shared/DESIGN.md`, decision 7).
+    /// like a panic while reading it back, a finding (`DESIGN.md`, decision 7).
     /// The process is dead: its pending writes are lost, its links close, and it stays down;
     /// the restart record says what the restart had loaded and where LDK panicked.
     pub(super) fn startup_panicked(&mut self, idx: NodeIdx, message: String) {
