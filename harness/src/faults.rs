@@ -133,11 +133,17 @@ pub fn validate(plan: &FaultPlan) -> Result<(), (&'static str, String)> {
             return Err((max_field, format!("must be at least {min_field} ({min}; got {max})")));
         }
     }
+    // A node whose timers never tick never times anything out.
+    if p.timer_interval_ms == 0 {
+        return Err(("timer_interval_ms", "must be at least 1 ms (got 0)".to_string()));
+    }
     let bounded = [
         ("block_interval_ms", p.block_interval_ms, MAX_DURATION_MS),
         ("opening_crash_window_ms", p.opening_crash_window_ms, MAX_DURATION_MS),
         ("latency_ms_max", p.latency_ms_max, 60_000),
         ("jitter_ms_max", p.jitter_ms_max, 60_000),
+        ("timer_interval_ms", p.timer_interval_ms, MAX_DURATION_MS),
+        ("forward_delay_ms_max", p.forward_delay_ms_max, 60_000),
         ("random_crashes", p.random_crashes, 100),
         ("opening_crashes", p.opening_crashes, 100),
         ("link_disconnects", p.link_disconnects, 100),
@@ -149,4 +155,33 @@ pub fn validate(plan: &FaultPlan) -> Result<(), (&'static str, String)> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(p: FaultPlan) -> &'static str {
+        validate(&p).expect_err("out of range").0
+    }
+
+    #[test]
+    fn timing_knobs_default_to_what_runs_used_and_are_checked() {
+        let p = FaultPlan::default();
+        assert_eq!(p.timer_interval_ms, 60_000);
+        assert_eq!((p.forward_delay_ms_min, p.forward_delay_ms_max), (10, 300));
+        assert_eq!((p.reconnect_delay_ms_min, p.reconnect_delay_ms_max), (100, 3_000));
+        validate(&p).unwrap();
+        let base = FaultPlan::crashes_only;
+        assert_eq!(field_of(FaultPlan { timer_interval_ms: 0, ..base() }), "timer_interval_ms");
+        assert_eq!(field_of(FaultPlan { timer_interval_ms: MAX_DURATION_MS + 1, ..base() }), "timer_interval_ms");
+        assert_eq!(field_of(FaultPlan { forward_delay_ms_min: 301, ..base() }), "forward_delay_ms_max");
+        assert_eq!(field_of(FaultPlan { forward_delay_ms_max: 60_001, ..base() }), "forward_delay_ms_max");
+        assert_eq!(field_of(FaultPlan { reconnect_delay_ms_min: 3_001, ..base() }), "reconnect_delay_ms_max");
+        let e = validate(&FaultPlan { reconnect_delay_ms_max: HEAL_BOUND_MS, ..base() }).unwrap_err();
+        assert_eq!(e.0, "reconnect_delay_ms_max");
+        assert!(e.1.contains("under the heal phase's bound"), "{}", e.1);
+        validate(&FaultPlan { timer_interval_ms: 1, forward_delay_ms_min: 0, forward_delay_ms_max: 0, ..base() })
+            .unwrap();
+    }
 }

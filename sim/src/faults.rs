@@ -62,6 +62,16 @@
 //!   the nodes, so CLTV expiries approach and HTLCs may time out. Bound: LDK's on-chain
 //!   handling (BOLT 5) once a channel's HTLC nears expiry. Recovery: the heal phase mines
 //!   on until every force-closed channel resolves.
+//! - **Timing of the nodes' own work** (not faults, not recorded; `timer_interval_ms`,
+//!   `forward_delay_ms_min`/`_max`, `reconnect_delay_ms_min`/`_max`, drawn from the `world`
+//!   stream): how often each node's timers tick (`ChannelManager::timer_tick_occurred`,
+//!   which LDK asks to be called about once a minute, and `PeerManager::timer_tick_occurred`),
+//!   how long a node waits before `process_pending_htlc_forwards` once LDK says forwards are
+//!   pending, and how long each end of a dropped link waits before it reconnects. Bound:
+//!   LDK assumes these calls come eventually, not at any particular moment (a forward
+//!   delayed is an HTLC held longer; a late tick only delays timeouts and retries).
+//!   Recovery: none needed; they move the moments other faults hit. The defaults (60 000,
+//!   10 to 300 and 100 to 3 000 ms) are what every run used before they were knobs.
 //! - **Plants** ([`FaultKind::Plant`], tests only, never in a plan): a disk that undoes a
 //!   durable write, a chain that never mines a transaction, a link that swallows bytes. They
 //!   break a contract above on purpose, so that a test can check the oracle notices.
@@ -164,6 +174,19 @@ pub struct FaultPlan {
     pub opening_crash_downtime_ms_max: u64,
     /// Largest extra delay per chunk on top of its link's latency, ms.
     pub jitter_ms_max: u64,
+    /// Mean interval between a node's timer ticks (`ChannelManager::timer_tick_occurred`
+    /// and the peer manager's ping timer), ms: each tick is jittered ±50%, and a node's
+    /// first tick comes from 1 ms to this after it starts.
+    pub timer_interval_ms: u64,
+    /// Smallest delay before a node runs `process_pending_htlc_forwards` after LDK asks for
+    /// it (`ChannelManager::needs_pending_htlc_processing`), ms.
+    pub forward_delay_ms_min: u64,
+    /// Largest such delay, ms.
+    pub forward_delay_ms_max: u64,
+    /// Smallest delay before each end of a dropped link (a link disconnect) reconnects, ms.
+    pub reconnect_delay_ms_min: u64,
+    /// Largest such delay, ms.
+    pub reconnect_delay_ms_max: u64,
     /// Chance, per run, that its channels are `anchors_zero_fee_htlc_tx` channels (every
     /// node negotiates them; on-chain claims are fee-bumped from each node's anchor wallet; a
     /// configuration draw, from its own `channel-type` stream). Left out of the report when
@@ -219,6 +242,11 @@ impl FaultPlan {
             opening_crash_window_ms: 10_000,
             opening_crash_downtime_ms_max: 3_000,
             jitter_ms_max: 30,
+            timer_interval_ms: 60_000,
+            forward_delay_ms_min: 10,
+            forward_delay_ms_max: 300,
+            reconnect_delay_ms_min: 100,
+            reconnect_delay_ms_max: 3_000,
             anchor_channels_chance: 0.0,
         }
     }
@@ -347,7 +375,7 @@ impl FaultPlan {
 
     /// How long each kind of fault lasts at most, ms, by field name (a fixture checks them
     /// against the heal phase's bound).
-    pub fn spans_ms(&self) -> [(&'static str, u64); 8] {
+    pub fn spans_ms(&self) -> [(&'static str, u64); 9] {
         [
             ("write_delay_ms_max", self.write_delay_ms_max),
             ("downtime_ms_max", self.downtime_ms_max),
@@ -357,12 +385,13 @@ impl FaultPlan {
             ("partition_ms_max", self.partition_ms_max),
             ("opening_crash_downtime_ms_max", self.opening_crash_downtime_ms_max),
             ("crash_after_payment_delay_ms_max", self.crash_after_payment_delay_ms_max),
+            ("reconnect_delay_ms_max", self.reconnect_delay_ms_max),
         ]
     }
 
     /// The ranges the plan draws from, as (field of the lower end, lower end, field of the
     /// upper end, upper end): each must not be empty.
-    pub fn ranges_ms(&self) -> [(&'static str, u64, &'static str, u64); 7] {
+    pub fn ranges_ms(&self) -> [(&'static str, u64, &'static str, u64); 9] {
         [
             (
                 "crash_after_payment_delay_ms_min",
@@ -396,6 +425,13 @@ impl FaultPlan {
             ),
             ("partition_ms_min", self.partition_ms_min, "partition_ms_max", self.partition_ms_max),
             ("latency_ms_min", self.latency_ms_min, "latency_ms_max", self.latency_ms_max),
+            ("forward_delay_ms_min", self.forward_delay_ms_min, "forward_delay_ms_max", self.forward_delay_ms_max),
+            (
+                "reconnect_delay_ms_min",
+                self.reconnect_delay_ms_min,
+                "reconnect_delay_ms_max",
+                self.reconnect_delay_ms_max,
+            ),
         ]
     }
 }

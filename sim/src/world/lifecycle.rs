@@ -93,7 +93,7 @@ impl World {
         for op in disk.drain_journal() {
             self.record_disk_op(idx, op);
         }
-        let first_tick = self.clock.now_ms() + self.rng.range(1, self.config.timer_interval_ms);
+        let first_tick = self.clock.now_ms() + self.rng.range(1, self.config.faults.timer_interval_ms);
         self.schedule(first_tick, Action::Timer(idx));
         idx
     }

@@ -90,7 +90,7 @@ impl World {
             self.close_conn(c);
         }
         for n in [a, b] {
-            let (lo, hi) = self.config.reconnect_delay_ms;
+            let (lo, hi) = (self.config.faults.reconnect_delay_ms_min, self.config.faults.reconnect_delay_ms_max);
             let at = self.now_ms() + self.rng.range(lo, hi);
             self.schedule(at, Action::Reconnect(n));
         }

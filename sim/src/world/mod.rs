@@ -358,8 +358,9 @@ impl World {
                     self.slots[idx].node.as_mut().expect("up").timer_tick();
                     self.reconnect(idx);
                 }
-                let half = self.config.timer_interval_ms / 2;
-                let next = self.now_ms() + self.config.timer_interval_ms - half + self.rng.range(0, 2 * half);
+                let interval = self.config.faults.timer_interval_ms;
+                let half = interval / 2;
+                let next = self.now_ms() + interval - half + self.rng.range(0, 2 * half);
                 self.schedule(next, Action::Timer(idx));
             }
             Action::Forward(idx) => {
@@ -427,7 +428,7 @@ impl World {
             let wants_forward = node.needs_forward_processing();
             if wants_forward && !self.slots[idx].forward_scheduled {
                 self.slots[idx].forward_scheduled = true;
-                let (lo, hi) = self.config.forward_delay_ms;
+                let (lo, hi) = (self.config.faults.forward_delay_ms_min, self.config.faults.forward_delay_ms_max);
                 let at = self.now_ms() + self.rng.range(lo, hi);
                 self.schedule(at, Action::Forward(idx));
             }
