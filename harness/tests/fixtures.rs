@@ -295,14 +295,18 @@ fn a_panic_in_ldks_startup_processing_takes_the_node_down_and_the_run_goes_on() 
     }
     let at = failed.restarted_at_ms.unwrap();
     let trace = w.trace_lines();
-    let fail_line = trace.iter().position(|l| l.contains("restart B2 FAILED: LDK panicked during startup processing"));
+    let fail_line = trace.iter().position(|l| l.contains("restart B2 FAILED error=\"LDK panicked during startup processing"));
     let fail_line = fail_line.expect("the failure is in the trace");
     let time = |l: &str| l.split_whitespace().next().and_then(|t| t.parse::<u64>().ok());
     // Nothing of the dead incarnation happens afterwards: no write of B2 lands, B2 receives
     // nothing and reports no event; and the run goes on well past it.
     let after = &trace[fail_line + 1..];
+    // The patterns are the trace's own words: each matched B2's lines while it was alive.
+    for alive in [" disk B2 landed ", " disk B2 pending ", " B2 <- ", " event B2 "] {
+        assert!(trace[..fail_line].iter().any(|l| l.contains(alive)), "no line with {alive:?} before the crash");
+    }
     for l in after {
-        for dead in [" disk B2 landed#", " disk B2 pending#", " B2 <- ", " event B2 ", "deliver conn"] {
+        for dead in [" disk B2 landed ", " disk B2 pending ", " B2 <- ", " event B2 ", "deliver conn"] {
             if dead == "deliver conn" {
                 assert!(!l.contains("to=B2"), "delivery to a dead node: {l}");
             } else {

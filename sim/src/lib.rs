@@ -54,12 +54,14 @@ pub fn take_last_panic_file() -> Option<String> {
 
 /// Runs `f`, catching a panic inside LDK (or one of its dependencies) as `Err(message)`: such
 /// a panic is a finding (`DESIGN.md`, decision 7). A panic in this workspace's own
-/// code ([`is_own_code`]) is a harness bug and goes on unwinding.
+/// code ([`is_own_code`]) is a harness bug and goes on unwinding, its location still
+/// remembered for the next catcher (`resume_unwind` does not call the hook again).
 pub fn catch_ldk_panic<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     remember_panic_locations();
     take_last_panic_file();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
-        if take_last_panic_file().is_some_and(|file| is_own_code(&file)) {
+        if let Some(file) = take_last_panic_file().filter(|file| is_own_code(file)) {
+            LAST_PANIC_FILE.with(|f| *f.borrow_mut() = Some(file));
             std::panic::resume_unwind(payload);
         }
         panic_message(&*payload)
@@ -90,6 +92,8 @@ mod tests {
         // A panic at a location in our own code keeps unwinding through catch_ldk_panic.
         let ours = std::panic::catch_unwind(|| super::catch_ldk_panic(|| panic!("a harness bug")));
         assert!(ours.is_err(), "our own panic is not reported as LDK's");
+        // The next catcher (ldk-dst's exit code) still learns it was ours.
+        assert_eq!(super::take_last_panic_file().as_deref(), Some("sim/src/lib.rs"));
         assert_eq!(super::catch_ldk_panic(|| 7), Ok(7));
         // A panic inside a dependency (here rust-bitcoin's amount arithmetic) is caught.
         let theirs = super::catch_ldk_panic(|| bitcoin::Amount::MAX_MONEY * 1_000_000_000);

@@ -3,10 +3,13 @@
 //!
 //! The encoding is explicit and versioned. Every line is `<time ms, right-aligned to 9> <head>
 //! <words and key=value fields>`, written by the functions here field by field; no `Debug`
-//! output of any type reaches it, so a derive, a reordered field or a reworded `Debug` in LDK
-//! cannot change a digest silently. Values: integers in decimal, ids, hashes and keys in full
-//! lowercase hex, `-` for an absent optional value, lists as `[a,b]`, free text (LDK's error
-//! and reason texts) in double quotes with `\`, `"` and line breaks escaped.
+//! output of the project's own types reaches it, so a derive or a reordered field cannot
+//! change a digest silently. Values: integers in decimal, ids, hashes and keys in full
+//! lowercase hex, `-` for an absent optional value, lists as `[a,b]`, free text in double
+//! quotes with `\`, `"` and line breaks escaped. Free text is LDK's own words, kept as LDK
+//! gave them: closure reasons, HTLC failure details, decode errors and panic messages
+//! (the adapter keeps their text beside the typed value the oracle decides on); a new LDK
+//! may reword them, and its digests differ anyway.
 //!
 //! The first line of every trace names the version ([`TRACE_FORMAT_VERSION`]): change what any
 //! function here writes, and the version goes up (the `golden_lines` test pins the current

@@ -227,7 +227,7 @@ impl World {
                 // Nothing was loaded, so the load closed nothing.
                 rec.closed_at_load.clear();
                 rec.loaded = Some(Err(e.clone()));
-                self.record(format!("restart {} FAILED: {e}", self.slots[idx].env.name));
+                self.record(Line::new("restart").word(&self.slots[idx].env.name).word("FAILED").text("error", &e.to_string()).finish());
             }
         }
         self.settle();
@@ -259,6 +259,6 @@ impl World {
         };
         let error = LoadError::StartupPanicked { message, loaded };
         rec.loaded = Some(Err(error.clone()));
-        self.record(format!("restart {} FAILED: {error}", self.slots[idx].env.name));
+        self.record(Line::new("restart").word(&self.slots[idx].env.name).word("FAILED").text("error", &error.to_string()).finish());
     }
 }
