@@ -225,7 +225,8 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
     let replay = replay_line(&target, fx.as_ref(), seed);
     sim::remember_panic_locations();
     sim::take_last_panic_file();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| simulate(&target, fx.as_ref(), seed, repro)));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| simulate(&target, fx.as_ref(), seed, repro)));
     let run = match outcome {
         Ok(Ok(run)) => run,
         Ok(Err(e)) => return usage_error(&e.to_string()),
@@ -322,7 +323,8 @@ fn simulate(
             }
         })
     });
-    let opts = harness::scenario::RunOptions { keep_trace: repro, force_anchors: target.anchors, plant, ..Default::default() };
+    let opts =
+        harness::scenario::RunOptions { keep_trace: repro, force_anchors: target.anchors, plant, ..Default::default() };
     harness::scenario::run(&target.scenario, seed.expect("clap requires --seed"), &opts)
 }
 
@@ -366,7 +368,13 @@ fn report_panic(
 
 /// The report as text (after the trace with `repro`) or as one JSON object (with the trace
 /// lines in `trace` with `repro`).
-fn render(run: &harness::scenario::RunResult, report: &harness::report::Report, header: &str, json: bool, repro: bool) -> String {
+fn render(
+    run: &harness::scenario::RunResult,
+    report: &harness::report::Report,
+    header: &str,
+    json: bool,
+    repro: bool,
+) -> String {
     if json {
         // A panicked run's object says `panicked: true`; say it here too, so a reader can tell
         // the two apart without guessing from which fields are missing.

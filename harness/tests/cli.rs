@@ -212,15 +212,16 @@ fn the_exit_code_says_the_worst_failure_class() {
     // class like any other run.
     let cases = [
         ("pinned-faults.toml", 0),
-        ("ldk-bug-partial-payment-claimed-replay.toml", 1),   // event contract: correctness
+        ("ldk-bug-partial-payment-claimed-replay.toml", 1), // event contract: correctness
         ("ldk-bug-async-initial-persist-completion-lost.toml", 3), // never ready: liveness only
-        ("ldk-bug-async-kv-update-gap.toml", 4),             // LDK panicked reading a node back
+        ("ldk-bug-async-kv-update-gap.toml", 4),            // LDK panicked reading a node back
     ];
     for (name, code) in cases {
         let out = ldk_dst(&["run", "--fixture", &fixture(name), "--json"]);
         assert_eq!(out.status.code(), Some(code), "{name}: {}", String::from_utf8_lossy(&out.stderr));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-        let codes: Vec<&str> = v["violations"].as_array().unwrap().iter().map(|x| x["code"].as_str().unwrap()).collect();
+        let codes: Vec<&str> =
+            v["violations"].as_array().unwrap().iter().map(|x| x["code"].as_str().unwrap()).collect();
         match code {
             0 => assert!(codes.is_empty(), "{name}: {codes:?}"),
             3 => assert!(codes.iter().all(|c| c.starts_with("never-ready")), "{name}: {codes:?}"),

@@ -295,7 +295,8 @@ fn a_panic_in_ldks_startup_processing_takes_the_node_down_and_the_run_goes_on() 
     }
     let at = failed.restarted_at_ms.unwrap();
     let trace = w.trace_lines();
-    let fail_line = trace.iter().position(|l| l.contains("restart B2 FAILED error=\"LDK panicked during startup processing"));
+    let fail_line =
+        trace.iter().position(|l| l.contains("restart B2 FAILED error=\"LDK panicked during startup processing"));
     let fail_line = fail_line.expect("the failure is in the trace");
     let time = |l: &str| l.split_whitespace().next().and_then(|t| t.parse::<u64>().ok());
     // Nothing of the dead incarnation happens afterwards: no write of B2 lands, B2 receives

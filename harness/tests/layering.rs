@@ -14,7 +14,8 @@ fn root() -> PathBuf {
 /// Every `.rs` file under `dir`, relative to the workspace root, in name order.
 fn sources(dir: &str) -> Vec<(String, String)> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).expect("readable source dir").map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> =
+            std::fs::read_dir(dir).expect("readable source dir").map(|e| e.unwrap().path()).collect();
         entries.sort();
         for p in entries {
             if p.is_dir() {
@@ -165,7 +166,8 @@ fn the_oracle_formats_nothing_with_debug() {
     // of a type reach a message that kept findings and snapshots compare. (LDK's own reason
     // texts are quoted in messages through the adapter's `Display`, never decided on.)
     let mut files = sources("harness/src/oracle");
-    files.push(("harness/src/oracle.rs".into(), std::fs::read_to_string(root().join("harness/src/oracle.rs")).unwrap()));
+    files
+        .push(("harness/src/oracle.rs".into(), std::fs::read_to_string(root().join("harness/src/oracle.rs")).unwrap()));
     assert!(!files.is_empty(), "harness/src/oracle/ exists");
     let mut found = Vec::new();
     for (path, text) in files.iter().filter(|(path, _)| !path.ends_with("/tests.rs")) {
@@ -186,8 +188,7 @@ fn module_uses() -> BTreeMap<String, BTreeSet<String>> {
         let rel = path.trim_start_matches("harness/src/");
         rel.split('/').next().unwrap().trim_end_matches(".rs").to_string()
     };
-    let modules: BTreeSet<String> =
-        files.iter().map(|(p, _)| top(p)).filter(|m| m != "lib" && m != "main").collect();
+    let modules: BTreeSet<String> = files.iter().map(|(p, _)| top(p)).filter(|m| m != "lib" && m != "main").collect();
     let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (path, text) in &files {
         let from = top(path);
@@ -266,7 +267,8 @@ fn docs_cite_only_the_repository() {
     // Design notes the code cites live in DESIGN.md beside the README.
     let mut files = sources("sim/src");
     files.extend(sources("harness/src"));
-    let outside: Vec<_> = files.iter().filter(|(_, text)| text.contains("../shared/")).map(|(p, _)| p.clone()).collect();
+    let outside: Vec<_> =
+        files.iter().filter(|(_, text)| text.contains("../shared/")).map(|(p, _)| p.clone()).collect();
     assert!(outside.is_empty(), "doc comments pointing outside the repository: {outside:?}");
     let design = std::fs::read_to_string(root().join("DESIGN.md")).expect("DESIGN.md beside the README");
     for cited in ["## Fixed decisions", "## The oracle", "7. **A panic inside LDK is a finding**"] {

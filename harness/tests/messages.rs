@@ -170,5 +170,7 @@ fn same_seed_gives_the_same_messages_and_the_trace_shows_them() {
         assert!(line.ends_with(&expect), "{line:?} vs {expect:?}");
         assert!(line.trim_start().starts_with(&m.at_ms.to_string()), "{line:?} at {}", m.at_ms);
     }
-    assert!(lines.iter().any(|l| l.contains(" C <- B") && l.contains(" update_add_htlc ") && l.contains(" cltv_expiry=")));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains(" C <- B") && l.contains(" update_add_htlc ") && l.contains(" cltv_expiry=")));
 }

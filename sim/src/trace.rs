@@ -138,10 +138,9 @@ pub fn event(node: &str, e: &NodeEvent) -> String {
             .word("PaymentForwarded")
             .opt("fee_earned_msat", fee_earned_msat.as_ref())
             .field("outbound_amount_msat", outbound_amount_msat),
-        NodeEvent::HtlcHandlingFailed { prev_channels, failure } => line
-            .word("HTLCHandlingFailed")
-            .list("prev_channels", prev_channels)
-            .text("failure", &failure.to_string()),
+        NodeEvent::HtlcHandlingFailed { prev_channels, failure } => {
+            line.word("HTLCHandlingFailed").list("prev_channels", prev_channels).text("failure", &failure.to_string())
+        }
         NodeEvent::SpendableOutputs { outputs } => line.word("SpendableOutputs").field("outputs", outputs),
         NodeEvent::BumpTransaction { channel_id, kind } => {
             line.word("BumpTransaction").field("channel_id", channel_id).field("kind", kind.to_string())
@@ -171,10 +170,9 @@ pub fn message(node: &str, peer: &str, msg: &PeerMessage) -> String {
             .field("payment_hash", payment_hash)
             .field("amount_msat", amount_msat)
             .field("cltv_expiry", cltv_expiry),
-        PeerMessage::UpdateFulfillHtlc { channel_id, htlc_id, payment_preimage } => line
-            .field("channel_id", channel_id)
-            .field("htlc_id", htlc_id)
-            .field("payment_preimage", payment_preimage),
+        PeerMessage::UpdateFulfillHtlc { channel_id, htlc_id, payment_preimage } => {
+            line.field("channel_id", channel_id).field("htlc_id", htlc_id).field("payment_preimage", payment_preimage)
+        }
         PeerMessage::UpdateFailHtlc { channel_id, htlc_id }
         | PeerMessage::UpdateFailMalformedHtlc { channel_id, htlc_id } => {
             line.field("channel_id", channel_id).field("htlc_id", htlc_id)
@@ -201,7 +199,9 @@ fn claimed_htlc(h: &crate::node::ClaimedHtlc) -> String {
 pub fn node_record(node: &str, t: &NodeTrace) -> Option<String> {
     let line = Line::new(node);
     let line = match t {
-        NodeTrace::Broadcast { txid, accepted } => line.word("broadcast").field("txid", txid).field("accepted", accepted),
+        NodeTrace::Broadcast { txid, accepted } => {
+            line.word("broadcast").field("txid", txid).field("accepted", accepted)
+        }
         NodeTrace::ManagerWritten { len } => line.word("manager-written").field("len", len),
         NodeTrace::MonitorUpdateCompleted { channel_id, update_id } => {
             line.word("monitor-update-completed").field("channel_id", channel_id).field("update_id", update_id)
@@ -303,7 +303,12 @@ mod tests {
         let preimage = PaymentPreimage([0x01; 32]);
         let hex_h = "ab".repeat(32);
         let hex_c = "01".repeat(32);
-        let sent = NodeEvent::PaymentSent { payment_id: None, payment_hash: h, payment_preimage: preimage, fee_paid_msat: Some(7) };
+        let sent = NodeEvent::PaymentSent {
+            payment_id: None,
+            payment_hash: h,
+            payment_preimage: preimage,
+            fee_paid_msat: Some(7),
+        };
         assert_eq!(
             event("A", &sent),
             format!("event A PaymentSent payment_id=- payment_hash={hex_h} payment_preimage={hex_c} fee_paid_msat=7")
@@ -325,7 +330,9 @@ mod tests {
         };
         assert_eq!(
             event("C", &claimed),
-            format!("event C PaymentClaimed payment_hash={hex_h} amount_msat=5 htlcs=[{hex_c}:144:5] payment_id={hex_h}")
+            format!(
+                "event C PaymentClaimed payment_hash={hex_h} amount_msat=5 htlcs=[{hex_c}:144:5] payment_id={hex_h}"
+            )
         );
         let done = NodeTrace::MonitorUpdateCompleted { channel_id: c, update_id: 3 };
         assert_eq!(node_record("C", &done), Some(format!("C monitor-update-completed channel_id={hex_c} update_id=3")));
@@ -335,7 +342,8 @@ mod tests {
             loaded(Line::new("restart").word("C"), &l).finish(),
             format!("restart C manager_height=9 monitors=[{hex_c}@4] open=[{hex_c}]")
         );
-        let add = PeerMessage::UpdateAddHtlc { channel_id: c, htlc_id: 2, payment_hash: h, amount_msat: 9, cltv_expiry: 300 };
+        let add =
+            PeerMessage::UpdateAddHtlc { channel_id: c, htlc_id: 2, payment_hash: h, amount_msat: 9, cltv_expiry: 300 };
         assert_eq!(
             message("B1", "A", &add),
             format!("B1 <- A update_add_htlc channel_id={hex_c} htlc_id=2 payment_hash={hex_h} amount_msat=9 cltv_expiry=300")
@@ -344,6 +352,9 @@ mod tests {
         let rates = world_rates(&FaultPlan { anchor_channels_chance: 0.5, ..FaultPlan::none() });
         assert!(rates.starts_with("rates write_delay_ms_max=0 crash_prefix_chance=0 "), "{rates}");
         assert!(rates.ends_with(" crash_after_restart_chance=0 anchor_channels_chance=0.5"), "{rates}");
-        assert_eq!(storage(MonitorStorage::AsyncKvStore { maximum_pending_updates: 3 }), "AsyncKvStore { maximum_pending_updates: 3 }");
+        assert_eq!(
+            storage(MonitorStorage::AsyncKvStore { maximum_pending_updates: 3 }),
+            "AsyncKvStore { maximum_pending_updates: 3 }"
+        );
     }
 }

@@ -485,4 +485,3 @@ pub fn replay_command(scenario: &str, seed: u64, fixture: Option<&std::path::Pat
 pub(crate) fn scid_text(scid: u64) -> String {
     format!("{}x{}x{}", scid >> 40, (scid >> 16) & 0xff_ffff, scid & 0xffff)
 }
-

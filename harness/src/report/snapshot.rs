@@ -142,7 +142,13 @@ impl Serialize for NodeView<'_> {
             .iter()
             .filter(|c| c.node == n.node)
             .map(|c| {
-                format!("@{} ms {} {}{}", c.at_ms, c.channel_id, if c.force_close { "force-close: " } else { "" }, c.reason)
+                format!(
+                    "@{} ms {} {}{}",
+                    c.at_ms,
+                    c.channel_id,
+                    if c.force_close { "force-close: " } else { "" },
+                    c.reason
+                )
             })
             .collect();
         field!(s, "closures", closures);

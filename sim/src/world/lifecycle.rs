@@ -9,8 +9,8 @@ use super::{Action, Slot, World, ANCHOR_WALLET_COINS, ANCHOR_WALLET_COIN_SAT};
 use crate::disk::FakeDisk;
 use crate::faults::{ConfigKind, FaultKind};
 use crate::net::NodeIdx;
-use crate::trace::Line;
 use crate::node::{ChannelId, HtlcInfo, LoadError, MonitorStorage, Node, NodeEnv, NodeProfile};
+use crate::trace::Line;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -69,7 +69,9 @@ impl World {
             }
         }
         let key = node.node_key();
-        self.record(Line::new("add-node").field("index", idx).word(&name).field("key", crate::trace::key(&key)).finish());
+        self.record(
+            Line::new("add-node").field("index", idx).word(&name).field("key", crate::trace::key(&key)).finish(),
+        );
         self.slots.push(Slot {
             env,
             key,
@@ -227,7 +229,13 @@ impl World {
                 // Nothing was loaded, so the load closed nothing.
                 rec.closed_at_load.clear();
                 rec.loaded = Some(Err(e.clone()));
-                self.record(Line::new("restart").word(&self.slots[idx].env.name).word("FAILED").text("error", &e.to_string()).finish());
+                self.record(
+                    Line::new("restart")
+                        .word(&self.slots[idx].env.name)
+                        .word("FAILED")
+                        .text("error", &e.to_string())
+                        .finish(),
+                );
             }
         }
         self.settle();
@@ -259,6 +267,12 @@ impl World {
         };
         let error = LoadError::StartupPanicked { message, loaded };
         rec.loaded = Some(Err(error.clone()));
-        self.record(Line::new("restart").word(&self.slots[idx].env.name).word("FAILED").text("error", &error.to_string()).finish());
+        self.record(
+            Line::new("restart")
+                .word(&self.slots[idx].env.name)
+                .word("FAILED")
+                .text("error", &error.to_string())
+                .finish(),
+        );
     }
 }

@@ -135,7 +135,10 @@ impl World {
                 NodeTrace::ReplayRequested { event } => {
                     self.fault(Some(idx), FaultKind::ReplayEvent, format!("handler answered {event} with ReplayEvent"));
                 }
-                other => self.record(crate::trace::node_record(&name, &other).expect("events, messages and replays have lines of their own")),
+                other => self.record(
+                    crate::trace::node_record(&name, &other)
+                        .expect("events, messages and replays have lines of their own"),
+                ),
             }
         }
     }
