@@ -201,15 +201,15 @@ fn repro_prints_the_trace_then_the_same_report() {
     assert!(times.len() > 100 && times.windows(2).all(|w| w[0] <= w[1]), "trace is in simulated time order");
 }
 
-/// The root of the workspace (fixtures are named relative to it).
+/// The path of fixture file `name` under the workspace's `fixtures/`.
 fn fixture(name: &str) -> String {
     format!("{}/../fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 #[test]
 fn the_exit_code_says_the_worst_failure_class() {
-    // (fixture, exit code, the class its violations make worst): kept findings exit by their
-    // class like any other run.
+    // (fixture, the exit code of its worst failure class): kept findings exit by their class
+    // like any other run.
     let cases = [
         ("pinned-faults.toml", 0),
         ("ldk-bug-partial-payment-claimed-replay.toml", 1), // event contract: correctness

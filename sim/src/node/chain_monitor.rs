@@ -17,21 +17,18 @@ use super::spawner::SimSpawner;
 use std::sync::Arc;
 
 pub(super) type Signer = InMemorySigner;
-pub(super) type PlainChainMon = ChainMonitor<
+/// A node's `ChainMonitor` over persister `P` (the other parts are the same in every mode).
+pub(super) type SimChainMonitor<P> = ChainMonitor<
     Signer,
     Arc<dyn Filter + Send + Sync>,
     Arc<SimBroadcaster>,
     Arc<FixedFees>,
     Arc<SimLogger>,
-    Arc<MonitorPersister>,
+    P,
     Arc<KeysManager>,
 >;
-pub(super) type KvChainMon = ChainMonitor<
-    Signer,
-    Arc<dyn Filter + Send + Sync>,
-    Arc<SimBroadcaster>,
-    Arc<FixedFees>,
-    Arc<SimLogger>,
+pub(super) type PlainChainMon = SimChainMonitor<Arc<MonitorPersister>>;
+pub(super) type KvChainMon = SimChainMonitor<
     AsyncPersister<
         Arc<AsyncDiskKv>,
         SimSpawner,
@@ -41,7 +38,6 @@ pub(super) type KvChainMon = ChainMonitor<
         Arc<SimBroadcaster>,
         Arc<FixedFees>,
     >,
-    Arc<KeysManager>,
 >;
 /// The node's `ChainMonitor`: over our `Persist` ([`MonitorPersister`]) or over LDK's async
 /// `KVStore` path (`ChainMonitor::new_async_beta`).
