@@ -115,6 +115,14 @@ pub fn validate(plan: &FaultPlan) -> Result<(), (&'static str, String)> {
         ("crash_after_payment_chance", p.crash_after_payment_chance),
         ("crash_after_restart_chance", p.crash_after_restart_chance),
         ("anchor_channels_chance", p.anchor_channels_chance),
+        ("payee_fail_chance", p.payee_fail_chance),
+        ("payee_hold_chance", p.payee_hold_chance),
+        ("abandon_chance", p.abandon_chance),
+        ("late_events_chance", p.late_events_chance),
+        ("listener_lag_chance", p.listener_lag_chance),
+        ("tip_replay_chance", p.tip_replay_chance),
+        ("watch_channel_restart_chance", p.watch_channel_restart_chance),
+        ("signer_unavailable_chance", p.signer_unavailable_chance),
     ];
     for (field, v) in chances {
         if !(0.0..=1.0).contains(&v) {
@@ -148,11 +156,27 @@ pub fn validate(plan: &FaultPlan) -> Result<(), (&'static str, String)> {
         ("opening_crashes", p.opening_crashes, 100),
         ("link_disconnects", p.link_disconnects, 100),
         ("partitions", p.partitions, 100),
+        ("force_closes", p.force_closes, 100),
+        ("coop_closes", p.coop_closes, 100),
+        ("bidirectional_payments", p.bidirectional_payments, 100),
+        ("fee_rate_changes", p.fee_rate_changes, 100),
+        ("reorgs", p.reorgs, 100),
+        ("long_offline", p.long_offline, 100),
+        ("long_offline_blocks_max", p.long_offline_blocks_max, 1_000),
+        ("archive_interval_ms", p.archive_interval_ms, MAX_DURATION_MS),
+        ("late_events_delay_ms_max", p.late_events_delay_ms_max, 60_000),
+        ("listener_lag_ms_max", p.listener_lag_ms_max, 60_000),
+        ("signer_unavailable_ms_max", p.signer_unavailable_ms_max, 60_000),
     ];
     for (field, v, max) in bounded {
         if v > max {
             return Err((field, format!("must be at most {max} (got {v})")));
         }
+    }
+    // LDK's reorg handling is only promised for shallow reorgs; the issue bounds them at 6.
+    if p.reorg_depth_max > 6 || (p.reorgs > 0 && p.reorg_depth_max == 0) {
+        let got = p.reorg_depth_max;
+        return Err(("reorg_depth_max", format!("must be from 1 to 6 blocks when reorgs are on (got {got})")));
     }
     Ok(())
 }
@@ -183,5 +207,28 @@ mod tests {
         assert!(e.1.contains("under the heal phase's bound"), "{}", e.1);
         validate(&FaultPlan { timer_interval_ms: 1, forward_delay_ms_min: 0, forward_delay_ms_max: 0, ..base() })
             .unwrap();
+    }
+
+    #[test]
+    fn reach_knobs_are_off_by_default_and_checked() {
+        let base = FaultPlan::crashes_only;
+        validate(&FaultPlan::everything().with_every_reach_kind()).unwrap();
+        for seed in 1..50 {
+            let mut p = FaultPlan::swarm(seed);
+            p.draw_reach(seed);
+            validate(&p).unwrap();
+        }
+        for seed in 1..50 {
+            validate(&FaultPlan::swarm(seed)).unwrap();
+        }
+        assert_eq!(base().reorgs + base().force_closes + base().coop_closes, 0);
+        assert_eq!(field_of(FaultPlan { reorgs: 1, reorg_depth_max: 7, ..base() }), "reorg_depth_max");
+        assert_eq!(field_of(FaultPlan { reorgs: 1, reorg_depth_max: 0, ..base() }), "reorg_depth_max");
+        assert_eq!(field_of(FaultPlan { payee_fail_chance: 1.5, ..base() }), "payee_fail_chance");
+        assert_eq!(field_of(FaultPlan { signer_unavailable_ms_max: 60_001, ..base() }), "signer_unavailable_ms_max");
+        // A plan serialized without the reach knobs is the plan it was (fixtures replay).
+        let text = toml::to_string(&base()).unwrap();
+        assert!(!text.contains("reorg"), "{text}");
+        assert_eq!(toml::from_str::<FaultPlan>(&text).unwrap(), base());
     }
 }

@@ -72,6 +72,23 @@
 //!   delayed is an HTLC held longer; a late tick only delays timeouts and retries).
 //!   Recovery: none needed; they move the moments other faults hit. The defaults (60 000,
 //!   10 to 300 and 100 to 3 000 ms) are what every run used before they were knobs.
+//! - **Reach kinds** (issue 11; each off in [`FaultPlan::crashes_only`], on in some swarm
+//!   seeds, each drawn from its own stream in [`streams`]). Application actions:
+//!   [`FaultKind::ForceClose`], [`FaultKind::CoopClose`], [`FaultKind::PayeeFail`],
+//!   [`FaultKind::PayeeHold`], [`FaultKind::Abandon`], [`FaultKind::Bidirectional`],
+//!   [`FaultKind::LateEvents`], [`FaultKind::ArchiveMonitors`], [`FaultKind::FeeRateChange`]:
+//!   things an application may do at any moment, including while `ChannelMonitorUpdate`s are
+//!   in flight and right before a crash; bound: the `ChannelManager`'s API docs (each call is
+//!   allowed at any time on a live node); recovery: LDK finishes what it started after a
+//!   restart (a close resumes, a failed or abandoned payment resolves). Chain asymmetry:
+//!   [`FaultKind::ListenerLag`], [`FaultKind::TipReplay`], [`FaultKind::Reorg`],
+//!   [`FaultKind::LongOffline`]: bound: LDK's `Listen`/`Confirm` contracts (each listener
+//!   is synced on its own, blocks connect in order, a disconnection names the fork point,
+//!   a block seen twice is tolerated); recovery: the listeners catch up and LDK re-broadcasts
+//!   what a reorg undid. Restart variant [`FaultKind::WatchChannelRestart`]: the path
+//!   `ChannelManagerReadArgs`' docs show. Async signing [`FaultKind::SignerUnavailable`]:
+//!   bound: LDK's async signing contract (an operation that returns "unavailable" is retried
+//!   after `signer_unblocked`); recovery: the node calls `signer_unblocked` later.
 //! - **Plants** ([`FaultKind::Plant`], tests only, never in a plan): a disk that undoes a
 //!   durable write, a chain that never mines a transaction, a link that swallows bytes. They
 //!   break a contract above on purpose, so that a test can check the oracle notices.
@@ -193,6 +210,127 @@ pub struct FaultPlan {
     /// 0, so plans without it read as before.
     #[serde(skip_serializing_if = "is_zero")]
     pub anchor_channels_chance: f64,
+
+    // -- Reach (issue 11): application actions, chain asymmetry, restart variants, async
+    // signing. Each is 0 (off) unless the swarm or a fixture switches it on, and left out of
+    // the report when 0, so plans without them read and run as before. Each kind draws its
+    // moments from its own stream (see [`streams`]).
+    /// Force-closes the application asks for during the workload
+    /// (`force_close_broadcasting_latest_txn`), each of a random channel from a random end at
+    /// a random time (stream `force-close`).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub force_closes: u64,
+    /// Cooperative closes the application asks for during the workload (`close_channel`),
+    /// each of a random channel from a random end at a random time, HTLCs pending or not
+    /// (stream `coop-close`).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub coop_closes: u64,
+    /// Chance, per payment, that its payee fails it back instead of claiming it
+    /// (`fail_htlc_backwards`, or `fail_htlc_backwards_with_reason`; stream `payee`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub payee_fail_chance: f64,
+    /// Chance, per payment, that its payee holds it: claims late, close to the HTLCs'
+    /// expiry, or never (the HTLCs then time out on chain; stream `payee`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub payee_hold_chance: f64,
+    /// Chance, per payment, that its payer abandons it a while after sending
+    /// (`abandon_payment`; stream `abandon`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub abandon_chance: f64,
+    /// Extra payments in the reverse direction of the scenario's flows, concurrent with them
+    /// over shared channels (stream `bidirectional`).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub bidirectional_payments: u64,
+    /// Chance, per incarnation, that its application handles events late: they pile up
+    /// across several `process_pending_events` calls (stream `late-events`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub late_events_chance: f64,
+    /// Largest delay before such an application handles an event, ms.
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub late_events_delay_ms_max: u64,
+    /// Mean interval between calls of `archive_fully_resolved_channel_monitors` and
+    /// `rebroadcast_pending_claims` on every live node, ms (0: never; stream `archive`).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub archive_interval_ms: u64,
+    /// Changes of the fee estimator's rates during the workload, within bounds both peers
+    /// accept (stream `fee-rate`).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub fee_rate_changes: u64,
+    /// Chance, per incarnation, that its chain listeners (`ChainMonitor`, `ChannelManager`,
+    /// `OutputSweeper`) learn of each block at different moments (stream `listener-lag`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub listener_lag_chance: f64,
+    /// Largest lag of one listener behind a block, ms.
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub listener_lag_ms_max: u64,
+    /// Chance, per restart, that the current tip block is delivered again after the node
+    /// synced (stream `tip-replay`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tip_replay_chance: f64,
+    /// Reorgs during the workload: the top blocks are disconnected and replaced (stream
+    /// `reorg`).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub reorgs: u64,
+    /// Deepest reorg, blocks (1 to 6; each reorg draws its depth from 1 to this).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub reorg_depth_max: u64,
+    /// Crashes after which the node stays down while many blocks pass (past HTLC expiries)
+    /// and catches up in one burst (stream `long-offline`).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub long_offline: u64,
+    /// Blocks mined while such a node is down, at most.
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub long_offline_blocks_max: u64,
+    /// Chance, per restart, that the monitors are handed back to the `ChainMonitor` with
+    /// `watch_channel` instead of `load_existing_monitor` (stream `watch-channel`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub watch_channel_restart_chance: f64,
+    /// Chance, per incarnation, that its signer is sometimes unavailable (answers "not
+    /// available yet" for the operations LDK allows to be asynchronous; stream `signer`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub signer_unavailable_chance: f64,
+    /// Largest time before the node calls `signer_unblocked` after its signer refused, ms.
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub signer_unavailable_ms_max: u64,
+}
+
+/// Names of the random streams ([`SimRng::fork`]) the reach knobs draw from, one per kind,
+/// so that a draw added to one never shifts another (nor any older stream).
+pub mod streams {
+    /// The swarm's draws of the reach knobs (after the `plan` stream, which stays as it was).
+    pub const PLAN_REACH: &str = "plan-reach";
+    /// `ForceClose` moments, channels and ends.
+    pub const FORCE_CLOSE: &str = "force-close";
+    /// `CoopClose` moments, channels and ends.
+    pub const COOP_CLOSE: &str = "coop-close";
+    /// `PayeeFail` and `PayeeHold` choices per payment.
+    pub const PAYEE: &str = "payee";
+    /// `Abandon` choices and delays per payment.
+    pub const ABANDON: &str = "abandon";
+    /// `Bidirectional` payments.
+    pub const BIDIRECTIONAL: &str = "bidirectional";
+    /// `LateEvents` choices and delays.
+    pub const LATE_EVENTS: &str = "late-events";
+    /// `ArchiveMonitors` moments.
+    pub const ARCHIVE: &str = "archive";
+    /// `FeeRateChange` moments and rates.
+    pub const FEE_RATE: &str = "fee-rate";
+    /// `ListenerLag` choices and lags.
+    pub const LISTENER_LAG: &str = "listener-lag";
+    /// `TipReplay` choices.
+    pub const TIP_REPLAY: &str = "tip-replay";
+    /// `Reorg` moments and depths.
+    pub const REORG: &str = "reorg";
+    /// `LongOffline` moments, nodes and block counts.
+    pub const LONG_OFFLINE: &str = "long-offline";
+    /// `WatchChannelRestart` choices.
+    pub const WATCH_CHANNEL: &str = "watch-channel";
+    /// `SignerUnavailable` choices and delays.
+    pub const SIGNER: &str = "signer";
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -248,6 +386,26 @@ impl FaultPlan {
             reconnect_delay_ms_min: 100,
             reconnect_delay_ms_max: 3_000,
             anchor_channels_chance: 0.0,
+            force_closes: 0,
+            coop_closes: 0,
+            payee_fail_chance: 0.0,
+            payee_hold_chance: 0.0,
+            abandon_chance: 0.0,
+            bidirectional_payments: 0,
+            late_events_chance: 0.0,
+            late_events_delay_ms_max: 0,
+            archive_interval_ms: 0,
+            fee_rate_changes: 0,
+            listener_lag_chance: 0.0,
+            listener_lag_ms_max: 0,
+            tip_replay_chance: 0.0,
+            reorgs: 0,
+            reorg_depth_max: 0,
+            long_offline: 0,
+            long_offline_blocks_max: 0,
+            watch_channel_restart_chance: 0.0,
+            signer_unavailable_chance: 0.0,
+            signer_unavailable_ms_max: 0,
         }
     }
 
@@ -273,6 +431,11 @@ impl FaultPlan {
             replay_event_rate: 0.0,
             crash_after_restart_chance: 0.0,
             anchor_channels_chance: 0.0,
+            late_events_chance: 0.0,
+            listener_lag_chance: 0.0,
+            tip_replay_chance: 0.0,
+            watch_channel_restart_chance: 0.0,
+            signer_unavailable_chance: 0.0,
             ..self.clone()
         }
     }
@@ -300,6 +463,34 @@ impl FaultPlan {
             opening_crashes: 1,
             anchor_channels_chance: 0.5,
             ..FaultPlan::crashes_only()
+        }
+    }
+
+    /// This plan with every reach kind (application actions, chain asymmetry, restart
+    /// variants, async signing) on at fixed moderate rates.
+    pub fn with_every_reach_kind(self) -> Self {
+        FaultPlan {
+            force_closes: 1,
+            coop_closes: 1,
+            payee_fail_chance: 0.15,
+            payee_hold_chance: 0.15,
+            abandon_chance: 0.15,
+            bidirectional_payments: 3,
+            late_events_chance: 0.5,
+            late_events_delay_ms_max: 2_000,
+            archive_interval_ms: 20_000,
+            fee_rate_changes: 2,
+            listener_lag_chance: 0.5,
+            listener_lag_ms_max: 1_500,
+            tip_replay_chance: 0.5,
+            reorgs: 1,
+            reorg_depth_max: 3,
+            long_offline: 1,
+            long_offline_blocks_max: 30,
+            watch_channel_restart_chance: 0.5,
+            signer_unavailable_chance: 0.5,
+            signer_unavailable_ms_max: 1_500,
+            ..self
         }
     }
 
@@ -361,7 +552,67 @@ impl FaultPlan {
         if on(&mut r) {
             p.opening_crashes = r.range(1, 3);
         }
+        // The reach knobs are switched on here once each kind is implemented (issue 11).
+        let _ = FaultPlan::draw_reach;
         p
+    }
+
+    /// The swarm's draws of the reach knobs, each on with probability 0.5, from the seed's
+    /// own `plan-reach` stream (so the draws of [`FaultPlan::swarm`] above stay as they were).
+    pub fn draw_reach(&mut self, seed: u64) {
+        let mut r = SimRng::fork(seed, streams::PLAN_REACH);
+        let on = |r: &mut SimRng| r.chance(0.5);
+        let p = self;
+        if on(&mut r) {
+            p.force_closes = r.range(1, 2);
+        }
+        if on(&mut r) {
+            p.coop_closes = r.range(1, 2);
+        }
+        if on(&mut r) {
+            p.payee_fail_chance = r.range(5, 25) as f64 / 100.0;
+        }
+        if on(&mut r) {
+            p.payee_hold_chance = r.range(5, 25) as f64 / 100.0;
+        }
+        if on(&mut r) {
+            p.abandon_chance = r.range(5, 25) as f64 / 100.0;
+        }
+        if on(&mut r) {
+            p.bidirectional_payments = r.range(2, 5);
+        }
+        if on(&mut r) {
+            p.late_events_chance = r.range(3, 10) as f64 / 10.0;
+            p.late_events_delay_ms_max = r.range(100, 5_000);
+        }
+        if on(&mut r) {
+            p.archive_interval_ms = r.range(5_000, 30_000);
+        }
+        if on(&mut r) {
+            p.fee_rate_changes = r.range(1, 4);
+        }
+        if on(&mut r) {
+            p.listener_lag_chance = r.range(3, 10) as f64 / 10.0;
+            p.listener_lag_ms_max = r.range(20, 3_000);
+        }
+        if on(&mut r) {
+            p.tip_replay_chance = r.range(3, 10) as f64 / 10.0;
+        }
+        if on(&mut r) {
+            p.reorgs = r.range(1, 2);
+            p.reorg_depth_max = r.range(1, 6);
+        }
+        if on(&mut r) {
+            p.long_offline = 1;
+            p.long_offline_blocks_max = r.range(10, 60);
+        }
+        if on(&mut r) {
+            p.watch_channel_restart_chance = r.range(3, 10) as f64 / 10.0;
+        }
+        if on(&mut r) {
+            p.signer_unavailable_chance = r.range(3, 10) as f64 / 10.0;
+            p.signer_unavailable_ms_max = r.range(20, 3_000);
+        }
     }
 
     /// The network's latency settings.
@@ -457,6 +708,36 @@ pub enum FaultKind {
     LinkDisconnect,
     /// A node was partitioned from all peers.
     Partition,
+    /// The application force-closed a channel (`force_close_broadcasting_latest_txn`).
+    ForceClose,
+    /// The application started a cooperative close (`close_channel`).
+    CoopClose,
+    /// A payee failed a received payment back (`fail_htlc_backwards[_with_reason]`).
+    PayeeFail,
+    /// A payee held a received payment (claimed it late, or never).
+    PayeeHold,
+    /// A payer abandoned a pending payment (`abandon_payment`).
+    Abandon,
+    /// A payment was sent against the scenario's flows, concurrent with them.
+    Bidirectional,
+    /// An incarnation's application handled events after a delay.
+    LateEvents,
+    /// `archive_fully_resolved_channel_monitors` and `rebroadcast_pending_claims` ran.
+    ArchiveMonitors,
+    /// The fee estimator's rates changed.
+    FeeRateChange,
+    /// A node's chain listeners learned of a block at different moments.
+    ListenerLag,
+    /// The tip block was delivered again after a restart.
+    TipReplay,
+    /// Blocks were disconnected and replaced.
+    Reorg,
+    /// A node stayed down while many blocks passed.
+    LongOffline,
+    /// A restart handed the monitors back with `watch_channel`.
+    WatchChannelRestart,
+    /// A signer answered "not available yet" (LDK's async signing), unblocked later.
+    SignerUnavailable,
     /// A test planted a fault that breaks one of LDK's contracts from outside (a disk
     /// that undoes a durable write, a chain that never confirms a transaction, a link that
     /// swallows bytes); never in a normal run.
