@@ -102,6 +102,12 @@ pub enum ViolationCode {
     ClaimedButFailed,
     /// Atomicity: the payee claimed, the payer never got `PaymentSent`.
     ClaimedWithoutSent,
+    /// Atomicity: the payee reported `PaymentClaimed` for a payment its application had not
+    /// asked to claim (it failed it back or was still holding it).
+    ClaimedWithoutClaimCall,
+    /// Atomicity: the payer got `PaymentSent`, or its HTLC was fulfilled, for a payment whose
+    /// payee's application had not asked to claim it.
+    PaidWithoutClaimCall,
     /// Claimed amount: the payee claimed less than the payer sent.
     ClaimedLessThanSent,
     /// Event contract: `PaymentSent`'s preimage does not hash to the payment hash.
@@ -231,7 +237,12 @@ impl ViolationCode {
     pub fn invariant(self) -> Invariant {
         use ViolationCode::*;
         match self {
-            SentWithoutClaim | FailedButFulfilled | ClaimedButFailed | ClaimedWithoutSent => Invariant::Atomicity,
+            SentWithoutClaim
+            | FailedButFulfilled
+            | ClaimedButFailed
+            | ClaimedWithoutSent
+            | ClaimedWithoutClaimCall
+            | PaidWithoutClaimCall => Invariant::Atomicity,
             ClaimedLessThanSent => Invariant::ClaimedAmount,
             SentPreimageMismatch | SentPreimageChanged | SentAfterFailed | PartialClaimReplay => {
                 Invariant::EventContract
@@ -401,6 +412,7 @@ pub fn judge(ev: &Evidence) -> Verdict {
         v.extend(during.into_iter().map(|(_, violation)| violation));
         let status = payments::status(ev, &ledger, p, &history);
         v.extend(payments::check_atomicity(ev, &ledger, p, &history, status));
+        v.extend(payments::check_payee_intent(ev, &ledger, p, &history));
         v.extend(liveness::check_payment(ev, &ledger, p, status));
         verdict.payments.push(history.verdict(status));
     }

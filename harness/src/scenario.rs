@@ -8,8 +8,9 @@
 //! the list of payments the payer asked LDK to make.
 
 use crate::faults::{FaultPlan, ScheduledFault};
+use crate::reach_payments::{plan_bidirectional, PaymentDraws};
 use sim::net::NodeIdx;
-use sim::node::{ChannelInfo, ClosedBalance, HopPlan, Invoice, PaymentHash, PaymentId, TrampolineReceive};
+use sim::node::{ChannelInfo, ClosedBalance, HopPlan, Invoice, PayeePolicy, PaymentHash, PaymentId, TrampolineReceive};
 use sim::rng::SimRng;
 use sim::world::{World, WorldConfig};
 
@@ -50,6 +51,13 @@ pub struct PaymentPlan {
     pub sent_at_ms: Option<u64>,
     /// LDK's refusal at send time, if it refused.
     pub send_error: Option<String>,
+    /// What the payee's application does when LDK says the payment is claimable (issue
+    /// 11's `PayeeFail` and `PayeeHold`; [`PayeePolicy::Claim`] unless the plan says so).
+    pub payee_policy: PayeePolicy,
+    /// If the payer abandons the payment (`abandon_payment`), how long after sending, ms.
+    pub abandon_after_ms: Option<u64>,
+    /// Whether it is an extra payment against the scenario's flows (`Bidirectional`).
+    pub bidirectional: bool,
 }
 
 /// Knobs of a run (defaults are what `ldk-dst run` uses).
@@ -584,7 +592,8 @@ fn plan_payments(
 ) -> Workload {
     let n_payments = workload.range(6, 10) as usize;
     let mut w = Workload { payments: Vec::new(), receives: Vec::new(), steps: Vec::new(), end_ms: 0 };
-    let mut t = world.now_ms();
+    let start_ms = world.now_ms();
+    let mut t = start_ms;
     for i in 0..n_payments {
         // Only scenarios with several flows draw one (so single-flow runs keep their streams).
         let flow = if spec.flows.len() > 1 { spec.flows[workload.index(spec.flows.len())] } else { spec.flows[0] };
@@ -627,6 +636,9 @@ fn plan_payments(
             trampoline,
             sent_at_ms: None,
             send_error: None,
+            payee_policy: PayeePolicy::Claim,
+            abandon_after_ms: None,
+            bidirectional: false,
         });
         w.receives.push(receive);
         w.steps.push((t, Step::Pay(i)));
@@ -641,7 +653,47 @@ fn plan_payments(
         }
     }
     w.end_ms = t + 2_000;
+    plan_reach_payments(world, spec, seed, plan, start_ms, &mut w);
     w
+}
+
+/// Adds issue 11's payment behaviour to the planned workload: the reverse payments
+/// (`Bidirectional`, paid with plain invoices), then per payment its payee's policy and
+/// whether its payer abandons it, each from its own stream (nothing is drawn with the knobs
+/// off).
+fn plan_reach_payments(world: &mut World, spec: &Spec, seed: u64, plan: &FaultPlan, start_ms: u64, w: &mut Workload) {
+    for r in plan_bidirectional(&spec.flows, seed, plan, start_ms, w.end_ms) {
+        let Some(invoice) = world.act(r.payee, |n| n.create_invoice(r.amount_msat)) else { continue };
+        let i = w.payments.len();
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&seed.to_be_bytes());
+        id[8..16].copy_from_slice(&(i as u64).to_be_bytes());
+        w.payments.push(PaymentPlan {
+            payment_id: PaymentId(id),
+            payment_hash: invoice.payment_hash,
+            amount_msat: r.amount_msat,
+            payer: r.payer,
+            payee: r.payee,
+            flow: Flow::ForwardMpp { payer: r.payer, payee: r.payee },
+            parts_via: Vec::new(),
+            trampoline: None,
+            sent_at_ms: None,
+            send_error: None,
+            payee_policy: PayeePolicy::Claim,
+            abandon_after_ms: None,
+            bidirectional: true,
+        });
+        w.receives.push(Receive::Invoice(invoice));
+        w.steps.push((r.at_ms, Step::Pay(i)));
+    }
+    let mut draws = PaymentDraws::new(seed);
+    for p in &mut w.payments {
+        p.payee_policy = draws.payee_policy(plan);
+        p.abandon_after_ms = draws.abandon_after_ms(plan);
+        if p.payee_policy != PayeePolicy::Claim {
+            world.set_payee_policy(p.payee, p.payment_hash, p.payee_policy);
+        }
+    }
 }
 
 /// Plans the plan's random crashes, link disconnects, partitions and blocks between
@@ -718,7 +770,13 @@ fn run_workload(
     for (index, (at, step)) in steps.into_iter().enumerate() {
         world.run_until(at);
         match step {
-            Step::Pay(i) => pending_sends.push(i),
+            Step::Pay(i) => {
+                if payments[i].bidirectional {
+                    let p = &payments[i];
+                    world.note_bidirectional_payment(p.payer, p.payee, p.amount_msat);
+                }
+                pending_sends.push(i)
+            }
             Step::Crash { node, downtime_ms } => {
                 world.crash(node, downtime_ms);
             }
@@ -805,6 +863,9 @@ fn try_send(world: &mut World, p: &mut PaymentPlan, receive: &Receive, links: &[
     };
     p.sent_at_ms = Some(world.now_ms());
     p.send_error = result.err().map(|e| e.to_string());
+    if let (None, Some(after_ms)) = (&p.send_error, p.abandon_after_ms) {
+        world.schedule_abandon(p.payer, id, world.now_ms() + after_ms);
+    }
     true
 }
 

@@ -579,7 +579,7 @@ impl FaultPlan {
             p.abandon_chance = r.range(5, 25) as f64 / 100.0;
         }
         if on(&mut r) {
-            p.bidirectional_payments = r.range(2, 5);
+            p.bidirectional_payments = r.range(3, 6);
         }
         if on(&mut r) {
             p.late_events_chance = r.range(3, 10) as f64 / 10.0;

@@ -12,10 +12,10 @@
 use crate::scenario::{RunResult, SetupProblem};
 use sim::net::NodeIdx;
 use sim::node::{
-    BalanceKind, ChannelId, HtlcInfo, LoadError, OpenChannelBalance, PaymentHash, PaymentId, PaymentPreimage,
-    PeerMessage, Txid,
+    BalanceKind, ChannelId, HtlcInfo, LoadError, OpenChannelBalance, PayeePolicy, PaymentHash, PaymentId,
+    PaymentPreimage, PeerMessage, Txid,
 };
-use sim::world::{CommittedHtlc, CommittedHtlcKey, Observation, World};
+use sim::world::{AppRecord, CommittedHtlc, CommittedHtlcKey, Observation, World};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Everything the oracle may look at.
@@ -131,6 +131,23 @@ pub struct HarnessRecords {
     pub unavailable: Vec<Unavailable>,
     /// The chain the harness mined.
     pub chain: Chain,
+    /// Payments whose payee's application does not claim at once (issue 11's `PayeeFail`
+    /// and `PayeeHold`): what it was told to do.
+    pub payee_policies: Vec<PayeePolicyFacts>,
+    /// What the applications asked LDK to do about payments (fail back, hold, claim a held
+    /// payment, abandon), in time order.
+    pub application: Vec<AppRecord>,
+}
+
+/// A payment whose payee's application does not claim it at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayeePolicyFacts {
+    /// The payee.
+    pub payee: NodeIdx,
+    /// The payment.
+    pub payment_hash: PaymentHash,
+    /// What its application does when LDK says the payment is claimable.
+    pub policy: PayeePolicy,
 }
 
 /// The chain at the end of the run.
@@ -425,6 +442,13 @@ pub fn collect(run: &RunResult) -> Evidence {
             down_nodes: w.down_nodes(),
             unavailable: unavailable(w),
             chain: Chain { txs: chain_txs(w), htlc_claims: htlc_claims(w), anchor_channels: w.anchor_channels() },
+            payee_policies: run
+                .payments
+                .iter()
+                .filter(|p| p.payee_policy != PayeePolicy::Claim)
+                .map(|p| PayeePolicyFacts { payee: p.payee, payment_hash: p.payment_hash, policy: p.payee_policy })
+                .collect(),
+            application: w.application_log().to_vec(),
         },
     }
 }

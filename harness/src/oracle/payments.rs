@@ -229,3 +229,59 @@ pub fn check_atomicity(
     }
     out
 }
+
+/// 1, with the payee's application in the picture (issue 11's `PayeePolicy`): a payee that
+/// fails a payment back or holds it does not call `claim_funds` until the moment the
+/// application log shows, and LDK claims nothing on its own (`ChannelManager::claim_funds`
+/// docs: claiming is the application's call; `fail_htlc_backwards` gives the HTLCs up). So
+/// neither the payee's `PaymentClaimed` nor the payer's `PaymentSent` or a fulfill of its
+/// HTLC may come before the payee's first `claim_funds` call (never, if it never called).
+/// Whether the payment then succeeds or fails is atomicity's to judge: a held payment
+/// claimed after LDK failed it back at `claim_deadline` simply fails.
+pub fn check_payee_intent(ev: &Evidence, ledger: &HtlcLedger, p: &PaymentFacts, h: &PaymentHistory) -> Vec<Violation> {
+    let Some(policy) =
+        ev.harness.payee_policies.iter().find(|f| f.payee == p.payee && f.payment_hash == p.payment_hash)
+    else {
+        return vec![];
+    };
+    let claim_call = ev
+        .harness
+        .application
+        .iter()
+        .filter(|r| r.node == p.payee && r.payment_hash == Some(p.payment_hash))
+        .filter(|r| r.act == sim::world::AppAct::ClaimCalled)
+        .map(|r| r.at_ms)
+        .min();
+    let what = match policy.policy {
+        sim::node::PayeePolicy::Fail(_) => "failed it back",
+        _ => "held it",
+    };
+    let when =
+        claim_call.map_or("never called claim_funds".to_string(), |t| format!("called claim_funds only at {t} ms"));
+    let early = |at: u64| claim_call.is_none_or(|t| at < t);
+    let mut out = Vec::new();
+    if let Some(at) = h.claimed_at.filter(|&at| early(at)) {
+        let message = format!("payee reported PaymentClaimed at {at} ms, but its application {what} and {when}");
+        out.push(payment_violation(
+            ev,
+            p.payment_hash,
+            ViolationCode::ClaimedWithoutClaimCall,
+            p.payee,
+            Some(at),
+            message,
+        ));
+    }
+    let paid = [h.sent_at, ledger.fulfilled_at(p.payer, p.payment_hash)].into_iter().flatten().min();
+    if let Some(at) = paid.filter(|&at| early(at)) {
+        let message = format!("payer was paid (PaymentSent or a fulfilled HTLC) at {at} ms, but the payee's application {what} and {when}");
+        out.push(payment_violation(
+            ev,
+            p.payment_hash,
+            ViolationCode::PaidWithoutClaimCall,
+            p.payer,
+            Some(at),
+            message,
+        ));
+    }
+    out
+}

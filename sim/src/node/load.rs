@@ -244,6 +244,7 @@ impl Node {
             deferred_flushed: 0,
             sweeper,
             bump_handler,
+            app: Default::default(),
         })
     }
 

@@ -24,9 +24,11 @@
 //! (logger, fee estimator, broadcaster, sockets), `persistence.rs` (monitor storage modes and
 //! the disk layout), `spawner.rs` (the deterministic `FutureSpawner`), `chain_monitor.rs`,
 //! `observer.rs` (the channel-message observer), `wallet.rs` (funding coins, anchor wallet,
-//! output sweeper), `routing.rs` (graph, fee and CLTV policy, routes) and `load.rs` (building
-//! an incarnation, fresh or from disk). This file holds [`Node`] and its driving API.
+//! output sweeper), `routing.rs` (graph, fee and CLTV policy, routes), `load.rs` (building
+//! an incarnation, fresh or from disk) and `application.rs` (the payee's policy on claimable
+//! payments, abandoning, handling events late). This file holds [`Node`] and its driving API.
 
+mod application;
 mod chain_monitor;
 mod load;
 mod observer;
@@ -38,6 +40,7 @@ mod translate;
 mod types;
 mod wallet;
 
+pub use application::{AppNotice, FailCode, HoldRelease, PayeePolicies, PayeePolicy};
 pub use chain_monitor::*;
 pub use load::*;
 pub use parts::*;
@@ -166,6 +169,8 @@ pub struct Node {
     sweeper: Sweeper,
     /// LDK's handler of `Event::BumpTransaction` (anchor channels), over [`AnchorWallet`].
     bump_handler: BumpHandler,
+    /// The application's payment behaviour (`application.rs`).
+    app: application::NodeApp,
 }
 
 impl Node {
@@ -273,7 +278,11 @@ impl Node {
         // single-threaded and never crashes a node in the middle of a step; a handling
         // failure (e.g. the sweeper refusing outputs) is logged, not replayed. At seeded
         // moments the handler refuses one with `ReplayEvent`, and LDK must hand it again
-        // later (`EventHandler` docs).
+        // later (`EventHandler` docs). An application handling events late does not call
+        // `process_pending_events` at all until the world wakes it (`application.rs`).
+        if self.events_deferred() {
+            return false;
+        }
         let events = std::cell::RefCell::new(Vec::new());
         let rate = self.profile.replay_event_rate;
         let collect = |e: Event| -> Result<(), ReplayEvent> {
@@ -329,12 +338,8 @@ impl Node {
                     tracing::warn!(node = %self.env.name, "accept_inbound_channel failed: {e:?}");
                 }
             }
-            Event::PaymentClaimable { purpose, .. } => {
-                // A real payee claims what it can: the preimage comes from LDK's own
-                // inbound-payment derivation (`create_inbound_payment`).
-                if let Some(preimage) = purpose.preimage() {
-                    self.manager.claim_funds(preimage);
-                }
+            Event::PaymentClaimable { purpose, payment_hash, claim_deadline, .. } => {
+                self.on_claimable(purpose, payment_hash, claim_deadline);
             }
             Event::SpendableOutputs { outputs, channel_id, counterparty_node_id } => {
                 let n = outputs.len();

@@ -86,6 +86,7 @@ impl World {
             starting: false,
             manager_writes_pending: BTreeMap::new(),
         });
+        self.application_started(idx);
         // A real application writes its fresh manager before it starts; that first write is
         // durable, so every later restart has a manager to read.
         self.slots[idx].node.as_mut().expect("just created").persist_manager();
@@ -212,6 +213,7 @@ impl World {
                 let line = Line::new("restart").word(&self.slots[idx].env.name).field("incarnation", inc);
                 self.record(crate::trace::loaded(line, &loaded).finish());
                 self.slots[idx].node = Some(node);
+                self.application_started(idx);
                 self.slots[idx].starting = true;
                 self.drain_node(idx);
                 self.reconnect(idx);

@@ -30,9 +30,11 @@
 //! `config` (timing knobs and the plan), `lifecycle` (creating, crashing, restarting a
 //! node), `writes` (pending writes landing or lost, the manager on disk), `links`
 //! (connections, disconnects, partitions, reconnection, byte delivery), `observations`
-//! (what LDK reported, for the oracle), `trace` (trace lines, digest, fault records) and
+//! (what LDK reported, for the oracle), `application` (the applications' payment
+//! behaviour: payee policies, held claims, abandons, late event handling), `trace` (trace lines, digest, fault records) and
 //! `plants` (tests' deliberate contract breaks).
 
+mod application;
 mod config;
 mod lifecycle;
 mod links;
@@ -42,6 +44,7 @@ mod trace;
 mod writes;
 
 pub use crate::faults::{ConfigKind, ConfigRecord, FaultKind, FaultRecord};
+pub use application::{AppAct, AppRecord};
 pub use config::{WorldConfig, ANCHOR_WALLET_COINS, ANCHOR_WALLET_COIN_SAT};
 pub use observations::{CommittedHtlc, CommittedHtlcKey, MessageObservation, Observation, RestartRecord};
 
@@ -64,6 +67,8 @@ enum Action {
     Reconnect(NodeIdx),
     /// Crash node, for ms, if it is still in incarnation (a crash right after a restart).
     Crash(NodeIdx, u64, u32),
+    /// An action of a node's application (`application.rs`).
+    App(application::AppAction),
 }
 
 struct Slot {
@@ -125,6 +130,8 @@ pub struct World {
     disk_rng: SimRng,
     graph: SharedGraph,
     anchors: bool,
+    /// The applications' payment behaviour (`application.rs`).
+    app: application::AppState,
 }
 
 impl World {
@@ -164,6 +171,7 @@ impl World {
             disk_rng: SimRng::fork(seed, "disk"),
             graph: SharedGraph::new(),
             anchors,
+            app: application::AppState::new(seed),
         };
         // The trace names its encoding first (crate::trace), so digests of two encodings
         // never compare equal by accident.
@@ -320,6 +328,7 @@ impl World {
                 node.sync_to_tip();
             }
         }
+        self.release_held_by_height();
         self.settle();
     }
 
@@ -384,6 +393,7 @@ impl World {
                 let landed = self.slots[idx].env.disk.complete(id);
                 self.notice_landed(idx, &landed);
             }
+            Action::App(a) => self.run_app_action(a),
         }
         self.settle();
     }
@@ -433,6 +443,7 @@ impl World {
                 self.schedule(at, Action::Forward(idx));
             }
             self.drain_node(idx);
+            self.drain_app(idx);
             // Writes issued this step: land now (no delay fault) or schedule their landing.
             let landed = self.drain_disk(idx);
             if landed.is_empty() {
