@@ -10,5 +10,6 @@ pub mod faults;
 pub mod findings;
 pub mod fixture;
 pub mod oracle;
+pub mod reach_actions;
 pub mod report;
 pub mod scenario;

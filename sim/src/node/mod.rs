@@ -27,6 +27,7 @@
 //! output sweeper), `routing.rs` (graph, fee and CLTV policy, routes) and `load.rs` (building
 //! an incarnation, fresh or from disk). This file holds [`Node`] and its driving API.
 
+mod actions;
 mod chain_monitor;
 mod load;
 mod observer;
@@ -38,6 +39,7 @@ mod translate;
 mod types;
 mod wallet;
 
+pub use actions::*;
 pub use chain_monitor::*;
 pub use load::*;
 pub use parts::*;
@@ -140,6 +142,8 @@ pub struct NodeEnv {
     /// Whether the node negotiates `anchors_zero_fee_htlc_tx` channels (the run's seeded
     /// channel type; every node of a run has the same, so both ends of a channel agree).
     pub anchors: bool,
+    /// The fee estimators' rates (shared by every node of the run, outlive incarnations).
+    pub fees: FeeRates,
 }
 
 /// One incarnation of an LDK node.

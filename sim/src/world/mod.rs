@@ -33,6 +33,7 @@
 //! (what LDK reported, for the oracle), `trace` (trace lines, digest, fault records) and
 //! `plants` (tests' deliberate contract breaks).
 
+mod actions;
 mod config;
 mod lifecycle;
 mod links;
@@ -42,6 +43,7 @@ mod trace;
 mod writes;
 
 pub use crate::faults::{ConfigKind, ConfigRecord, FaultKind, FaultRecord};
+pub use actions::{AppClose, FEE_RATE_MAX_SAT_PER_KW};
 pub use config::{WorldConfig, ANCHOR_WALLET_COINS, ANCHOR_WALLET_COIN_SAT};
 pub use observations::{CommittedHtlc, CommittedHtlcKey, MessageObservation, Observation, RestartRecord};
 
@@ -64,6 +66,8 @@ enum Action {
     Reconnect(NodeIdx),
     /// Crash node, for ms, if it is still in incarnation (a crash right after a restart).
     Crash(NodeIdx, u64, u32),
+    /// Node's archive timer (`archive_interval_ms`, world/actions.rs).
+    Archive(NodeIdx),
 }
 
 struct Slot {
@@ -125,6 +129,8 @@ pub struct World {
     disk_rng: SimRng,
     graph: SharedGraph,
     anchors: bool,
+    /// Application actions' state (world/actions.rs).
+    actions: actions::ActionState,
 }
 
 impl World {
@@ -137,6 +143,7 @@ impl World {
         // The channel type is one choice per run (both ends of a channel must agree), from its
         // own stream so that no other draw shifts.
         let anchors = SimRng::fork(seed, "channel-type").chance(config.faults.anchor_channels_chance);
+        let actions = actions::ActionState::new(seed, &config.faults);
         let mut world = World {
             seed,
             config,
@@ -164,6 +171,7 @@ impl World {
             disk_rng: SimRng::fork(seed, "disk"),
             graph: SharedGraph::new(),
             anchors,
+            actions,
         };
         // The trace names its encoding first (crate::trace), so digests of two encodings
         // never compare equal by accident.
@@ -380,6 +388,7 @@ impl World {
                     self.crash(idx, downtime_ms);
                 }
             }
+            Action::Archive(idx) => self.archive_tick(idx),
             Action::Land(idx, id) => {
                 let landed = self.slots[idx].env.disk.complete(id);
                 self.notice_landed(idx, &landed);
