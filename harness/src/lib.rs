@@ -10,6 +10,7 @@ pub mod faults;
 pub mod findings;
 pub mod fixture;
 pub mod oracle;
+pub mod reach_actions;
 pub mod reach_payments;
 pub mod report;
 pub mod scenario;

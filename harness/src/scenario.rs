@@ -314,10 +314,18 @@ pub fn run(name: &str, seed: u64, opts: &RunOptions) -> Result<RunResult, Unknow
 
 enum Step {
     Pay(usize),
-    Crash { node: NodeIdx, downtime_ms: u64 },
+    Crash {
+        node: NodeIdx,
+        downtime_ms: u64,
+    },
     Disconnect(NodeIdx, NodeIdx),
-    Partition { node: NodeIdx, duration_ms: u64 },
+    Partition {
+        node: NodeIdx,
+        duration_ms: u64,
+    },
     Mine,
+    /// An application action on a channel (issue 11, [`crate::reach_actions`]).
+    App(crate::reach_actions::AppAction),
 }
 
 /// What the payee handed the payer.
@@ -391,6 +399,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     let mut w = plan_payments(&mut world, spec, seed, &plan, &mut workload, &mut faults);
     let workload_start = world.now_ms();
     plan_faults(&world, spec.links, &plan, &mut faults, workload_start, &mut w);
+    plan_app_actions(&mut world, spec.links, seed, &plan, workload_start, &mut w);
     schedule_pinned(&world, &opts.scheduled, &mut w.steps);
     // Stable: at equal times, planned steps keep their order and fixture steps come last.
     w.steps.sort_by_key(|(t, _)| *t);
@@ -736,6 +745,34 @@ fn plan_faults(
     }
 }
 
+/// Plans the application's actions on channels around the workload's payments and crashes
+/// ([`crate::reach_actions`]; nothing when their knobs are 0).
+fn plan_app_actions(
+    world: &mut World,
+    links: &[(NodeIdx, NodeIdx)],
+    seed: u64,
+    plan: &FaultPlan,
+    start_ms: u64,
+    w: &mut Workload,
+) {
+    let moments = crate::reach_actions::Moments {
+        links,
+        start_ms,
+        end_ms: w.end_ms,
+        payments_at: w.steps.iter().filter(|(_, s)| matches!(s, Step::Pay(_))).map(|(t, _)| *t).collect(),
+        crashes: w
+            .steps
+            .iter()
+            .filter_map(|(t, s)| match s {
+                Step::Crash { node, .. } => Some((*t, *node)),
+                _ => None,
+            })
+            .collect(),
+    };
+    let actions = crate::reach_actions::plan(world, seed, plan, &moments);
+    w.steps.extend(actions.into_iter().map(|(t, a)| (t, Step::App(a))));
+}
+
 /// Adds a fixture's pinned faults to `steps`.
 fn schedule_pinned(world: &World, scheduled: &[ScheduledFault], steps: &mut Vec<(u64, Step)>) {
     let idx =
@@ -785,6 +822,7 @@ fn run_workload(
             }
             Step::Partition { node, duration_ms } => world.partition(node, duration_ms),
             Step::Mine => world.mine_blocks(1),
+            Step::App(action) => crate::reach_actions::run(world, action),
         }
         pending_sends.retain(|&i| !try_send(world, &mut payments[i], &receives[i], links));
         let at_ms = world.now_ms();

@@ -21,6 +21,10 @@
 //! claims its output), plus, for each channel it funded that closed on chain, the
 //! commitment transaction's fee and its anchor outputs (BOLT 3: the funder pays both).
 //!
+//! A channel closed cooperatively is judged the same way, its closing transaction in the
+//! place of the commitment transaction ([`cooperative`]: the funder pays the closing fee,
+//! each end's output pays its shutdown script).
+//!
 //! And per channel closed on chain, per end: what the end took out of the channel's
 //! outputs (the commitment transaction's and, through second-stage HTLC transactions,
 //! theirs) is what it was owed: for the end that did not fund the channel, the net of the
@@ -37,6 +41,7 @@
 //! what that fee holds above the least fee of a commitment transaction
 //! ([`min_commitment_fee_sat`]), and the funder, who pays the fee, long by as much.
 
+mod cooperative;
 pub mod open_channels;
 mod world;
 
@@ -146,13 +151,14 @@ pub fn check(ev: &Evidence, htlcs: &HtlcLedger) -> Vec<Violation> {
 /// A channel closed on chain: every output claimed, each end took what it was owed.
 fn check_closed(ev: &Evidence, l: &WorldLedger, c: &Closed, blamed: &mut BTreeSet<NodeIdx>) -> Vec<Violation> {
     let height = ev.harness.chain.txs[c.commitment].height;
+    let how = if c.cooperative { "closed cooperatively" } else { "closed on chain" };
     let ends: Vec<NodeIdx> = l.ends.get(&c.channel_id).map(|e| e.iter().copied().collect()).unwrap_or_default();
     if !c.unclaimed.is_empty() || c.unattributed_sat > 0 {
         blamed.extend(ends.iter().copied());
         let total: u64 = c.unclaimed.iter().map(|u| u.2).sum::<u64>() + c.unattributed_sat;
         let list: Vec<String> = c.unclaimed.iter().map(|(t, v, sat)| format!("{}:{v} ({sat} sat)", short(t))).collect();
         let message = format!(
-            "channel {} (closed on chain at height {height}): {total} sat of its closing transactions' outputs were never claimed by anyone: {}",
+            "channel {} ({how} at height {height}): {total} sat of its closing transactions' outputs were never claimed by anyone: {}",
             short(&c.channel_id),
             list.join(", ")
         );
@@ -185,9 +191,10 @@ fn check_closed(ev: &Evidence, l: &WorldLedger, c: &Closed, blamed: &mut BTreeSe
         }
         blamed.insert(n);
         let message = format!(
-            "channel {} of {} sat (closed on chain at height {height}, commitment fee {} sat): {} {} was owed {} msat{} but took {} sat on chain",
+            "channel {} of {} sat ({how} at height {height}, {} fee {} sat): {} {} was owed {} msat{} but took {} sat on chain",
             short(&c.channel_id),
             c.capacity_sat,
+            if c.cooperative { "closing" } else { "commitment" },
             c.commitment_fee_sat,
             if funder { "funder" } else { "non-funder" },
             ev.name(n),

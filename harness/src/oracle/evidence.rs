@@ -131,6 +131,8 @@ pub struct HarnessRecords {
     pub unavailable: Vec<Unavailable>,
     /// The chain the harness mined.
     pub chain: Chain,
+    /// The closes the application asked LDK for (issue 11), in time order.
+    pub app_closes: Vec<sim::world::AppClose>,
     /// Payments whose payee's application does not claim at once (issue 11's `PayeeFail`
     /// and `PayeeHold`): what it was told to do.
     pub payee_policies: Vec<PayeePolicyFacts>,
@@ -303,6 +305,12 @@ pub struct ChainTx {
     pub inputs: Vec<(Txid, u32)>,
     /// Its outputs, in order.
     pub outputs: Vec<ChainOutput>,
+    /// Whether its lock time carries BOLT 3's commitment-transaction marker (0x20 in the
+    /// upper 8 bits, over the obscured commitment number). Of the transactions spending a
+    /// funding output, the commitment transactions have it and the cooperative closing
+    /// transactions do not (BOLT 3 "Closing Transaction"; LDK's `build_closing_transaction`
+    /// leaves the lock time at 0).
+    pub commitment_lock_time: bool,
 }
 
 /// One output of a [`ChainTx`].
@@ -449,6 +457,7 @@ pub fn collect(run: &RunResult) -> Evidence {
                 .map(|p| PayeePolicyFacts { payee: p.payee, payment_hash: p.payment_hash, policy: p.payee_policy })
                 .collect(),
             application: w.application_log().to_vec(),
+            app_closes: w.app_closes().to_vec(),
         },
     }
 }
@@ -651,6 +660,7 @@ fn chain_txs(w: &World) -> Vec<ChainTx> {
                         paid_to: paid_to(bitcoin::OutPoint { txid, vout: vout as u32 }, o),
                     })
                     .collect(),
+                commitment_lock_time: tx.lock_time.to_consensus_u32() >> 24 == 0x20,
             }
         })
         .collect()

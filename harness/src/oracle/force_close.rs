@@ -11,7 +11,11 @@
 //!   (it lost or dropped the channel or its state, e.g. an unfunded channel dropped on
 //!   disconnect, and LDK's reestablish protocol makes the other side close);
 //! - `HTLCsTimedOut`: one end was unavailable at some point before (crash, partition, link
-//!   drop): an HTLC could not be resolved in time.
+//!   drop): an HTLC could not be resolved in time;
+//! - `HolderForceClosed`: LDK gives it only when the application called one of the
+//!   `ChannelManager::force_close_*` methods, so it is explained when the application asked
+//!   this node to force-close this channel at or before that moment (`ForceClose`,
+//!   [`sim::world::AppClose`]), and never otherwise.
 //! Any other force-close is a finding.
 
 use super::evidence::{Evidence, Load};
@@ -68,6 +72,14 @@ impl Explanations<'_> {
         })
     }
 
+    fn app_force_closed(&self, node: NodeIdx, channel: &ChannelId, at: u64) -> bool {
+        self.ev
+            .harness
+            .app_closes
+            .iter()
+            .any(|c| c.force && c.node == node && c.channel_id == *channel && c.at_ms <= at)
+    }
+
     fn unavailable_before(&self, ns: &[Option<NodeIdx>], at: u64) -> bool {
         self.ev.harness.unavailable.iter().any(|u| ns.contains(&Some(u.node)) && u.at_ms <= at)
     }
@@ -93,6 +105,7 @@ pub fn check_explained(ev: &Evidence) -> Vec<Violation> {
                 x.restarted_before(peer, o.at_ms) || x.peer_closed_before(peer, channel_id, o.at_ms)
             }
             CloseKind::HTLCsTimedOut { .. } => x.unavailable_before(&[Some(o.node), peer], o.at_ms),
+            CloseKind::HolderForceClosed { .. } => x.app_force_closed(o.node, channel_id, o.at_ms),
             _ => false,
         };
         if !explained {

@@ -144,7 +144,7 @@ impl Node {
         let logger = Arc::new(SimLogger { node: env.name.clone() });
         let trace = Arc::new(Mutex::new(Vec::new()));
         let broadcaster = Arc::new(SimBroadcaster { chain: env.chain.clone(), trace: trace.clone() });
-        let fees = Arc::new(FixedFees { anchors: env.anchors });
+        let fees = Arc::new(FixedFees { anchors: env.anchors, rates: env.fees.clone() });
         let spawner = SimSpawner::default();
         let kv_persister = |max: u64| -> KvPersister {
             MonitorUpdatingPersisterAsync::new(

@@ -25,9 +25,11 @@
 //! the disk layout), `spawner.rs` (the deterministic `FutureSpawner`), `chain_monitor.rs`,
 //! `observer.rs` (the channel-message observer), `wallet.rs` (funding coins, anchor wallet,
 //! output sweeper), `routing.rs` (graph, fee and CLTV policy, routes), `load.rs` (building
-//! an incarnation, fresh or from disk) and `application.rs` (the payee's policy on claimable
-//! payments, abandoning, handling events late). This file holds [`Node`] and its driving API.
+//! an incarnation, fresh or from disk), `application.rs` (the payee's policy on claimable
+//! payments, abandoning, handling events late) and `actions.rs` (the application's channel
+//! actions: closes, fee rates, archiving). This file holds [`Node`] and its driving API.
 
+mod actions;
 mod application;
 mod chain_monitor;
 mod load;
@@ -40,6 +42,7 @@ mod translate;
 mod types;
 mod wallet;
 
+pub use actions::*;
 pub use application::{AppNotice, FailCode, HoldRelease, PayeePolicies, PayeePolicy};
 pub use chain_monitor::*;
 pub use load::*;
@@ -143,6 +146,8 @@ pub struct NodeEnv {
     /// Whether the node negotiates `anchors_zero_fee_htlc_tx` channels (the run's seeded
     /// channel type; every node of a run has the same, so both ends of a channel agree).
     pub anchors: bool,
+    /// The fee estimators' rates (shared by every node of the run, outlive incarnations).
+    pub fees: FeeRates,
 }
 
 /// One incarnation of an LDK node.

@@ -10,6 +10,7 @@ use lightning::ln::peer_handler::SocketDescriptor;
 use lightning::util::logger::{Level, Logger, Record};
 
 use super::types::NodeTrace;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Routes LDK's log lines into `tracing`, with the node's name as a field.
@@ -43,19 +44,70 @@ pub const MIN_FEERATE_SAT_PER_KW: u32 = 253;
 /// commitment with a CPFP child spending its anchor output.
 pub const ANCHOR_CLAIM_FEERATE_SAT_PER_KW: u32 = 1_000;
 
-/// The fee estimator. Without anchor channels it always answers [`MIN_FEERATE_SAT_PER_KW`];
-/// with them, on-chain claims and sweeps get [`ANCHOR_CLAIM_FEERATE_SAT_PER_KW`] (see there).
+/// The mempool's feerate as the nodes' fee estimators see it, sat per 1000 weight units: one
+/// level shared by every node of a run (one mempool), moved by the application's
+/// `FeeRateChange`s, and a ceiling, what the estimators answer for `MaximumFeeEstimate`.
+/// Both start at [`MIN_FEERATE_SAT_PER_KW`], so a run that never changes them sees exactly
+/// the fixed estimates. Cloning shares the rates (they outlive incarnations).
+#[derive(Clone, Debug)]
+pub struct FeeRates(Arc<(AtomicU32, AtomicU32)>);
+
+impl Default for FeeRates {
+    fn default() -> Self {
+        FeeRates(Arc::new((AtomicU32::new(MIN_FEERATE_SAT_PER_KW), AtomicU32::new(MIN_FEERATE_SAT_PER_KW))))
+    }
+}
+
+impl FeeRates {
+    /// The current level, sat per 1000 weight units.
+    pub fn level(&self) -> u32 {
+        self.0 .0.load(Ordering::SeqCst)
+    }
+
+    /// Moves the level to `sat_per_kw` (at least [`MIN_FEERATE_SAT_PER_KW`], at most the
+    /// ceiling); returns the level set.
+    pub fn set_level(&self, sat_per_kw: u32) -> u32 {
+        let v = sat_per_kw.clamp(MIN_FEERATE_SAT_PER_KW, self.ceiling());
+        self.0 .0.store(v, Ordering::SeqCst);
+        v
+    }
+
+    /// The ceiling (`MaximumFeeEstimate`), sat per 1000 weight units.
+    pub fn ceiling(&self) -> u32 {
+        self.0 .1.load(Ordering::SeqCst)
+    }
+
+    /// Sets the ceiling (before any channel opens: LDK's dust-exposure limit scales with it,
+    /// and both ends of a channel must see the same one to agree on an `update_fee`).
+    pub fn set_ceiling(&self, sat_per_kw: u32) {
+        self.0 .1.store(sat_per_kw.max(MIN_FEERATE_SAT_PER_KW), Ordering::SeqCst);
+    }
+}
+
+/// The fee estimator, over the run's [`FeeRates`]. The lower bounds LDK holds a peer's
+/// `update_fee` to (`MinAllowedAnchorChannelRemoteFee`, `MinAllowedNonAnchorChannelRemoteFee`,
+/// checked in `check_remote_fee`) stay at [`MIN_FEERATE_SAT_PER_KW`], so any feerate a peer
+/// proposes from its own estimate is accepted (LDK has no upper bound); `MaximumFeeEstimate`
+/// (the dust-exposure limit's multiplier) answers the fixed ceiling, the same at both ends
+/// whenever an `update_fee` arrives. Every other target answers the level; with anchor
+/// channels, on-chain claims and sweeps (`UrgentOnChainSweep`, `OutputSpendingFee`) get at
+/// least [`ANCHOR_CLAIM_FEERATE_SAT_PER_KW`] (see there). Without changes the level is
+/// [`MIN_FEERATE_SAT_PER_KW`] and the estimator answers what it always did.
 pub struct FixedFees {
     pub(super) anchors: bool,
+    pub(super) rates: FeeRates,
 }
 
 impl FeeEstimator for FixedFees {
     fn get_est_sat_per_1000_weight(&self, target: ConfirmationTarget) -> u32 {
         match target {
+            ConfirmationTarget::MinAllowedAnchorChannelRemoteFee
+            | ConfirmationTarget::MinAllowedNonAnchorChannelRemoteFee => MIN_FEERATE_SAT_PER_KW,
+            ConfirmationTarget::MaximumFeeEstimate => self.rates.ceiling(),
             ConfirmationTarget::UrgentOnChainSweep | ConfirmationTarget::OutputSpendingFee if self.anchors => {
-                ANCHOR_CLAIM_FEERATE_SAT_PER_KW
+                ANCHOR_CLAIM_FEERATE_SAT_PER_KW.max(self.rates.level())
             }
-            _ => MIN_FEERATE_SAT_PER_KW,
+            _ => self.rates.level(),
         }
     }
 }

@@ -809,6 +809,13 @@ pub enum NodeError {
         /// LDK's error message (`LightningError::err`).
         detail: String,
     },
+    /// LDK refused an application action on a channel (`force_close_broadcasting_latest_txn`,
+    /// `close_channel`: its `APIError`), or the node has no channel with that peer.
+    #[error("{detail}")]
+    ActionRefused {
+        /// LDK's error, as its `Debug` text, or "no channel".
+        detail: String,
+    },
 }
 
 /// Why LDK closed a channel: LDK's `ClosureReason`, variant by variant, in this crate's

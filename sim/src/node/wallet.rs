@@ -126,12 +126,16 @@ impl Node {
     /// Every script the node is paid to on chain: its `OutputSweeper`'s destination
     /// ([`Self::sweep_script`]), its anchor wallet ([`Self::anchor_wallet_script`]) and the
     /// destination of claims LDK pays out directly (`SignerProvider::get_destination_script`
-    /// of its `KeysManager`, which depends only on the node's seed). The application's own
+    /// of its `KeysManager`, which depends only on the node's seed) and the script its
+    /// cooperative closes pay it (`SignerProvider::get_shutdown_scriptpubkey`, a P2WPKH of
+    /// the `KeysManager`'s shutdown key, also from the seed alone: the closing transaction
+    /// pays each end's shutdown script, BOLT 2 "Closing Initiation"). The application's own
     /// coins pay an empty script; [`Self::fund_wallet`] tells where they are.
     pub fn owned_scripts(env: &NodeEnv) -> Vec<ScriptBuf> {
         let keys = KeysManager::new(&env.key_seed, crate::clock::EPOCH_UNIX_SECS, 0, true);
         let mut scripts = vec![Self::sweep_script(env), Self::anchor_wallet_script(env)];
         scripts.extend(keys.get_destination_script([0; 32]));
+        scripts.extend(keys.get_shutdown_scriptpubkey().map(|s| s.into_inner()));
         scripts
     }
 

@@ -44,6 +44,7 @@ impl World {
             storage,
             graph: self.graph.clone(),
             anchors: self.anchors,
+            fees: self.actions.fee_rates(),
         };
         match storage {
             MonitorStorage::FullMonitor => {}

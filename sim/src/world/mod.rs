@@ -31,9 +31,12 @@
 //! node), `writes` (pending writes landing or lost, the manager on disk), `links`
 //! (connections, disconnects, partitions, reconnection, byte delivery), `observations`
 //! (what LDK reported, for the oracle), `application` (the applications' payment
-//! behaviour: payee policies, held claims, abandons, late event handling), `trace` (trace lines, digest, fault records) and
-//! `plants` (tests' deliberate contract breaks).
+//! behaviour: payee policies, held claims, abandons, late event handling), `actions` (the
+//! applications' channel actions: force and cooperative closes, fee rate changes, archiving
+//! monitors), `trace` (trace lines, digest, fault records) and `plants` (tests' deliberate
+//! contract breaks).
 
+mod actions;
 mod application;
 mod config;
 mod lifecycle;
@@ -44,6 +47,7 @@ mod trace;
 mod writes;
 
 pub use crate::faults::{ConfigKind, ConfigRecord, FaultKind, FaultRecord};
+pub use actions::{AppClose, FEE_RATE_MAX_SAT_PER_KW};
 pub use application::{AppAct, AppRecord};
 pub use config::{WorldConfig, ANCHOR_WALLET_COINS, ANCHOR_WALLET_COIN_SAT};
 pub use observations::{CommittedHtlc, CommittedHtlcKey, MessageObservation, Observation, RestartRecord};
@@ -69,6 +73,8 @@ enum Action {
     Crash(NodeIdx, u64, u32),
     /// An action of a node's application (`application.rs`).
     App(application::AppAction),
+    /// Node's archive timer (`archive_interval_ms`, world/actions.rs).
+    Archive(NodeIdx),
 }
 
 struct Slot {
@@ -132,6 +138,8 @@ pub struct World {
     anchors: bool,
     /// The applications' payment behaviour (`application.rs`).
     app: application::AppState,
+    /// Application actions' state (world/actions.rs).
+    actions: actions::ActionState,
 }
 
 impl World {
@@ -144,6 +152,7 @@ impl World {
         // The channel type is one choice per run (both ends of a channel must agree), from its
         // own stream so that no other draw shifts.
         let anchors = SimRng::fork(seed, "channel-type").chance(config.faults.anchor_channels_chance);
+        let actions = actions::ActionState::new(seed, &config.faults);
         let mut world = World {
             seed,
             config,
@@ -172,6 +181,7 @@ impl World {
             graph: SharedGraph::new(),
             anchors,
             app: application::AppState::new(seed),
+            actions,
         };
         // The trace names its encoding first (crate::trace), so digests of two encodings
         // never compare equal by accident.
@@ -389,6 +399,7 @@ impl World {
                     self.crash(idx, downtime_ms);
                 }
             }
+            Action::Archive(idx) => self.archive_tick(idx),
             Action::Land(idx, id) => {
                 let landed = self.slots[idx].env.disk.complete(id);
                 self.notice_landed(idx, &landed);

@@ -59,6 +59,7 @@ fn tx(txid: u8, height: u32, inputs: &[(u8, u32)], outputs: &[(u64, PaidTo)]) ->
         height,
         inputs: inputs.iter().map(|&(t, v)| (tx_id(t), v)).collect(),
         outputs: outputs.iter().map(|&(value_sat, paid_to)| ChainOutput { value_sat, paid_to }).collect(),
+        commitment_lock_time: true,
     }
 }
 

@@ -18,8 +18,11 @@ pub(super) struct Closed {
     pub channel_id: ChannelId,
     pub capacity_sat: u64,
     pub funder: NodeIdx,
-    /// Index of the commitment transaction in the chain.
+    /// Index of the commitment transaction (or cooperative closing transaction) in the chain.
     pub commitment: usize,
+    /// Whether the funding output was spent by a cooperative closing transaction
+    /// ([`super::cooperative`]) rather than a commitment transaction.
+    pub cooperative: bool,
     pub commitment_fee_sat: u64,
     /// Most of the commitment fee that can be trimmed dust rather than fee: the fee less
     /// the least fee a commitment transaction pays ([`min_commitment_fee_sat`]), sat.
@@ -61,8 +64,9 @@ struct Trace<'a> {
     /// Per transaction: its owner (direct, or for a pre-signed HTLC transaction whoever
     /// claims its output).
     tx_owner: Vec<Option<NodeIdx>>,
-    /// Commitment transactions: (index, channel, funder, channel value in sat).
-    commitments: Vec<(usize, ChannelId, NodeIdx, u64)>,
+    /// Commitment and cooperative closing transactions: (index, channel, funder, channel
+    /// value in sat, whether it is a cooperative close).
+    commitments: Vec<(usize, ChannelId, NodeIdx, u64, bool)>,
 }
 
 impl<'a> Trace<'a> {
@@ -136,7 +140,7 @@ impl<'a> Trace<'a> {
             }
         }
         if let Some((op, (ch, funder))) = opened {
-            self.commitments.push((i, ch, funder, self.value(&op)));
+            self.commitments.push((i, ch, funder, self.value(&op), !tx.commitment_lock_time));
             return Some(ch);
         }
         channel
@@ -156,7 +160,14 @@ impl<'a> Trace<'a> {
     /// The channels closed on chain, with their commitment transactions.
     fn closed(&self, anchor_channels: bool) -> BTreeMap<ChannelId, Closed> {
         let mut closed = BTreeMap::new();
-        for &(i, ch, funder, capacity_sat) in &self.commitments {
+        for &(i, ch, funder, capacity_sat, cooperative) in &self.commitments {
+            if cooperative {
+                closed.insert(
+                    ch,
+                    super::cooperative::closed(&self.txs[i], i, ch, funder, capacity_sat, self.fee(&self.txs[i])),
+                );
+                continue;
+            }
             let tx = &self.txs[i];
             let anchors_on =
                 tx.outputs.iter().enumerate().filter(|(v, _)| self.anchors.contains(&(tx.txid, *v as u32))).count();
@@ -168,6 +179,7 @@ impl<'a> Trace<'a> {
                     capacity_sat,
                     funder,
                     commitment: i,
+                    cooperative: false,
                     commitment_fee_sat: fee_sat,
                     dust_sat: fee_sat.saturating_sub(min_commitment_fee_sat(anchor_channels)),
                     commitment_outputs: tx.outputs.len(),
