@@ -33,6 +33,7 @@ mod observer;
 mod parts;
 mod persistence;
 mod routing;
+mod signer;
 mod spawner;
 mod translate;
 mod types;
@@ -43,6 +44,7 @@ pub use load::*;
 pub use parts::*;
 pub use persistence::*;
 pub use routing::*;
+pub use signer::*;
 pub use spawner::*;
 pub use types::*;
 pub use wallet::*;
@@ -99,7 +101,7 @@ type ChanMan = ChannelManager<
     Arc<SimBroadcaster>,
     Arc<KeysManager>,
     Arc<KeysManager>,
-    Arc<KeysManager>,
+    Arc<SimKeys>,
     Arc<FixedFees>,
     Arc<SimRouter>,
     Arc<NullMessageRouter>,
@@ -147,6 +149,8 @@ pub struct Node {
     env: NodeEnv,
     incarnation: u32,
     keys: Arc<KeysManager>,
+    /// The `SignerProvider` (its gate: whether signers answer now).
+    signers: Arc<SimKeys>,
     chain_monitor: Arc<ChainMon>,
     manager: Arc<ChanMan>,
     peers: Arc<PeerMan>,

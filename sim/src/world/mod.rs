@@ -38,6 +38,7 @@ mod lifecycle;
 mod links;
 mod observations;
 mod plants;
+mod signer;
 mod trace;
 mod writes;
 
@@ -64,6 +65,10 @@ enum Action {
     Reconnect(NodeIdx),
     /// Crash node, for ms, if it is still in incarnation (a crash right after a restart).
     Crash(NodeIdx, u64, u32),
+    /// Open signer-unavailability window (node, incarnation, window number): `signer.rs`.
+    SignerDown(NodeIdx, u32, u32),
+    /// Close that window and call `signer_unblocked`.
+    SignerUp(NodeIdx, u32, u32),
 }
 
 struct Slot {
@@ -380,6 +385,8 @@ impl World {
                     self.crash(idx, downtime_ms);
                 }
             }
+            Action::SignerDown(idx, inc, window) => self.signer_down(idx, inc, window),
+            Action::SignerUp(idx, inc, window) => self.signer_up(idx, inc, window),
             Action::Land(idx, id) => {
                 let landed = self.slots[idx].env.disk.complete(id);
                 self.notice_landed(idx, &landed);
