@@ -8,15 +8,17 @@ use lightning::chain::{ChannelMonitorUpdateStatus, Filter, Listen};
 use lightning::events::EventsProvider;
 use lightning::ln::msgs::{BaseMessageHandler, SendOnlyMessageHandler};
 use lightning::ln::types::ChannelId;
-use lightning::sign::{InMemorySigner, KeysManager};
+use lightning::sign::KeysManager;
 use lightning::types::features::NodeFeatures;
 
 use super::parts::{FixedFees, SimBroadcaster, SimLogger};
 use super::persistence::{AsyncDiskKv, MonitorPersister};
+use super::signer::{SimKeys, SimSigner};
 use super::spawner::SimSpawner;
 use std::sync::Arc;
 
-pub(super) type Signer = InMemorySigner;
+/// The channel signer every part of the node is built over ([`SimSigner`]).
+pub(super) type Signer = SimSigner;
 /// A node's `ChainMonitor` over persister `P` (the other parts are the same in every mode).
 pub(super) type SimChainMonitor<P> = ChainMonitor<
     Signer,
@@ -34,7 +36,7 @@ pub(super) type KvChainMon = SimChainMonitor<
         SimSpawner,
         Arc<SimLogger>,
         Arc<KeysManager>,
-        Arc<KeysManager>,
+        Arc<SimKeys>,
         Arc<SimBroadcaster>,
         Arc<FixedFees>,
     >,
@@ -120,6 +122,9 @@ impl ChainMon {
     }
     pub(super) fn flush(&self, count: usize, logger: &Arc<SimLogger>) {
         cm!(self, c => c.flush(count, logger))
+    }
+    pub(super) fn signer_unblocked(&self) {
+        cm!(self, c => c.signer_unblocked(None))
     }
     pub(super) fn list_monitors(&self) -> Vec<ChannelId> {
         cm!(self, c => c.list_monitors())

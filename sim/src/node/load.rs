@@ -5,7 +5,7 @@ use crate::rng::SimRng;
 
 use lightning::chain::chainmonitor::ChainMonitor;
 use lightning::chain::channelmonitor::ChannelMonitor;
-use lightning::chain::{BlockLocator, Listen};
+use lightning::chain::{BlockLocator, Listen, Watch};
 use lightning::ln::channelmanager::{ChainParameters, ChannelManager, ChannelManagerReadArgs};
 use lightning::onion_message::messenger::NullMessageRouter;
 use lightning::sign::{KeysManager, NodeSigner};
@@ -17,6 +17,7 @@ use super::chain_monitor::{ChainMon, Signer};
 use super::parts::{FixedFees, SimBroadcaster, SimLogger};
 use super::persistence::{AsyncDiskKv, DiskKv, DiskLayout, KvPersister, MonitorPersister, MonitorStorage, NodeProfile};
 use super::routing::{CLTV_EXPIRY_DELTA_BLOCKS, FORWARD_FEE_BASE_MSAT, FORWARD_FEE_PPM};
+use super::signer::{SignerGate, SimKeys};
 use super::spawner::{poll_ready, SimSpawner};
 use super::translate::chan_id;
 use super::types::{ChannelId, NodeTrace};
@@ -69,7 +70,8 @@ pub enum LoadError {
         /// What the restart had read back before LDK panicked.
         loaded: Option<Box<LoadedState>>,
     },
-    /// `load_existing_monitor` refused a monitor.
+    /// `load_existing_monitor` (or `watch_channel`, [`NodeProfile::watch_channel_restart`])
+    /// refused a monitor.
     #[error("load_existing_monitor refused channel {channel_id}")]
     LoadMonitor {
         /// The channel.
@@ -123,6 +125,8 @@ pub(super) fn user_config(anchors: bool) -> UserConfig {
 
 pub(super) struct Parts {
     pub(super) keys: Arc<KeysManager>,
+    /// The `SignerProvider` over `keys`, its signers behind this incarnation's gate.
+    pub(super) signers: Arc<SimKeys>,
     pub(super) logger: Arc<SimLogger>,
     pub(super) broadcaster: Arc<SimBroadcaster>,
     pub(super) fees: Arc<FixedFees>,
@@ -141,6 +145,8 @@ impl Node {
         let secs = crate::clock::EPOCH_UNIX_SECS + now_ms / 1000;
         let nanos = ((now_ms % 1000) * 1_000_000) as u32 + incarnation;
         let keys = Arc::new(KeysManager::new(&env.key_seed, secs, nanos, true));
+        // A fresh gate: a signer's unavailability does not survive the process.
+        let signers = Arc::new(SimKeys::new(keys.clone(), Arc::new(SignerGate::default())));
         let logger = Arc::new(SimLogger { node: env.name.clone() });
         let trace = Arc::new(Mutex::new(Vec::new()));
         let broadcaster = Arc::new(SimBroadcaster { chain: env.chain.clone(), trace: trace.clone() });
@@ -153,7 +159,7 @@ impl Node {
                 logger.clone(),
                 max,
                 keys.clone(),
-                keys.clone(),
+                signers.clone(),
                 broadcaster.clone(),
                 fees.clone(),
             )
@@ -170,7 +176,7 @@ impl Node {
                     logger.clone(),
                     maximum_pending_updates,
                     keys.clone(),
-                    keys.clone(),
+                    signers.clone(),
                     broadcaster.clone(),
                     fees.clone(),
                 )))
@@ -207,7 +213,7 @@ impl Node {
             MonitorStorage::AsyncKvStore { maximum_pending_updates } => Some(kv_persister(maximum_pending_updates)),
             _ => None,
         };
-        Parts { keys, logger, broadcaster, fees, persister, chain_monitor, trace, spawner, kv_reader }
+        Parts { keys, signers, logger, broadcaster, fees, persister, chain_monitor, trace, spawner, kv_reader }
     }
 
     pub(super) fn assemble(
@@ -229,6 +235,7 @@ impl Node {
             env,
             incarnation,
             keys: parts.keys,
+            signers: parts.signers,
             chain_monitor: parts.chain_monitor,
             manager,
             peers,
@@ -263,7 +270,7 @@ impl Node {
             p.logger.clone(),
             p.keys.clone(),
             p.keys.clone(),
-            p.keys.clone(),
+            p.signers.clone(),
             user_config(env.anchors),
             params,
             env.clock.unix_secs() as u32,
@@ -281,9 +288,9 @@ impl Node {
         profile: NodeProfile,
     ) -> Result<(Node, LoadedState), LoadError> {
         let p = Self::parts(&env, incarnation, &profile);
-        let Parts { keys, logger, broadcaster, fees, chain_monitor, .. } = &p;
-        let (keys, logger, broadcaster, fees, chain_monitor) =
-            (keys.clone(), logger.clone(), broadcaster.clone(), fees.clone(), chain_monitor.clone());
+        let Parts { keys, signers, logger, broadcaster, fees, chain_monitor, .. } = &p;
+        let (keys, signers, logger, broadcaster, fees, chain_monitor) =
+            (keys.clone(), signers.clone(), logger.clone(), broadcaster.clone(), fees.clone(), chain_monitor.clone());
         // 1. Read every monitor.
         let mut monitors = Vec::new();
         match p.persister.as_deref() {
@@ -298,7 +305,7 @@ impl Node {
                 for key in env.disk.list(DiskLayout::MONITOR_PREFIX) {
                     let bytes = env.disk.read(&key).expect("listed key exists");
                     let (_, monitor) =
-                        <(BlockLocator, ChannelMonitor<Signer>)>::read(&mut &bytes[..], (&*keys, &*keys))
+                        <(BlockLocator, ChannelMonitor<Signer>)>::read(&mut &bytes[..], (&*keys, &*signers))
                             .map_err(|e| LoadError::Monitor { key: key.clone(), error: format!("{e:?}") })?;
                     monitors.push(monitor);
                 }
@@ -316,7 +323,7 @@ impl Node {
         let args = ChannelManagerReadArgs::new(
             keys.clone(),
             keys.clone(),
-            keys.clone(),
+            signers.clone(),
             fees.clone(),
             chain_monitor.clone(),
             broadcaster.clone(),
@@ -346,18 +353,48 @@ impl Node {
             synced.push(listener.0);
         }
         // 4. Hand the monitors to the chain monitor.
-        for monitor in synced {
-            let id = monitor.channel_id();
-            chain_monitor
-                .load_existing_monitor(id, monitor)
-                .map_err(|_| LoadError::LoadMonitor { channel_id: chan_id(&id) })?;
-        }
+        let flushed = Self::hand_monitors(&chain_monitor, synced, &profile, &logger)?;
         // Only now may the manager be asked anything (`ChannelManagerReadArgs`' docs).
         let mut open_after_read: Vec<ChannelId> =
             manager.list_channels().iter().map(|c| chan_id(&c.channel_id)).collect();
         open_after_read.sort();
         let loaded = LoadedState { manager_height: locator.height, monitors: loaded_monitors, open_after_read };
-        let node = Self::assemble(env, incarnation, profile, p, manager, wallet)?;
+        let mut node = Self::assemble(env, incarnation, profile, p, manager, wallet)?;
+        node.deferred_flushed = flushed;
         Ok((node, loaded))
+    }
+
+    /// Step 4 of a restart: hands the monitors read back to the `ChainMonitor`, through
+    /// `load_existing_monitor` or, if the incarnation's profile says so
+    /// ([`NodeProfile::watch_channel_restart`]), through `chain::Watch::watch_channel`, the
+    /// path `ChannelManagerReadArgs`' docs show (step 7). `watch_channel` persists each
+    /// monitor again (`Persist::persist_new_channel`): a real write on the fake disk, durable
+    /// at once or pending and completed through `channel_monitor_updated` when it lands, like
+    /// any other monitor write of the storage mode. In deferred mode `watch_channel` only
+    /// queues the monitor, and a queued monitor sees no block until it is flushed; the
+    /// manager that references these monitors is already durable (it was just read), so the
+    /// count-persist-flush order `ChainMonitor::flush`'s docs ask for holds, and they are
+    /// flushed at once. Returns how many queued operations were flushed.
+    fn hand_monitors(
+        chain_monitor: &ChainMon,
+        monitors: Vec<ChannelMonitor<Signer>>,
+        profile: &NodeProfile,
+        logger: &Arc<SimLogger>,
+    ) -> Result<usize, LoadError> {
+        for monitor in monitors {
+            let id = monitor.channel_id();
+            let handed = if profile.watch_channel_restart {
+                chain_monitor.watch_channel(id, monitor).map(|_| ())
+            } else {
+                chain_monitor.load_existing_monitor(id, monitor)
+            };
+            handed.map_err(|_| LoadError::LoadMonitor { channel_id: chan_id(&id) })?;
+        }
+        if !(profile.deferred && profile.watch_channel_restart) {
+            return Ok(0);
+        }
+        let queued = chain_monitor.pending_operation_count();
+        chain_monitor.flush(queued, logger);
+        Ok(queued)
     }
 }

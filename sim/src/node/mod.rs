@@ -37,6 +37,7 @@ mod observer;
 mod parts;
 mod persistence;
 mod routing;
+mod signer;
 mod spawner;
 mod translate;
 mod types;
@@ -49,6 +50,7 @@ pub use load::*;
 pub use parts::*;
 pub use persistence::*;
 pub use routing::*;
+pub use signer::*;
 pub use spawner::*;
 pub use types::*;
 pub use wallet::*;
@@ -105,7 +107,7 @@ type ChanMan = ChannelManager<
     Arc<SimBroadcaster>,
     Arc<KeysManager>,
     Arc<KeysManager>,
-    Arc<KeysManager>,
+    Arc<SimKeys>,
     Arc<FixedFees>,
     Arc<SimRouter>,
     Arc<NullMessageRouter>,
@@ -155,6 +157,8 @@ pub struct Node {
     env: NodeEnv,
     incarnation: u32,
     keys: Arc<KeysManager>,
+    /// The `SignerProvider` (its gate: whether signers answer now).
+    signers: Arc<SimKeys>,
     chain_monitor: Arc<ChainMon>,
     manager: Arc<ChanMan>,
     peers: Arc<PeerMan>,

@@ -6,7 +6,7 @@ use lightning::chain::chainmonitor::Persist;
 use lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
 use lightning::chain::ChannelMonitorUpdateStatus;
 use lightning::ln::types::ChannelId;
-use lightning::sign::{InMemorySigner, KeysManager};
+use lightning::sign::KeysManager;
 use lightning::util::persist::{
     KVStore, KVStoreSync, MonitorName, MonitorUpdatingPersister, MonitorUpdatingPersisterAsync,
     ARCHIVED_CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE, CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE,
@@ -15,7 +15,9 @@ use lightning::util::persist::{
 };
 use lightning::util::ser::Writeable;
 
+use super::chain_monitor::Signer;
 use super::parts::{FixedFees, SimBroadcaster, SimLogger};
+use super::signer::SimKeys;
 use super::spawner::SimSpawner;
 use super::translate::chan_id;
 use super::types::NodeTrace;
@@ -63,11 +65,20 @@ pub struct NodeProfile {
     pub deferred: bool,
     /// Probability that the event handler answers an event with `Err(ReplayEvent())`.
     pub replay_event_rate: f64,
+    /// On a restart: hand the monitors read back to the `ChainMonitor` through
+    /// `chain::Watch::watch_channel` (which persists each again) instead of
+    /// `load_existing_monitor` ([`crate::faults::FaultKind::WatchChannelRestart`]).
+    pub watch_channel_restart: bool,
 }
 
 impl Default for NodeProfile {
     fn default() -> Self {
-        NodeProfile { async_monitor_writes: false, deferred: false, replay_event_rate: 0.0 }
+        NodeProfile {
+            async_monitor_writes: false,
+            deferred: false,
+            replay_event_rate: 0.0,
+            watch_channel_restart: false,
+        }
     }
 }
 
@@ -234,7 +245,7 @@ pub(super) type Mup = MonitorUpdatingPersister<
     Arc<DiskKv>,
     Arc<SimLogger>,
     Arc<KeysManager>,
-    Arc<KeysManager>,
+    Arc<SimKeys>,
     Arc<SimBroadcaster>,
     Arc<FixedFees>,
 >;
@@ -276,12 +287,8 @@ impl MonitorPersister {
     }
 }
 
-impl Persist<InMemorySigner> for MonitorPersister {
-    fn persist_new_channel(
-        &self,
-        name: MonitorName,
-        monitor: &ChannelMonitor<InMemorySigner>,
-    ) -> ChannelMonitorUpdateStatus {
+impl Persist<Signer> for MonitorPersister {
+    fn persist_new_channel(&self, name: MonitorName, monitor: &ChannelMonitor<Signer>) -> ChannelMonitorUpdateStatus {
         match self {
             MonitorPersister::Updating(p) => p.persist_new_channel(name, monitor),
             MonitorPersister::Full { .. } => {
@@ -294,7 +301,7 @@ impl Persist<InMemorySigner> for MonitorPersister {
         &self,
         name: MonitorName,
         update: Option<&ChannelMonitorUpdate>,
-        monitor: &ChannelMonitor<InMemorySigner>,
+        monitor: &ChannelMonitor<Signer>,
     ) -> ChannelMonitorUpdateStatus {
         match self {
             MonitorPersister::Updating(p) => p.update_persisted_channel(name, update, monitor),
@@ -307,7 +314,7 @@ impl Persist<InMemorySigner> for MonitorPersister {
 
     fn archive_persisted_channel(&self, name: MonitorName) {
         match self {
-            MonitorPersister::Updating(p) => Persist::<InMemorySigner>::archive_persisted_channel(p, name),
+            MonitorPersister::Updating(p) => Persist::<Signer>::archive_persisted_channel(p, name),
             MonitorPersister::Full { disk, .. } => {
                 let key = DiskLayout::monitor(&name.to_string());
                 if let Some(bytes) = disk.read(&key) {
@@ -323,7 +330,7 @@ pub(super) type KvPersister = MonitorUpdatingPersisterAsync<
     SimSpawner,
     Arc<SimLogger>,
     Arc<KeysManager>,
-    Arc<KeysManager>,
+    Arc<SimKeys>,
     Arc<SimBroadcaster>,
     Arc<FixedFees>,
 >;

@@ -11,6 +11,8 @@ use lightning::chain::Filter;
 use lightning::events::bump_transaction::sync::BumpTransactionEventHandlerSync;
 use lightning::sign::ChangeDestinationSourceSync;
 use lightning::sign::{KeysManager, SignerProvider};
+
+use super::signer::SimKeys;
 use lightning::util::sweep::OutputSweeperSync;
 use lightning::util::wallet_utils::{Utxo, WalletSourceSync, WalletSync};
 
@@ -98,7 +100,7 @@ impl WalletSourceSync for AnchorWallet {
 
 pub(super) type AnchorCoins = WalletSync<Arc<AnchorWallet>, Arc<SimLogger>>;
 pub(super) type BumpHandler =
-    BumpTransactionEventHandlerSync<Arc<SimBroadcaster>, Arc<AnchorCoins>, Arc<KeysManager>, Arc<SimLogger>>;
+    BumpTransactionEventHandlerSync<Arc<SimBroadcaster>, Arc<AnchorCoins>, Arc<SimKeys>, Arc<SimLogger>>;
 
 pub(super) type Sweeper = OutputSweeperSync<
     Arc<SimBroadcaster>,
@@ -265,7 +267,7 @@ impl Node {
         BumpTransactionEventHandlerSync::new(
             parts.broadcaster.clone(),
             Arc::new(WalletSync::new(wallet_source, parts.logger.clone())),
-            parts.keys.clone(),
+            parts.signers.clone(),
             parts.logger.clone(),
         )
     }

@@ -99,6 +99,7 @@ impl World {
         }
         let first_tick = self.clock.now_ms() + self.rng.range(1, self.config.faults.timer_interval_ms);
         self.schedule(first_tick, Action::Timer(idx));
+        self.signer_incarnation_started(idx, 0);
         idx
     }
 
@@ -114,6 +115,7 @@ impl World {
             async_monitor_writes: self.profile_rng.chance(f.async_monitor_chance) && full,
             deferred: self.profile_rng.chance(f.deferred_chance),
             replay_event_rate: if self.profile_rng.chance(f.replay_event_chance) { f.replay_event_rate } else { 0.0 },
+            watch_channel_restart: false,
         };
         if profile.async_monitor_writes {
             self.configured(idx, ConfigKind::AsyncMonitorPersist, "monitor writes return InProgress".into());
@@ -138,6 +140,7 @@ impl World {
         let in_flight_htlcs: Vec<HtlcInfo> =
             channels.into_iter().flat_map(|c| c.htlcs).filter(|h| h.state.in_flight()).collect();
         self.slots[idx].wallet = node.wallet();
+        self.signer_crashed(idx, &node);
         drop(node);
         let CrashedWrites { landed, lost, stale_manager } = self.crash_writes(idx);
         let slot = &self.slots[idx];
@@ -183,7 +186,8 @@ impl World {
         let inc = slot.incarnations;
         slot.incarnations += 1;
         let wallet = std::mem::take(&mut slot.wallet);
-        let profile = self.choose_profile(idx, env.storage);
+        let mut profile = self.choose_profile(idx, env.storage);
+        profile.watch_channel_restart = self.draw_watch_channel_restart(idx, inc);
         // A panic inside LDK while reading the node back is a finding, not the end of the run
         // (`DESIGN.md`, decision 7): the node stays down and the oracle flags it.
         let result = crate::catch_ldk_panic(|| Node::load(env, inc, wallet, profile))
@@ -216,6 +220,7 @@ impl World {
                 self.slots[idx].node = Some(node);
                 self.application_started(idx);
                 self.slots[idx].starting = true;
+                self.signer_incarnation_started(idx, inc);
                 self.drain_node(idx);
                 self.reconnect(idx);
                 if self.disk_rng.chance(self.config.faults.crash_after_restart_chance) {

@@ -43,6 +43,7 @@ mod lifecycle;
 mod links;
 mod observations;
 mod plants;
+mod signer;
 mod trace;
 mod writes;
 
@@ -75,6 +76,10 @@ enum Action {
     App(application::AppAction),
     /// Node's archive timer (`archive_interval_ms`, world/actions.rs).
     Archive(NodeIdx),
+    /// Open signer-unavailability window (node, incarnation, window number): `signer.rs`.
+    SignerDown(NodeIdx, u32, u32),
+    /// Close that window and call `signer_unblocked`.
+    SignerUp(NodeIdx, u32, u32),
 }
 
 struct Slot {
@@ -400,6 +405,8 @@ impl World {
                 }
             }
             Action::Archive(idx) => self.archive_tick(idx),
+            Action::SignerDown(idx, inc, window) => self.signer_down(idx, inc, window),
+            Action::SignerUp(idx, inc, window) => self.signer_up(idx, inc, window),
             Action::Land(idx, id) => {
                 let landed = self.slots[idx].env.disk.complete(id);
                 self.notice_landed(idx, &landed);
