@@ -21,7 +21,7 @@ LDK_B ?=
 DIFF_SEEDS ?= 1..200
 export LDK_A LDK_B DIFF_SEEDS SCENARIO
 
-.PHONY: run json repro test snapshots check-public-api check-ldk-override diff bench fmt
+.PHONY: run json repro coverage test snapshots check-public-api check-ldk-override diff bench fmt
 
 ## One seeded simulation with a readable report (SEED=, SCENARIO= override).
 run:
@@ -35,6 +35,12 @@ json:
 repro:
 	@if [ -n "$(FIXTURE)" ]; then $(CARGO) run -p harness --bin ldk-dst -- repro --fixture $(if $(LDK)$(LDK_VERSION),$(abspath $(FIXTURE)),$(FIXTURE)); \
 	else $(CARGO) run -p harness --bin ldk-dst -- repro --scenario $(SCENARIO) --seed $(SEED); fi
+
+## LDK log-site coverage over a seed range (release build): per LDK source file the sites
+## hit and the sites never hit with their message text (SCENARIO=, COVERAGE_SEEDS=).
+COVERAGE_SEEDS ?= 1..100
+coverage:
+	@$(CARGO) run --release -q -p harness --bin ldk-dst -- coverage --scenario $(SCENARIO) --seeds $(COVERAGE_SEEDS)
 
 ## The test suite. INSTA_UPDATE=no: a missing or changed snapshot under snapshots/ fails
 ## (with a diff) and nothing is written.

@@ -3,6 +3,7 @@
 //! ```text
 //! ldk-dst run --scenario trampoline-receive --seed 7 [--json] [--anchors] [--fixture F]
 //! ldk-dst repro --scenario trampoline-receive --seed 7 [--anchors] [--fixture F]
+//! ldk-dst coverage --scenario trampoline-receive --seeds 1..100 [--json] [--summary]
 //! ```
 //! Exit codes of `run` and `repro` (one per failure class, the worst class of the run
 //! deciding; a kept finding exits by its class too):
@@ -102,6 +103,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a seed range (swarm plans, in this process) and list, per LDK source file, the
+    /// LDK log sites the runs hit (with the records logged at each) and the sites never hit
+    /// with their message text, parsed from LDK's source. Exit code 0, or 2 on bad usage or
+    /// when LDK's source cannot be found or read.
+    Coverage {
+        /// Scenario name.
+        #[arg(long, default_value = "trampoline-receive")]
+        scenario: String,
+        /// Seeds, `FIRST..LAST` (inclusive) or one seed.
+        #[arg(long, default_value = "1..20")]
+        seeds: String,
+        /// Threads running seeds.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// LDK's crate root (the directory holding its `src/`); default: the one the log
+        /// records name, else the `lightning` package `cargo metadata` finds.
+        #[arg(long)]
+        ldk_src: Option<std::path::PathBuf>,
+        /// Only the per-file table (hit/total), not every site.
+        #[arg(long)]
+        summary: bool,
+        /// Print one JSON object (`files`: per file `hit`, `total`, `hit_sites`, `never_hit`,
+        /// `other`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one seeded simulation and print its outcome report.
     #[command(after_help = EXIT_CODES)]
     Run {
@@ -155,7 +182,59 @@ fn main() -> ExitCode {
         Command::Repro { target, json } => execute(target, json, true),
         Command::Run { target, json } => execute(target, json, false),
         Command::Diff { a, b, scenario, seeds, jobs, json } => diff(a, b, &scenario, &seeds, jobs, json),
+        Command::Coverage { scenario, seeds, jobs, ldk_src, summary, json } => {
+            coverage(&scenario, &seeds, jobs, ldk_src.as_deref(), summary, json)
+        }
     }
+}
+
+/// `ldk-dst coverage`: see [`Command::Coverage`].
+fn coverage(
+    scenario: &str,
+    seeds: &str,
+    jobs: usize,
+    ldk_src: Option<&std::path::Path>,
+    summary: bool,
+    json: bool,
+) -> ExitCode {
+    use harness::coverage;
+    let Some(range) = parse_seed_range(seeds).filter(|r| r.end() - r.start() < 10_000_000) else {
+        return usage_error(&format!(
+            "malformed --seeds '{seeds}': expected FIRST..LAST (at most ten million seeds) or one seed"
+        ));
+    };
+    if let Err(e) = harness::scenario::node_names(scenario) {
+        return usage_error(&e.to_string());
+    }
+    let hits = coverage::run_seeds(scenario, range.clone(), jobs);
+    let Some(root) = coverage::locate_source(ldk_src, &hits) else {
+        return usage_error("LDK's source not found (give --ldk-src <the lightning crate's root>)");
+    };
+    let source = match coverage::scan_source(&root) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&format!("cannot read LDK's source under {}: {e}", root.display())),
+    };
+    let files = coverage::coverage(&hits, &source, Some(&root));
+    let (lo, hi) = (range.start(), range.end());
+    let text = if json {
+        let v = serde_json::json!({
+            "scenario": scenario, "seeds": format!("{lo}..{hi}"), "runs": hits.runs,
+            "panicked": hits.panicked, "ldk_version": sim::node::LDK_VERSION,
+            "ldk_src": root, "files": files,
+        });
+        serde_json::to_string_pretty(&v).expect("coverage serializes") + "\n"
+    } else {
+        let header = format!(
+            "LDK log-site coverage: {scenario}, seeds {lo}..{hi} ({} runs, {} panicked), LDK {} at {}",
+            hits.runs,
+            hits.panicked,
+            sim::node::LDK_VERSION,
+            root.display()
+        );
+        coverage::to_text(&header, &files, !summary)
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    ExitCode::SUCCESS
 }
 
 /// `FIRST..LAST` (inclusive) or one seed.

@@ -148,6 +148,8 @@ pub struct RunResult {
     pub setup_problems: Vec<SetupProblem>,
     /// Whether the run was asked to force anchor channels ([`RunOptions::force_anchors`]).
     pub forced_anchors: bool,
+    /// The LDK log sites the run hit, with their counts ([`sim::node::take_log_sites`]).
+    pub log_sites: sim::node::LogSites,
 }
 
 /// Something the channel opening could not do (the oracle judges each as a liveness
@@ -373,6 +375,8 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
         plan.anchor_channels_chance = 1.0;
     }
     let config = WorldConfig { faults: plan.clone(), ..WorldConfig::default() };
+    // Log sites are counted per thread: drop what an earlier run on this thread left.
+    sim::node::take_log_sites();
     let mut world = World::new(seed, config, opts.keep_trace);
     let mut workload = SimRng::fork(seed, "workload");
     let mut faults = SimRng::fork(seed, "faults");
@@ -434,6 +438,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
         fixture: None,
         setup_problems,
         forced_anchors: opts.force_anchors,
+        log_sites: sim::node::take_log_sites(),
     }
 }
 

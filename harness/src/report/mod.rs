@@ -212,6 +212,9 @@ pub struct Report {
     pub end_ms: u64,
     /// SHA-256 over the run's trace (hex).
     pub trace_digest: String,
+    /// Distinct LDK log sites (source file and line of a `log_*!` call) the run hit: a
+    /// measure of how much of LDK the run reached (`ldk-dst coverage` lists them).
+    pub ldk_log_sites: usize,
     /// The command that replays this run.
     pub replay: String,
     /// The fixture the run came from, if any (as given on the command line).
@@ -258,6 +261,7 @@ pub fn build_from(run: &RunResult, ev: &oracle::Evidence) -> Report {
         healed: run.healed,
         end_ms: w.now_ms(),
         trace_digest: w.trace_digest(),
+        ldk_log_sites: run.log_sites.len(),
         replay: replay_command(&run.scenario, run.seed, run.fixture.as_deref(), run.forced_anchors),
         fixture: run.fixture.as_ref().map(|f| f.display().to_string()),
     }

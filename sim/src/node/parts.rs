@@ -10,16 +10,39 @@ use lightning::ln::peer_handler::SocketDescriptor;
 use lightning::util::logger::{Level, Logger, Record};
 
 use super::types::NodeTrace;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Routes LDK's log lines into `tracing`, with the node's name as a field.
+/// Routes LDK's log lines into `tracing`, with the node's name as a field, and counts the
+/// log site (`Record::file`, `Record::line`) of each in this thread's [`LogSites`].
 pub struct SimLogger {
     pub(super) node: String,
 }
 
+/// The LDK log sites hit: (source file as `Record::file` gives it, line) to the number of
+/// records logged there. `Record::line` is the line of the outermost macro call (`line!()`
+/// inside a macro names its first invocation): the line holding `log_trace!(` etc., or the
+/// call of an LDK macro that logs from its body.
+pub type LogSites = BTreeMap<(&'static str, u32), u64>;
+
+thread_local! {
+    /// The sites [`SimLogger`] saw on this thread since the last [`take_log_sites`]. A run
+    /// is single-threaded (the world, every node and LDK's futures run on the caller's
+    /// thread), so a run started after `take_log_sites` owns what is here when it ends.
+    static LOG_SITES: RefCell<LogSites> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Returns the LDK log sites [`SimLogger`] counted on this thread since the last call, and
+/// starts a new count. Counting never reaches the trace (no digest depends on it).
+pub fn take_log_sites() -> LogSites {
+    LOG_SITES.with(|s| std::mem::take(&mut *s.borrow_mut()))
+}
+
 impl Logger for SimLogger {
     fn log(&self, record: Record) {
+        LOG_SITES.with(|s| *s.borrow_mut().entry((record.file, record.line)).or_insert(0) += 1);
         let node = self.node.as_str();
         let module = record.module_path;
         // The node is a span field too, so `RUST_LOG='ldk[node{name=B1}]=trace'` filters one node.
