@@ -10,5 +10,6 @@ pub mod faults;
 pub mod findings;
 pub mod fixture;
 pub mod oracle;
+pub mod reach_chain;
 pub mod report;
 pub mod scenario;
