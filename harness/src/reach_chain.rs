@@ -15,7 +15,7 @@ pub const REORG_DEPTH_LIMIT: u64 = 6;
 
 /// How long an armed reorg waits for a block that confirms a commitment transaction (or a
 /// spend of one) after the workload's end before it fires at the next block anyway, ms.
-pub const ARMED_REORG_WAIT_MS: u64 = 60_000;
+pub const ARMED_REORG_WAIT_MS: u64 = 10_000;
 
 /// A chain fault of the workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,8 +33,9 @@ pub enum ChainStep {
         /// Simulated ms after which it fires at the next block whatever the block holds.
         by_ms: u64,
     },
-    /// `node` goes down while up to `blocks_max` blocks are mined: enough to pass the lowest
-    /// expiry of the HTLCs it lists (plus a few), if that fits, else a seeded number.
+    /// `node` (or, if it is down, the next node up) goes down while up to `blocks_max` blocks
+    /// are mined: enough to pass the lowest expiry of the HTLCs it lists (plus a few), if that
+    /// fits, else a seeded number.
     LongOffline {
         /// The node.
         node: NodeIdx,
@@ -92,6 +93,9 @@ pub fn run(world: &mut World, step: ChainStep) {
         ChainStep::Reorg { depth } => world.reorg(depth),
         ChainStep::ArmReorg { depth, by_ms } => world.arm_reorg(depth, by_ms),
         ChainStep::LongOffline { node, blocks_max, drawn } => {
+            // The drawn node, or the next one up if it is down already.
+            let n = world.node_count();
+            let Some(node) = (0..n).map(|i| (node + i) % n).find(|&i| world.node(i).is_some()) else { return };
             let tip = world.chain().tip_height();
             let past_expiry = world.lowest_htlc_expiry(node).map(|e| e.saturating_sub(tip) + 3);
             let blocks = match past_expiry {
