@@ -12,6 +12,7 @@ pub mod findings;
 pub mod fixture;
 pub mod oracle;
 pub mod reach_actions;
+pub mod reach_chain;
 pub mod reach_payments;
 pub mod report;
 pub mod scenario;

@@ -328,6 +328,8 @@ enum Step {
     Mine,
     /// An application action on a channel (issue 11, [`crate::reach_actions`]).
     App(crate::reach_actions::AppAction),
+    /// A reorg or a long offline period (`reach_chain.rs`).
+    Chain(crate::reach_chain::ChainStep),
 }
 
 /// What the payee handed the payer.
@@ -404,6 +406,9 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     let workload_start = world.now_ms();
     plan_faults(&world, spec.links, &plan, &mut faults, workload_start, &mut w);
     plan_app_actions(&mut world, spec.links, seed, &plan, workload_start, &mut w);
+    let pay_ms: Vec<u64> = w.steps.iter().filter_map(|(t, s)| matches!(s, Step::Pay(_)).then_some(*t)).collect();
+    let chain_steps = crate::reach_chain::plan(seed, &plan, spec.nodes.len(), workload_start, w.end_ms, &pay_ms);
+    w.steps.extend(chain_steps.into_iter().map(|(t, s)| (t, Step::Chain(s))));
     schedule_pinned(&world, &opts.scheduled, &mut w.steps);
     // Stable: at equal times, planned steps keep their order and fixture steps come last.
     w.steps.sort_by_key(|(t, _)| *t);
@@ -828,6 +833,7 @@ fn run_workload(
             Step::Partition { node, duration_ms } => world.partition(node, duration_ms),
             Step::Mine => world.mine_blocks(1),
             Step::App(action) => crate::reach_actions::run(world, action),
+            Step::Chain(s) => crate::reach_chain::run(world, s),
         }
         pending_sends.retain(|&i| !try_send(world, &mut payments[i], &receives[i], links));
         let at_ms = world.now_ms();

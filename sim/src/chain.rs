@@ -67,6 +67,15 @@ struct Inner {
     mempool: Vec<Transaction>,
     confirmed: BTreeMap<Txid, u32>,
     faucet_nonce: u32,
+    /// Blocks a reorg disconnected, by hash (a listener's cursor may still name one).
+    stale: BTreeMap<BlockHash, Block>,
+    /// Reorgs so far: mixed into new blocks' nonces so a replacement block never has the
+    /// hash of the block it replaces (0 until the first reorg, so runs without reorgs mine
+    /// the blocks they always did).
+    forks: u32,
+    /// **Plant** ([`FakeChain::plant_reorg_keeps_utxos`]): a reorg leaves the outputs of the
+    /// disconnected transactions in the UTXO set.
+    plant_keep_utxos: bool,
 }
 
 /// The chain of one run. Cheap to clone; clones share state.
@@ -92,6 +101,9 @@ impl FakeChain {
             mempool: Vec::new(),
             confirmed: BTreeMap::new(),
             faucet_nonce: 0,
+            stale: BTreeMap::new(),
+            forks: 0,
+            plant_keep_utxos: false,
         };
         FakeChain { inner: Arc::new(Mutex::new(inner)), clock }
     }
@@ -245,7 +257,7 @@ impl FakeChain {
                 merkle_root: TxMerkleNode::all_zeros(),
                 time: now_secs.max(prev.time + 1),
                 bits: CompactTarget::from_consensus(0x207f_ffff),
-                nonce: height,
+                nonce: height.wrapping_add(inner.forks.wrapping_mul(1 << 20)),
             },
             txdata,
         };
@@ -381,6 +393,178 @@ impl FakeChain {
     /// Number of transactions waiting in the mempool.
     pub fn mempool_len(&self) -> usize {
         self.inner.lock().unwrap().mempool.len()
+    }
+}
+
+/// What [`FakeChain::disconnect`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Disconnected {
+    /// Height of the fork point: the highest block left, in both the old and the new branch.
+    pub fork_height: u32,
+    /// Hashes of the disconnected blocks, lowest first.
+    pub blocks: Vec<BlockHash>,
+    /// Transactions of the disconnected blocks now back in the mempool, in block order.
+    pub returned: Vec<Txid>,
+    /// Transactions (of the disconnected blocks or of the old mempool) the mempool no longer
+    /// accepts on the new branch, with the reason (a conflict, a time lock not yet met).
+    pub dropped: Vec<(Txid, Reject)>,
+}
+
+/// The chain's reorgs (issue 11): disconnecting blocks, the mempool after it, and what a
+/// listener needs to find its fork point.
+impl FakeChain {
+    /// Disconnects the top `depth` blocks (never the genesis block; fewer if the chain is
+    /// shorter), as a node does before it connects a longer competing branch. The UTXO set
+    /// and the confirmation heights are rebuilt from the blocks left; the transactions of the
+    /// disconnected blocks, in block order, then those already waiting, are offered to the
+    /// mempool again ([`Self::broadcast`], so inputs, conflicts and time locks are checked
+    /// against the shortened chain) and kept if it accepts them. The caller mines the
+    /// replacement branch ([`Self::mine`]); each block it mines gets a hash no disconnected
+    /// block had.
+    pub fn disconnect(&self, depth: u32) -> Disconnected {
+        let (fork_height, removed, waiting) = {
+            let mut inner = self.inner.lock().unwrap();
+            let tip = inner.blocks.len() as u32 - 1;
+            let fork_height = tip - depth.min(tip);
+            let removed: Vec<Block> = inner.blocks.split_off(fork_height as usize + 1);
+            inner.mined_ms.truncate(fork_height as usize + 1);
+            inner.forks += 1;
+            for b in &removed {
+                inner.stale.insert(b.block_hash(), b.clone());
+            }
+            inner.rebuild_from_blocks();
+            let waiting = std::mem::take(&mut inner.mempool);
+            (fork_height, removed, waiting)
+        };
+        let mut out = Disconnected {
+            fork_height,
+            blocks: removed.iter().map(|b| b.block_hash()).collect(),
+            ..Disconnected::default()
+        };
+        let from_blocks: Vec<Transaction> = removed.into_iter().flat_map(|b| b.txdata).collect();
+        let n_from_blocks = from_blocks.len();
+        for (i, tx) in from_blocks.into_iter().chain(waiting).enumerate() {
+            let txid = tx.compute_txid();
+            let is_faucet = tx.input.len() == 1 && tx.input[0].previous_output == OutPoint::null();
+            let accepted = if is_faucet {
+                self.inner.lock().unwrap().mempool.push(tx);
+                Ok(())
+            } else {
+                self.broadcast(&tx)
+            };
+            match accepted {
+                Ok(()) if i < n_from_blocks => out.returned.push(txid),
+                Ok(()) => {}
+                Err(e) => out.dropped.push((txid, e)),
+            }
+        }
+        out
+    }
+
+    /// [`Self::disconnect`]s the top `depth` blocks and mines `depth + 1` blocks in their
+    /// place (a longer branch, as a reorg needs). Returns what the disconnection did.
+    pub fn reorg(&self, depth: u32) -> Disconnected {
+        let out = self.disconnect(depth);
+        for _ in 0..=out.blocks.len() {
+            self.mine();
+        }
+        out
+    }
+
+    /// Offers `tx` to the mempool, first evicting every mempool transaction that spends one
+    /// of its inputs, and their descendants (full replace-by-fee, as a miner who saw `tx`
+    /// first would have it). Returns the evicted txids, or why `tx` is refused (then nothing
+    /// is evicted).
+    pub fn replace(&self, tx: &Transaction) -> Result<Vec<Txid>, Reject> {
+        let saved = self.inner.lock().unwrap().mempool.clone();
+        let mut evicted: Vec<Txid> = Vec::new();
+        {
+            let mut inner = self.inner.lock().unwrap();
+            let mut gone: BTreeSet<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
+            let mut gone_txids: BTreeSet<Txid> = BTreeSet::new();
+            let pool = std::mem::take(&mut inner.mempool);
+            for t in pool {
+                let conflicts = t
+                    .input
+                    .iter()
+                    .any(|i| gone.contains(&i.previous_output) || gone_txids.contains(&i.previous_output.txid));
+                if conflicts {
+                    let txid = t.compute_txid();
+                    gone_txids.insert(txid);
+                    gone.extend(t.input.iter().map(|i| i.previous_output));
+                    evicted.push(txid);
+                } else {
+                    inner.mempool.push(t);
+                }
+            }
+        }
+        match self.broadcast(tx) {
+            Ok(()) => Ok(evicted),
+            Err(e) => {
+                self.inner.lock().unwrap().mempool = saved;
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether the block `hash` is on the best chain at `height`.
+    pub fn on_best_chain(&self, hash: &BlockHash, height: u32) -> bool {
+        self.block_hash(height).as_ref() == Some(hash)
+    }
+
+    /// The fork point of a block `hash` (on the best chain or disconnected by a reorg): the
+    /// height of its highest ancestor (or itself) on the best chain. `None` for a hash this
+    /// chain never mined.
+    pub fn fork_point(&self, hash: &BlockHash) -> Option<u32> {
+        let inner = self.inner.lock().unwrap();
+        let mut cursor = *hash;
+        loop {
+            if let Some(h) = inner.blocks.iter().position(|b| b.block_hash() == cursor) {
+                return Some(h as u32);
+            }
+            cursor = inner.stale.get(&cursor)?.header.prev_blockhash;
+        }
+    }
+
+    /// Reorgs so far (each [`Self::disconnect`] counts).
+    pub fn reorg_count(&self) -> u32 {
+        self.inner.lock().unwrap().forks
+    }
+
+    /// **Plant** (tests only): from now on a reorg performs wrongly: it keeps the outputs
+    /// of the disconnected transactions in the UTXO set (and the outputs they spent out of
+    /// it), as if their blocks were still there, while the blocks, the confirmation heights
+    /// and [`Self::confirmed_transactions`] follow the new branch. Those transactions are
+    /// then refused by the mempool (their inputs look spent), so their outputs are ghosts a
+    /// later transaction may spend.
+    pub fn plant_reorg_keeps_utxos(&self) {
+        self.inner.lock().unwrap().plant_keep_utxos = true;
+    }
+}
+
+impl Inner {
+    /// Rebuilds the UTXO set and the confirmation heights from the blocks of the best chain
+    /// (the UTXO set is left as it was under [`FakeChain::plant_reorg_keeps_utxos`]).
+    fn rebuild_from_blocks(&mut self) {
+        let mut utxos = BTreeMap::new();
+        let mut confirmed = BTreeMap::new();
+        for (height, block) in self.blocks.iter().enumerate().skip(1) {
+            for tx in &block.txdata {
+                let txid = tx.compute_txid();
+                for i in &tx.input {
+                    utxos.remove(&i.previous_output);
+                }
+                for (vout, out) in tx.output.iter().enumerate() {
+                    let utxo = Utxo { out: out.clone(), height: height as u32 };
+                    utxos.insert(OutPoint { txid, vout: vout as u32 }, utxo);
+                }
+                confirmed.insert(txid, height as u32);
+            }
+        }
+        self.confirmed = confirmed;
+        if !self.plant_keep_utxos {
+            self.utxos = utxos;
+        }
     }
 }
 
@@ -634,5 +818,125 @@ mod tests {
         let change = OutPoint { txid: child.compute_txid(), vout: 0 };
         assert_eq!(chain.spendable_paying(&wallet).iter().map(|(op, _)| *op).collect::<Vec<_>>(), vec![change]);
         assert_eq!(chain.broadcast(&csv), Ok(()), "one confirmation now");
+    }
+
+    #[test]
+    fn a_reorg_returns_disconnected_transactions_to_the_mempool() {
+        let clock = SimClock::new();
+        let chain = FakeChain::new(clock.clone());
+        let coin = chain.faucet(ScriptBuf::new(), 10_000);
+        chain.mine();
+        let a = spend(coin, 9_000, Sequence::MAX, LockTime::ZERO);
+        assert_eq!(chain.broadcast(&a), Ok(()));
+        let h = chain.mine();
+        let old_tip = chain.block_hash(h).unwrap();
+        let out = chain.disconnect(1);
+        assert_eq!(out.fork_height, h - 1);
+        assert_eq!(out.blocks, vec![old_tip]);
+        assert_eq!(out.returned, vec![a.compute_txid()]);
+        assert!(out.dropped.is_empty());
+        assert_eq!(chain.tip_height(), h - 1);
+        assert_eq!(chain.confirmation_height(&a.compute_txid()), None, "no longer confirmed");
+        assert!(chain.utxo(&coin).is_some(), "its input is unspent again");
+        assert_eq!(chain.mempool_len(), 1);
+        assert_eq!(chain.fork_point(&old_tip), Some(h - 1));
+        assert!(!chain.on_best_chain(&old_tip, h));
+        clock.advance_to(1_000);
+        let h2 = chain.mine();
+        chain.mine();
+        assert_eq!(chain.confirmation_height(&a.compute_txid()), Some(h2), "confirmed again on the new branch");
+        assert_ne!(chain.block_hash(h2), Some(old_tip), "a replacement block has a new hash");
+        assert_eq!(chain.fork_point(&old_tip), Some(h - 1));
+        assert_eq!(chain.confirmed_transactions().iter().filter(|(_, t)| *t == a).count(), 1);
+        assert_eq!(chain.reorg_count(), 1);
+    }
+
+    #[test]
+    fn a_double_spend_across_branches_confirms_only_on_the_new_branch() {
+        let chain = FakeChain::new(SimClock::new());
+        let coin = chain.faucet(ScriptBuf::new(), 10_000);
+        chain.mine();
+        let old = spend(coin, 9_000, Sequence::MAX, LockTime::ZERO);
+        let child = spend(OutPoint { txid: old.compute_txid(), vout: 0 }, 8_000, Sequence::MAX, LockTime::ZERO);
+        assert_eq!(chain.broadcast(&old), Ok(()));
+        chain.mine();
+        assert_eq!(chain.broadcast(&child), Ok(()));
+        chain.mine();
+        let rival = spend(coin, 7_000, Sequence::MAX, LockTime::ZERO);
+        assert_eq!(chain.broadcast(&rival), Err(Reject::UnknownInput(coin)), "spent on the old branch");
+        let out = chain.disconnect(2);
+        assert_eq!(out.returned, vec![old.compute_txid(), child.compute_txid()]);
+        assert_eq!(chain.broadcast(&rival), Err(Reject::DoubleSpend(coin)), "the returned one is in the mempool");
+        assert_eq!(chain.replace(&rival), Ok(vec![old.compute_txid(), child.compute_txid()]));
+        for _ in 0..3 {
+            chain.mine();
+        }
+        assert!(chain.confirmation_height(&rival.compute_txid()).is_some());
+        assert_eq!(chain.confirmation_height(&old.compute_txid()), None);
+        assert_eq!(chain.confirmation_height(&child.compute_txid()), None);
+        assert!(chain.utxo(&OutPoint { txid: old.compute_txid(), vout: 0 }).is_none());
+        assert!(chain.utxo(&OutPoint { txid: rival.compute_txid(), vout: 0 }).is_some());
+        assert_eq!(chain.broadcast(&old), Err(Reject::UnknownInput(coin)), "dropped for good");
+        let confirmed: Vec<Txid> = chain.confirmed_transactions().iter().map(|(_, t)| t.compute_txid()).collect();
+        assert!(confirmed.contains(&rival.compute_txid()) && !confirmed.contains(&old.compute_txid()));
+    }
+
+    #[test]
+    fn time_locks_are_evaluated_against_the_new_branch() {
+        let chain = FakeChain::new(SimClock::new());
+        let coin = chain.faucet(ScriptBuf::new(), 10_000);
+        let other = chain.faucet(ScriptBuf::from_bytes(vec![1]), 10_000);
+        chain.mine(); // 1
+        chain.mine(); // 2
+        chain.mine(); // 3
+                      // CLTV: final in block 4 (lock 3 < 4), not in a block at height 3.
+        let cltv = spend(coin, 9_000, Sequence::ENABLE_LOCKTIME_NO_RBF, LockTime::from_height(3).unwrap());
+        assert_eq!(chain.broadcast(&cltv), Ok(()));
+        // CSV 2 on an output confirmed at 4: final at 6.
+        let parent = spend(other, 9_000, Sequence::MAX, LockTime::ZERO);
+        assert_eq!(chain.broadcast(&parent), Ok(()));
+        assert_eq!(chain.mine(), 4);
+        chain.mine(); // 5
+        let csv =
+            spend(OutPoint { txid: parent.compute_txid(), vout: 0 }, 8_000, Sequence::from_height(2), LockTime::ZERO);
+        assert_eq!(chain.broadcast(&csv), Ok(()));
+        assert_eq!(chain.mine(), 6);
+        // Back to height 2: the CLTV transaction would go into block 3, too early; the CSV
+        // one's parent is unconfirmed again.
+        let out = chain.disconnect(4);
+        assert_eq!(out.fork_height, 2);
+        assert_eq!(out.returned, vec![parent.compute_txid()]);
+        let dropped: Vec<Txid> = out.dropped.iter().map(|(t, _)| *t).collect();
+        assert_eq!(dropped, vec![cltv.compute_txid(), csv.compute_txid()]);
+        assert!(matches!(out.dropped[0].1, Reject::LockTimeNotMet { lock_height: 3, next_height: 3 }));
+        assert_eq!(out.dropped[1].1, Reject::SequenceNotMet(OutPoint { txid: parent.compute_txid(), vout: 0 }));
+        // On the new branch they become valid again, later.
+        assert_eq!(chain.mine(), 3);
+        assert_eq!(chain.broadcast(&cltv), Ok(()));
+        assert_eq!(
+            chain.broadcast(&csv),
+            Err(Reject::SequenceNotMet(OutPoint { txid: parent.compute_txid(), vout: 0 }))
+        );
+        chain.mine(); // 4
+        chain.mine(); // 5
+        assert_eq!(chain.broadcast(&csv), Ok(()));
+        assert_eq!(chain.mine(), 6);
+        assert_eq!(chain.confirmation_height(&cltv.compute_txid()), Some(4));
+        assert_eq!(chain.confirmation_height(&csv.compute_txid()), Some(6));
+    }
+
+    #[test]
+    fn the_planted_reorg_keeps_ghost_outputs() {
+        let chain = FakeChain::new(SimClock::new());
+        let coin = chain.faucet(ScriptBuf::new(), 10_000);
+        chain.mine();
+        let a = spend(coin, 9_000, Sequence::MAX, LockTime::ZERO);
+        assert_eq!(chain.broadcast(&a), Ok(()));
+        chain.mine();
+        chain.plant_reorg_keeps_utxos();
+        let out = chain.reorg(1);
+        assert_eq!(out.dropped.len(), 1, "its input looks spent");
+        assert_eq!(chain.confirmation_height(&a.compute_txid()), None);
+        assert!(chain.utxo(&OutPoint { txid: a.compute_txid(), vout: 0 }).is_some(), "a ghost output");
     }
 }

@@ -4,7 +4,7 @@ use bitcoin::secp256k1::PublicKey;
 
 use lightning::chain::chainmonitor::{AsyncPersister, ChainMonitor};
 use lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
-use lightning::chain::{ChannelMonitorUpdateStatus, Filter, Listen};
+use lightning::chain::{ChannelMonitorUpdateStatus, Filter};
 use lightning::events::EventsProvider;
 use lightning::ln::msgs::{BaseMessageHandler, SendOnlyMessageHandler};
 use lightning::ln::types::ChannelId;
@@ -110,9 +110,6 @@ impl SendOnlyMessageHandler for ChainMon {}
 impl ChainMon {
     pub(super) fn process_pending_events<H: lightning::events::EventHandler>(&self, handler: &H) {
         cm!(self, c => c.process_pending_events(handler))
-    }
-    pub(super) fn block_connected(&self, block: &bitcoin::Block, height: u32) {
-        cm!(self, c => c.block_connected(block, height))
     }
     pub(super) fn pending_operation_count(&self) -> usize {
         cm!(self, c => c.pending_operation_count())

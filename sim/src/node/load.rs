@@ -5,7 +5,7 @@ use crate::rng::SimRng;
 
 use lightning::chain::chainmonitor::ChainMonitor;
 use lightning::chain::channelmonitor::ChannelMonitor;
-use lightning::chain::{BlockLocator, Listen, Watch};
+use lightning::chain::{BlockLocator, Watch};
 use lightning::ln::channelmanager::{ChainParameters, ChannelManager, ChannelManagerReadArgs};
 use lightning::onion_message::messenger::NullMessageRouter;
 use lightning::sign::{KeysManager, NodeSigner};
@@ -231,6 +231,7 @@ impl Node {
         ));
         let sweeper = Self::sweeper(&env, &parts)?;
         let bump_handler = Self::bump_handler(&env, &parts);
+        let cursors = Self::initial_cursors(&env.chain, &manager, &sweeper);
         Ok(Node {
             env,
             incarnation,
@@ -252,6 +253,7 @@ impl Node {
             sweeper,
             bump_handler,
             app: Default::default(),
+            cursors,
         })
     }
 
@@ -339,17 +341,14 @@ impl Node {
         let loaded_monitors: Vec<(ChannelId, u64)> =
             monitors.iter().map(|m| (chan_id(&m.channel_id()), m.get_latest_update_id())).collect();
         // 3. Sync the manager and each monitor to the chain tip.
-        let tip = env.chain.tip_height();
-        for h in locator.height + 1..=tip {
-            manager.block_connected(&env.chain.block(h).expect("mined"), h);
-        }
+        // A block a reorg disconnected while the node was down is disconnected first
+        // (`chain_sync::catch_up`).
+        super::chain_sync::catch_up(&*manager, &locator, &env.chain);
         let mut synced = Vec::new();
         for monitor in monitors {
-            let from = monitor.current_best_block().height;
+            let from = monitor.current_best_block();
             let listener = (monitor, broadcaster.clone(), fees.clone(), logger.clone());
-            for h in from + 1..=tip {
-                listener.block_connected(&env.chain.block(h).expect("mined"), h);
-            }
+            super::chain_sync::catch_up(&listener, &from, &env.chain);
             synced.push(listener.0);
         }
         // 4. Hand the monitors to the chain monitor.

@@ -32,6 +32,7 @@
 mod actions;
 mod application;
 mod chain_monitor;
+mod chain_sync;
 mod load;
 mod observer;
 mod parts;
@@ -46,6 +47,7 @@ mod wallet;
 pub use actions::*;
 pub use application::{AppNotice, FailCode, HoldRelease, PayeePolicies, PayeePolicy};
 pub use chain_monitor::*;
+pub use chain_sync::{ChainListener, Cursor};
 pub use load::*;
 pub use parts::*;
 pub use persistence::*;
@@ -64,7 +66,6 @@ use crate::disk::{FakeDisk, WriteId};
 use crate::net::{ConnId, End, Network, NodeIdx};
 use crate::rng::SimRng;
 
-use lightning::chain::Listen;
 use lightning::events::{Event, EventsProvider, ReplayEvent};
 use lightning::ln::channelmanager::ChannelManager;
 use lightning::ln::peer_handler::{IgnoringMessageHandler, PeerManager};
@@ -180,6 +181,8 @@ pub struct Node {
     bump_handler: BumpHandler,
     /// The application's payment behaviour (`application.rs`).
     app: application::NodeApp,
+    /// Where each chain listener is (`chain_sync.rs`).
+    cursors: chain_sync::ChainCursors,
 }
 
 impl Node {
@@ -398,19 +401,10 @@ impl Node {
         self.peers.timer_tick_occurred();
     }
 
-    /// Feeds every block after the node's best block up to the chain tip to the manager and
-    /// the chain monitor.
+    /// Feeds every listener (manager, chain monitor, sweeper) the blocks up to the chain
+    /// tip, after telling each of a reorg that disconnected its block (see `chain_sync.rs`).
     pub fn sync_to_tip(&mut self) {
-        let from = self.manager.current_best_block().height;
-        for h in from + 1..=self.env.chain.tip_height() {
-            let block = self.env.chain.block(h).expect("mined");
-            self.manager.block_connected(&block, h);
-            self.chain_monitor.block_connected(&block, h);
-            self.sweeper.block_connected(&block, h);
-        }
-        // LDK's background processor asks the sweeper to (re)broadcast its spends regularly;
-        // the simulation does it after every batch of blocks.
-        let _ = self.sweeper.regenerate_and_broadcast_spend_if_necessary();
+        self.sync_all_to_tip();
     }
 
     /// Stops answering events with `ReplayEvent` (the heal phase turns faults off).

@@ -21,7 +21,6 @@ use super::parts::{FixedFees, SimBroadcaster, SimLogger};
 use super::persistence::DiskKv;
 use super::{Node, NodeEnv};
 use lightning::chain::BlockLocator;
-use lightning::chain::Listen;
 use lightning::util::persist::{
     KVStoreSync, OUTPUT_SWEEPER_PERSISTENCE_KEY, OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
     OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
@@ -254,9 +253,8 @@ impl Node {
                 )
             }
         };
-        for h in sweeper.current_best_block().height + 1..=env.chain.tip_height() {
-            sweeper.block_connected(&env.chain.block(h).expect("mined"), h);
-        }
+        let from = sweeper.current_best_block();
+        super::chain_sync::catch_up(&sweeper, &from, &env.chain);
         Ok(sweeper)
     }
 

@@ -28,7 +28,8 @@
 //! This file holds the world's state and its event loop (time, scheduled actions, settling
 //! every node after a step). Each subsystem keeps its own part, crash semantics included:
 //! `config` (timing knobs and the plan), `lifecycle` (creating, crashing, restarting a
-//! node), `writes` (pending writes landing or lost, the manager on disk), `links`
+//! node), `blocks` (mining, block delivery to each node's listeners, listener lags, tip
+//! replays, reorgs, long offline), `writes` (pending writes landing or lost, the manager on disk), `links`
 //! (connections, disconnects, partitions, reconnection, byte delivery), `observations`
 //! (what LDK reported, for the oracle), `application` (the applications' payment
 //! behaviour: payee policies, held claims, abandons, late event handling), `actions` (the
@@ -38,6 +39,7 @@
 
 mod actions;
 mod application;
+mod blocks;
 mod config;
 mod lifecycle;
 mod links;
@@ -50,6 +52,7 @@ mod writes;
 pub use crate::faults::{ConfigKind, ConfigRecord, FaultKind, FaultRecord};
 pub use actions::{AppClose, FEE_RATE_MAX_SAT_PER_KW};
 pub use application::{AppAct, AppRecord};
+pub use blocks::{is_commitment, LONG_OFFLINE_BLOCK_MS};
 pub use config::{WorldConfig, ANCHOR_WALLET_COINS, ANCHOR_WALLET_COIN_SAT};
 pub use observations::{CommittedHtlc, CommittedHtlcKey, MessageObservation, Observation, RestartRecord};
 
@@ -80,6 +83,10 @@ enum Action {
     SignerDown(NodeIdx, u32, u32),
     /// Close that window and call `signer_unblocked`.
     SignerUp(NodeIdx, u32, u32),
+    /// A lagging chain listener of node, if still in incarnation, catches up (`blocks.rs`).
+    SyncListener(NodeIdx, u32, crate::node::ChainListener),
+    /// Mine one block (the blocks of a `LongOffline`, `blocks.rs`).
+    MineBlock,
 }
 
 struct Slot {
@@ -145,6 +152,8 @@ pub struct World {
     app: application::AppState,
     /// Application actions' state (world/actions.rs).
     actions: actions::ActionState,
+    /// Listener lags, tip replays, armed reorgs (`blocks.rs`).
+    chain_faults: blocks::ChainFaults,
 }
 
 impl World {
@@ -187,6 +196,7 @@ impl World {
             anchors,
             app: application::AppState::new(seed),
             actions,
+            chain_faults: blocks::ChainFaults::new(seed),
         };
         // The trace names its encoding first (crate::trace), so digests of two encodings
         // never compare equal by accident.
@@ -327,26 +337,6 @@ impl World {
         Some(r)
     }
 
-    /// Mines `n` blocks at the current simulated time and feeds them to every live node.
-    pub fn mine_blocks(&mut self, n: u32) {
-        for _ in 0..n {
-            let refused_before = self.chain.refused_txids();
-            let h = self.chain.mine();
-            let txs = self.chain.block(h).map(|b| b.txdata.len()).unwrap_or(0);
-            self.record(format!("block {h} txs={txs}"));
-            for txid in self.chain.refused_txids().into_iter().filter(|t| !refused_before.contains(t)) {
-                self.record(format!("PLANT chain refused to mine {txid}"));
-            }
-        }
-        for slot in &mut self.slots {
-            if let Some(node) = slot.node.as_mut() {
-                node.sync_to_tip();
-            }
-        }
-        self.release_held_by_height();
-        self.settle();
-    }
-
     /// Lets simulated time run to `t_ms`, delivering bytes and running scheduled work in
     /// time order.
     pub fn run_until(&mut self, t_ms: u64) {
@@ -394,7 +384,12 @@ impl World {
                     self.record(format!("process_pending_htlc_forwards {}", self.slots[idx].env.name));
                 }
             }
-            Action::Restart(idx) => self.restart(idx),
+            Action::Restart(idx) => {
+                self.restart(idx);
+                self.maybe_replay_tip(idx);
+            }
+            Action::SyncListener(idx, inc, which) => self.sync_listener(idx, inc, which),
+            Action::MineBlock => self.mine_blocks(1),
             Action::Reconnect(idx) => self.reconnect(idx),
             Action::Crash(idx, downtime_ms, incarnation) => {
                 // Scheduled right after a restart; the heal phase turns new ones off, but one
