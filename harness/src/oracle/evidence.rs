@@ -187,6 +187,11 @@ pub struct RestartFacts {
     /// Whether every incarnation since the one that wrote the manager on disk ran the
     /// `ChainMonitor`'s deferred mode.
     pub deferred_since_manager: bool,
+    /// Channels `list_channels` showed once the node was read back (`LoadedState`'s
+    /// `open_after_read`; empty unless loaded). A channel a node reported `ChannelClosed`
+    /// for before the crash and that is open here was not closed durably: the crash lost the
+    /// close (its manager write and monitor update), and the channel lives on.
+    pub open_after_load: Vec<ChannelId>,
 }
 
 impl RestartFacts {
@@ -202,6 +207,7 @@ impl RestartFacts {
             load: if restarted_at_ms.is_some() { Load::Loaded { monitors: vec![] } } else { Load::StillDown },
             closed_at_load: vec![],
             deferred_since_manager: false,
+            open_after_load: vec![],
         }
     }
 
@@ -581,6 +587,10 @@ fn restarts(w: &World) -> Vec<RestartFacts> {
             },
             closed_at_load: r.closed_at_load.clone(),
             deferred_since_manager: r.deferred_since_manager,
+            open_after_load: match &r.loaded {
+                Some(Ok(l)) => l.open_after_read.clone(),
+                _ => Vec::new(),
+            },
         })
         .collect()
 }

@@ -5,7 +5,12 @@
 //!   `ChannelManagerReadArgs` docs; under deferred mode it is a finding,
 //!   [`check_deferred_load_closes`]);
 //! - `CommitmentTxConfirmed`, `CounterpartyForceClosed`: the peer closed it (the peer's own
-//!   close is judged at the peer) or a restart closed it while loading;
+//!   close is judged at the peer) or a restart closed it while loading; for
+//!   `CommitmentTxConfirmed` also a cooperative closing transaction of the channel that
+//!   confirmed (BOLT 3's closing transaction, [`super::evidence::ChainTx::commitment_lock_time`]):
+//!   a node that never learned the negotiation finished (the last `closing_signed` lost to a
+//!   crash or a partition) sees the funding output spent, and LDK's monitor reports every
+//!   funding spend the manager did not close the channel for as `CommitmentTxConfirmed`;
 //! - `ProcessingError` "invalid channel_reestablish to force close" or "reconnect
 //!   channel_ready with a different point": the peer restarted or closed the channel before
 //!   (it lost or dropped the channel or its state, e.g. an unfunded channel dropped on
@@ -60,6 +65,13 @@ impl Explanations<'_> {
         }) || self.ev.harness.restarts.iter().any(|r| r.closed_at_load.contains(channel))
     }
 
+    fn coop_closed_on_chain(&self, channel: &ChannelId) -> bool {
+        self.ev.harness.chain.txs.iter().any(|t| {
+            !t.commitment_lock_time
+                && t.inputs.iter().any(|&(txid, vout)| super::evidence::v1_channel_id(txid, vout) == *channel)
+        })
+    }
+
     fn restarted_before(&self, n: Option<NodeIdx>, at: u64) -> bool {
         self.ev.harness.restarts.iter().any(|r| Some(r.node) == n && r.restarted_at_ms.is_some_and(|t| t <= at))
     }
@@ -98,9 +110,10 @@ pub fn check_explained(ev: &Evidence) -> Vec<Violation> {
         let peer = x.peer_of(o.node, channel_id);
         let explained = match &reason.kind {
             CloseKind::OutdatedChannelManager => true,
-            CloseKind::CommitmentTxConfirmed | CloseKind::CounterpartyForceClosed { .. } => {
-                x.closed_elsewhere(o.node, channel_id)
+            CloseKind::CommitmentTxConfirmed => {
+                x.closed_elsewhere(o.node, channel_id) || x.coop_closed_on_chain(channel_id)
             }
+            CloseKind::CounterpartyForceClosed { .. } => x.closed_elsewhere(o.node, channel_id),
             k if k.peer_state_mismatch().is_some() => {
                 x.restarted_before(peer, o.at_ms) || x.peer_closed_before(peer, channel_id, o.at_ms)
             }
