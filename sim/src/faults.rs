@@ -570,10 +570,10 @@ impl FaultPlan {
             p.coop_closes = r.range(1, 2);
         }
         if on(&mut r) {
-            p.payee_fail_chance = r.range(5, 25) as f64 / 100.0;
+            p.payee_fail_chance = r.range(10, 35) as f64 / 100.0;
         }
         if on(&mut r) {
-            p.payee_hold_chance = r.range(5, 25) as f64 / 100.0;
+            p.payee_hold_chance = r.range(10, 35) as f64 / 100.0;
         }
         if on(&mut r) {
             p.abandon_chance = r.range(5, 25) as f64 / 100.0;
