@@ -6,11 +6,12 @@
 //! stream). Each kind draws only from its own stream, and only when its knob is on, so
 //! plans without them run as before.
 
-use crate::scenario::Flow;
+use crate::scenario::{Flow, PaymentPlan};
 use sim::faults::{streams, FaultPlan};
 use sim::net::NodeIdx;
 use sim::node::{FailCode, HoldRelease, PayeePolicy};
 use sim::rng::SimRng;
+use sim::world::World;
 
 /// The random streams of the per-payment draws.
 pub struct PaymentDraws {
@@ -137,6 +138,24 @@ pub fn plan_bidirectional(
             }
         })
         .collect()
+}
+
+/// Whether payment `p`'s way is ready (item 7 of issue 11, the swarm's `send_patience_ms`):
+/// every node it passes is up and every channel it needs is usable as LDK lists it (peers
+/// connected, channel reestablished). A trampoline payment's way is its hand-built paths
+/// (payer, routers, first trampoline hop); a routed payment's is the payer's channels and
+/// every channel of the topology (its router may pick any).
+pub fn way_ready(world: &World, p: &PaymentPlan, links: &[(NodeIdx, NodeIdx)]) -> bool {
+    let usable = |x: NodeIdx, y: NodeIdx| {
+        let key = world.node_key(y);
+        world.node(x).is_some_and(|n| n.channels().iter().any(|c| c.counterparty == key && c.is_usable))
+    };
+    if p.parts_via.is_empty() {
+        return links.iter().all(|&(x, y)| usable(x, y) && usable(y, x));
+    }
+    let first_trampoline = p.trampoline.unwrap_or(p.payee);
+    world.node(p.payee).is_some()
+        && p.parts_via.iter().all(|&via| usable(p.payer, via) && usable(via, first_trampoline))
 }
 
 #[cfg(test)]

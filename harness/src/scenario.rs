@@ -58,6 +58,8 @@ pub struct PaymentPlan {
     pub abandon_after_ms: Option<u64>,
     /// Whether it is an extra payment against the scenario's flows (`Bidirectional`).
     pub bidirectional: bool,
+    /// When the workload planned to send it, simulated ms.
+    pub planned_at_ms: u64,
 }
 
 /// Knobs of a run (defaults are what `ldk-dst run` uses).
@@ -596,6 +598,8 @@ struct Workload {
     steps: Vec<(u64, Step)>,
     /// When the workload ends (2 s after the last payment), simulated ms.
     end_ms: u64,
+    /// The plan's `send_patience_ms`.
+    send_patience_ms: u64,
 }
 
 /// Plans the payments (from the `workload` stream) and the crashes right after them (from
@@ -610,7 +614,13 @@ fn plan_payments(
     faults: &mut SimRng,
 ) -> Workload {
     let n_payments = workload.range(6, 10) as usize;
-    let mut w = Workload { payments: Vec::new(), receives: Vec::new(), steps: Vec::new(), end_ms: 0 };
+    let mut w = Workload {
+        payments: Vec::new(),
+        receives: Vec::new(),
+        steps: Vec::new(),
+        end_ms: 0,
+        send_patience_ms: plan.send_patience_ms,
+    };
     let start_ms = world.now_ms();
     let mut t = start_ms;
     for i in 0..n_payments {
@@ -658,6 +668,7 @@ fn plan_payments(
             payee_policy: PayeePolicy::Claim,
             abandon_after_ms: None,
             bidirectional: false,
+            planned_at_ms: t,
         });
         w.receives.push(receive);
         w.steps.push((t, Step::Pay(i)));
@@ -701,6 +712,7 @@ fn plan_reach_payments(world: &mut World, spec: &Spec, seed: u64, plan: &FaultPl
             payee_policy: PayeePolicy::Claim,
             abandon_after_ms: None,
             bidirectional: true,
+            planned_at_ms: r.at_ms,
         });
         w.receives.push(Receive::Invoice(invoice));
         w.steps.push((r.at_ms, Step::Pay(i)));
@@ -811,6 +823,7 @@ fn run_workload(
     w: &mut Workload,
     plant: &dyn Fn(&mut World, PlantPoint),
 ) {
+    let patience_ms = w.send_patience_ms;
     let steps = std::mem::take(&mut w.steps);
     let (payments, receives) = (&mut w.payments, &w.receives);
     let mut pending_sends: Vec<usize> = Vec::new();
@@ -835,7 +848,7 @@ fn run_workload(
             Step::App(action) => crate::reach_actions::run(world, action),
             Step::Chain(s) => crate::reach_chain::run(world, s),
         }
-        pending_sends.retain(|&i| !try_send(world, &mut payments[i], &receives[i], links));
+        pending_sends.retain(|&i| !try_send(world, &mut payments[i], &receives[i], links, patience_ms));
         let at_ms = world.now_ms();
         plant(world, PlantPoint::Step { index, at_ms });
     }
@@ -846,7 +859,7 @@ fn run_workload(
             break;
         }
         world.run_until(world.now_ms() + 500);
-        pending_sends.retain(|&i| !try_send(world, &mut payments[i], &receives[i], links));
+        pending_sends.retain(|&i| !try_send(world, &mut payments[i], &receives[i], links, patience_ms));
     }
     for i in pending_sends {
         payments[i].send_error = Some("never sent: payer down or no channel to its router".into());
@@ -868,8 +881,20 @@ fn flow_nodes(flow: Flow, node_count: usize) -> Vec<NodeIdx> {
 
 /// Sends payment `p` if its payer is up and every channel the send needs has a short
 /// channel id. Returns whether it was handed to LDK (or refused by it).
-fn try_send(world: &mut World, p: &mut PaymentPlan, receive: &Receive, links: &[(NodeIdx, NodeIdx)]) -> bool {
+///
+/// With `patience_ms` (the plan's `send_patience_ms`), it also waits, until that long after
+/// its planned time, for its way to be up ([`crate::reach_payments::way_ready`]).
+fn try_send(
+    world: &mut World,
+    p: &mut PaymentPlan,
+    receive: &Receive,
+    links: &[(NodeIdx, NodeIdx)],
+    patience_ms: u64,
+) -> bool {
     if world.node(p.payer).is_none() {
+        return false;
+    }
+    if world.now_ms() < p.planned_at_ms + patience_ms && !crate::reach_payments::way_ready(world, p, links) {
         return false;
     }
     let id = p.payment_id;
