@@ -86,9 +86,17 @@
 //!   is synced on its own, blocks connect in order, a disconnection names the fork point,
 //!   a block seen twice is tolerated); recovery: the listeners catch up and LDK re-broadcasts
 //!   what a reorg undid. Restart variant [`FaultKind::WatchChannelRestart`]: the path
-//!   `ChannelManagerReadArgs`' docs show. Async signing [`FaultKind::SignerUnavailable`]:
-//!   bound: LDK's async signing contract (an operation that returns "unavailable" is retried
-//!   after `signer_unblocked`); recovery: the node calls `signer_unblocked` later.
+//!   `ChannelManagerReadArgs`' docs show (step 7, `chain::Watch::watch_channel`, which
+//!   persists every monitor again: a real write in each storage mode; in deferred mode the
+//!   queued monitors are flushed at once, the manager naming them being durable already);
+//!   bound: those docs; recovery: nothing to recover, the node must simply work. Async
+//!   signing [`FaultKind::SignerUnavailable`]: windows in which the node's signers answer
+//!   `Err` for a seeded set of the operations the `ChannelSigner`/`EcdsaChannelSigner` docs
+//!   allow to be asynchronous (sometimes opening as the node comes back, before
+//!   `channel_reestablish`), never surviving a crash; bound: LDK's async signing contract
+//!   (an operation that returned `Err` is retried after `signer_unblocked`); recovery: the
+//!   node calls `ChannelManager::signer_unblocked` and `ChainMonitor::signer_unblocked` when
+//!   the window ends (`sim/src/world/signer.rs`).
 //! - **Plants** ([`FaultKind::Plant`], tests only, never in a plan): a disk that undoes a
 //!   durable write, a chain that never mines a transaction, a link that swallows bytes. They
 //!   break a contract above on purpose, so that a test can check the oracle notices.
