@@ -4,7 +4,8 @@
 //!
 //! The mempool accepts a transaction only if every input spends an output that is
 //! confirmed or in the mempool, nothing else already spends it, and its time locks (CLTV
-//! via `lock_time`, CSV via `sequence`) are satisfied in the next block. Rejected
+//! via `lock_time`, CSV via `sequence`) are satisfied in the next block, and every input's
+//! script and signature verify ([`crate::chain_verify`]). Rejected
 //! transactions are reported, not kept: LDK re-broadcasts what it still needs.
 
 use crate::clock::SimClock;
@@ -45,6 +46,16 @@ pub enum Reject {
         /// Sum of the outputs, sat.
         value_out_sat: u64,
     },
+    /// An input's witness or `script_sig` does not satisfy the script of the output it
+    /// spends (a bad signature, a wrong script or witness; see [`crate::chain_verify`]).
+    Script {
+        /// The input's index in the transaction.
+        input: usize,
+        /// The output it spends.
+        prevout: OutPoint,
+        /// What libbitcoinconsensus said.
+        failure: crate::chain_verify::ScriptFailure,
+    },
 }
 
 struct Utxo {
@@ -76,6 +87,11 @@ struct Inner {
     /// **Plant** ([`FakeChain::plant_reorg_keeps_utxos`]): a reorg leaves the outputs of the
     /// disconnected transactions in the UTXO set.
     plant_keep_utxos: bool,
+    /// Whether [`FakeChain::broadcast`] verifies scripts and signatures: always, except in
+    /// this crate's unit tests ([`crate::chain_verify`]).
+    script_checks: bool,
+    /// Every transaction refused by the script checks, with the refusal, in order.
+    script_refusals: Vec<(Txid, Reject)>,
 }
 
 /// The chain of one run. Cheap to clone; clones share state.
@@ -104,6 +120,8 @@ impl FakeChain {
             stale: BTreeMap::new(),
             forks: 0,
             plant_keep_utxos: false,
+            script_checks: cfg!(not(test)),
+            script_refusals: Vec::new(),
         };
         FakeChain { inner: Arc::new(Mutex::new(inner)), clock }
     }
@@ -155,6 +173,7 @@ impl FakeChain {
         check_lock_time(tx, next_height)?;
         let mut seen = BTreeSet::new();
         let mut value_in_sat = 0u64;
+        let mut spent = Vec::with_capacity(tx.input.len());
         for input in &tx.input {
             if !seen.insert(input.previous_output) {
                 return Err(Reject::DoubleSpend(input.previous_output));
@@ -167,6 +186,7 @@ impl FakeChain {
                 Some(u) => {
                     check_sequence(tx, input, next_height - u.height)?;
                     value_in_sat += u.out.value.to_sat();
+                    spent.push(u.out.clone());
                 }
                 None => {
                     let parent = inner.mempool.iter().find(|t| t.compute_txid() == prev.txid);
@@ -174,6 +194,7 @@ impl FakeChain {
                         return Err(Reject::UnknownInput(prev));
                     };
                     value_in_sat += out.value.to_sat();
+                    spent.push(out.clone());
                     check_sequence(tx, input, 0)?;
                 }
             }
@@ -182,8 +203,33 @@ impl FakeChain {
         if value_out_sat > value_in_sat {
             return Err(Reject::ValueOverflow { value_in_sat, value_out_sat });
         }
+        if inner.script_checks {
+            if let Err((input, failure)) = crate::chain_verify::verify_inputs(tx, &spent) {
+                let reject = Reject::Script { input, prevout: tx.input[input].previous_output, failure };
+                inner.script_refusals.push((txid, reject.clone()));
+                return Err(reject);
+            }
+        }
         inner.mempool.push(tx.clone());
         Ok(())
+    }
+
+    /// Whether [`Self::broadcast`] verifies every input's script and signature
+    /// ([`crate::chain_verify`]): always, outside this crate's unit tests.
+    pub fn script_checks(&self) -> bool {
+        self.inner.lock().unwrap().script_checks
+    }
+
+    /// Every transaction the script checks refused so far, with why, in order (none in a
+    /// run where LDK and the wallets sign correctly).
+    pub fn script_refusals(&self) -> Vec<(Txid, Reject)> {
+        self.inner.lock().unwrap().script_refusals.clone()
+    }
+
+    /// Unit tests of this crate only: switches the script checks on or off.
+    #[cfg(test)]
+    pub(crate) fn set_script_checks(&self, on: bool) {
+        self.inner.lock().unwrap().script_checks = on;
     }
 
     /// **Plant** (tests only; nothing in a normal run calls it): from now on no block

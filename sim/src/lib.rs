@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod chain;
+pub mod chain_verify;
 pub mod clock;
 pub mod disk;
 pub mod faults;

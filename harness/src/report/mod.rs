@@ -215,6 +215,10 @@ pub struct Report {
     /// Distinct LDK log sites (source file and line of a `log_*!` call) the run hit: a
     /// measure of how much of LDK the run reached (`ldk-dst coverage` lists them).
     pub ldk_log_sites: usize,
+    /// Transactions the fake chain refused because an input's script or signature did not
+    /// verify (`sim::chain_verify`), one line each: txid, input, the output it spends and
+    /// why. Empty when LDK and the wallets signed everything correctly.
+    pub script_refusals: Vec<String>,
     /// The command that replays this run.
     pub replay: String,
     /// The fixture the run came from, if any (as given on the command line).
@@ -262,6 +266,7 @@ pub fn build_from(run: &RunResult, ev: &oracle::Evidence) -> Report {
         end_ms: w.now_ms(),
         trace_digest: w.trace_digest(),
         ldk_log_sites: run.log_sites.len(),
+        script_refusals: script_refusals(w),
         replay: replay_command(&run.scenario, run.seed, run.fixture.as_deref(), run.forced_anchors),
         fixture: run.fixture.as_ref().map(|f| f.display().to_string()),
     }
@@ -397,6 +402,20 @@ fn node_reports(w: &World, ev: &oracle::Evidence, ledger: &oracle::HtlcLedger) -
             swept_on_chain_sat: w.node(i).map(|n| n.swept_sat()).unwrap_or(0),
             htlcs: htlc_counts.get(i).copied().unwrap_or_default(),
             books: books[i].clone(),
+        })
+        .collect()
+}
+
+/// One line per transaction the chain's script checks refused.
+fn script_refusals(w: &World) -> Vec<String> {
+    w.chain()
+        .script_refusals()
+        .iter()
+        .filter_map(|(txid, reject)| match reject {
+            sim::chain::Reject::Script { input, prevout, failure } => {
+                Some(format!("{txid}: input {input} spending {prevout}: {failure}"))
+            }
+            _ => None,
         })
         .collect()
 }
