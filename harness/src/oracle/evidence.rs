@@ -129,6 +129,8 @@ pub struct HarnessRecords {
     /// From the fault log: each moment a node lost its peers (crashes, partitions, link
     /// disconnects and plants; both ends for a link).
     pub unavailable: Vec<Unavailable>,
+    /// From the fault log: when the chain reorged (`Reorg` faults), simulated ms.
+    pub reorgs_ms: Vec<u64>,
     /// The chain the harness mined.
     pub chain: Chain,
     /// The closes the application asked LDK for (issue 11), in time order.
@@ -455,6 +457,7 @@ pub fn collect(run: &RunResult) -> Evidence {
             restarts: restarts(w),
             down_nodes: w.down_nodes(),
             unavailable: unavailable(w),
+            reorgs_ms: w.faults().iter().filter(|f| f.kind == sim::world::FaultKind::Reorg).map(|f| f.at_ms).collect(),
             chain: Chain { txs: chain_txs(w), htlc_claims: htlc_claims(w), anchor_channels: w.anchor_channels() },
             payee_policies: run
                 .payments

@@ -20,7 +20,12 @@
 //! - `HolderForceClosed`: LDK gives it only when the application called one of the
 //!   `ChannelManager::force_close_*` methods, so it is explained when the application asked
 //!   this node to force-close this channel at or before that moment (`ForceClose`,
-//!   [`sim::world::AppClose`]), and never otherwise.
+//!   [`sim::world::AppClose`]), and never otherwise;
+//! - `ProcessingError` "Funding transaction was un-confirmed": the chain reorged before
+//!   (a `Reorg` fault): LDK force-closes a channel whose funding transaction a reorg
+//!   unconfirmed after `channel_ready` (`Channel`'s handling of a best block update in
+//!   LDK's `channel.rs`: with HTLCs possibly accepted over a funding output that may be
+//!   double-spent, and no way to freeze the channel, it closes; 0-conf channels excepted).
 //! Any other force-close is a finding.
 
 use super::evidence::{Evidence, Load};
@@ -97,6 +102,9 @@ impl Explanations<'_> {
     }
 }
 
+/// The start of LDK's error text when a reorg unconfirmed a ready channel's funding.
+const FUNDING_UNCONFIRMED: &str = "Funding transaction was un-confirmed";
+
 /// Each node's first force-close of each channel, unless the run explains it (module docs).
 pub fn check_explained(ev: &Evidence) -> Vec<Violation> {
     let x = Explanations { ev };
@@ -119,6 +127,9 @@ pub fn check_explained(ev: &Evidence) -> Vec<Violation> {
             }
             CloseKind::HTLCsTimedOut { .. } => x.unavailable_before(&[Some(o.node), peer], o.at_ms),
             CloseKind::HolderForceClosed { .. } => x.app_force_closed(o.node, channel_id, o.at_ms),
+            CloseKind::ProcessingError { err, .. } if err.starts_with(FUNDING_UNCONFIRMED) => {
+                ev.harness.reorgs_ms.iter().any(|&t| t <= o.at_ms)
+            }
             _ => false,
         };
         if !explained {

@@ -243,3 +243,13 @@ impl World {
         self.settle();
     }
 }
+
+impl World {
+    /// **Plant** (tests only): from now on the chain performs reorgs wrongly, keeping the
+    /// outputs of disconnected transactions spendable (see
+    /// [`crate::chain::FakeChain::plant_reorg_keeps_utxos`]).
+    pub fn plant_reorg_keeps_utxos(&mut self) {
+        self.chain.plant_reorg_keeps_utxos();
+        self.fault(None, FaultKind::Plant, "chain reorgs keep disconnected outputs spendable".into());
+    }
+}
