@@ -6,7 +6,6 @@
 //! stream). Each kind draws only from its own stream, and only when its knob is on, so
 //! plans without them run as before.
 
-use crate::scenario::{Flow, PaymentPlan};
 use sim::faults::{streams, FaultPlan};
 use sim::net::NodeIdx;
 use sim::node::{FailCode, HoldRelease, PayeePolicy};
@@ -85,37 +84,12 @@ pub struct ReversePayment {
     pub amount_msat: u64,
 }
 
-/// Pairs (payer, payee) that pay against the scenario's flows over the same channels: each
-/// flow's payee pays its payer back, and its routers pay each other (in a two-trampoline
-/// flow, the routers pay the payee too). Sorted, no repeats.
-pub fn reverse_pairs(flows: &[Flow]) -> Vec<(NodeIdx, NodeIdx)> {
-    let mut pairs = Vec::new();
-    for f in flows {
-        match *f {
-            Flow::TrampolineReceive { payer, routers: [r1, r2], payee } => {
-                pairs.extend([(payee, payer), (r1, r2), (r2, r1)]);
-            }
-            // LDK 0.3.0-rc3 refuses the flow's own payments at the trampoline, so nothing
-            // ever gives its payee anything to pay back with: the routers pay the payee
-            // instead (over the trampoline's channels, the way the flow's HTLCs go and come
-            // back failed), and each other.
-            Flow::TrampolineForward { routers: [r1, r2], payee, .. } => {
-                pairs.extend([(r1, payee), (r2, payee), (r1, r2), (r2, r1)]);
-            }
-            Flow::ForwardMpp { payer, payee } => pairs.push((payee, payer)),
-        }
-    }
-    pairs.sort();
-    pairs.dedup();
-    pairs
-}
-
 /// The plan's `bidirectional_payments` reverse payments (from the `bidirectional` stream):
-/// each between a pair of [`reverse_pairs`], of 5 000 to 60 000 sat, at a time in the
+/// each between one of `pairs` (payer, payee; the scenario's `reverse_pairs`), of 5 000 to 60 000 sat, at a time in the
 /// workload's second half (`start_ms` to `end_ms`), when forward payments have given the
 /// reverse payers something to spend.
 pub fn plan_bidirectional(
-    flows: &[Flow],
+    pairs: &[(NodeIdx, NodeIdx)],
     seed: u64,
     plan: &FaultPlan,
     start_ms: u64,
@@ -125,7 +99,6 @@ pub fn plan_bidirectional(
         return Vec::new();
     }
     let mut r = SimRng::fork(seed, streams::BIDIRECTIONAL);
-    let pairs = reverse_pairs(flows);
     let from = start_ms + (end_ms.saturating_sub(start_ms)) / 3;
     (0..plan.bidirectional_payments)
         .map(|_| {
@@ -145,17 +118,23 @@ pub fn plan_bidirectional(
 /// connected, channel reestablished). A trampoline payment's way is its hand-built paths
 /// (payer, routers, first trampoline hop); a routed payment's is the payer's channels and
 /// every channel of the topology (its router may pick any).
-pub fn way_ready(world: &World, p: &PaymentPlan, links: &[(NodeIdx, NodeIdx)]) -> bool {
+/// `parts_via` are the routers of a trampoline payment's parts (empty for a routed one),
+/// `first_trampoline` its first trampoline hop.
+pub fn way_ready(
+    world: &World,
+    payer: NodeIdx,
+    parts_via: &[NodeIdx],
+    first_trampoline: NodeIdx,
+    links: &[(NodeIdx, NodeIdx)],
+) -> bool {
     let usable = |x: NodeIdx, y: NodeIdx| {
         let key = world.node_key(y);
         world.node(x).is_some_and(|n| n.channels().iter().any(|c| c.counterparty == key && c.is_usable))
     };
-    if p.parts_via.is_empty() {
+    if parts_via.is_empty() {
         return links.iter().all(|&(x, y)| usable(x, y) && usable(y, x));
     }
-    let first_trampoline = p.trampoline.unwrap_or(p.payee);
-    world.node(p.payee).is_some()
-        && p.parts_via.iter().all(|&via| usable(p.payer, via) && usable(via, first_trampoline))
+    parts_via.iter().all(|&via| usable(payer, via) && usable(via, first_trampoline))
 }
 
 #[cfg(test)]
@@ -163,18 +142,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reverse_pairs_pay_against_the_flows() {
-        let flows =
-            [Flow::TrampolineReceive { payer: 0, routers: [1, 2], payee: 3 }, Flow::ForwardMpp { payer: 0, payee: 3 }];
-        assert_eq!(reverse_pairs(&flows), vec![(1, 2), (2, 1), (3, 0)]);
-    }
-
-    #[test]
     fn knobs_off_draw_nothing() {
         let plan = FaultPlan::crashes_only();
         let mut d = PaymentDraws::new(7);
         assert_eq!(d.payee_policy(&plan), PayeePolicy::Claim);
         assert_eq!(d.abandon_after_ms(&plan), None);
-        assert!(plan_bidirectional(&[Flow::ForwardMpp { payer: 0, payee: 3 }], 7, &plan, 0, 10_000).is_empty());
+        assert!(plan_bidirectional(&[(3, 0)], 7, &plan, 0, 10_000).is_empty());
     }
 }

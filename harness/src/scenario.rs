@@ -602,6 +602,31 @@ struct Workload {
     send_patience_ms: u64,
 }
 
+/// Pairs (payer, payee) that pay against the scenario's flows over the same channels: each
+/// flow's payee pays its payer back, and its routers pay each other (in a two-trampoline
+/// flow, the routers pay the payee too). Sorted, no repeats.
+fn reverse_pairs(flows: &[Flow]) -> Vec<(NodeIdx, NodeIdx)> {
+    let mut pairs = Vec::new();
+    for f in flows {
+        match *f {
+            Flow::TrampolineReceive { payer, routers: [r1, r2], payee } => {
+                pairs.extend([(payee, payer), (r1, r2), (r2, r1)]);
+            }
+            // LDK 0.3.0-rc3 refuses the flow's own payments at the trampoline, so nothing
+            // ever gives its payee anything to pay back with: the routers pay the payee
+            // instead (over the trampoline's channels, the way the flow's HTLCs go and come
+            // back failed), and each other.
+            Flow::TrampolineForward { routers: [r1, r2], payee, .. } => {
+                pairs.extend([(r1, payee), (r2, payee), (r1, r2), (r2, r1)]);
+            }
+            Flow::ForwardMpp { payer, payee } => pairs.push((payee, payer)),
+        }
+    }
+    pairs.sort();
+    pairs.dedup();
+    pairs
+}
+
 /// Plans the payments (from the `workload` stream) and the crashes right after them (from
 /// the `faults` stream). Invoices are created up front (LDK derives their preimages from its
 /// keys, so they survive the payee's restarts).
@@ -692,7 +717,7 @@ fn plan_payments(
 /// whether its payer abandons it, each from its own stream (nothing is drawn with the knobs
 /// off).
 fn plan_reach_payments(world: &mut World, spec: &Spec, seed: u64, plan: &FaultPlan, start_ms: u64, w: &mut Workload) {
-    for r in plan_bidirectional(&spec.flows, seed, plan, start_ms, w.end_ms) {
+    for r in plan_bidirectional(&reverse_pairs(&spec.flows), seed, plan, start_ms, w.end_ms) {
         let Some(invoice) = world.act(r.payee, |n| n.create_invoice(r.amount_msat)) else { continue };
         let i = w.payments.len();
         let mut id = [0u8; 32];
@@ -883,7 +908,8 @@ fn flow_nodes(flow: Flow, node_count: usize) -> Vec<NodeIdx> {
 /// channel id. Returns whether it was handed to LDK (or refused by it).
 ///
 /// With `patience_ms` (the plan's `send_patience_ms`), it also waits, until that long after
-/// its planned time, for its way to be up ([`crate::reach_payments::way_ready`]).
+/// its planned time, for its payee to be up and its way ready
+/// ([`crate::reach_payments::way_ready`]).
 fn try_send(
     world: &mut World,
     p: &mut PaymentPlan,
@@ -894,7 +920,11 @@ fn try_send(
     if world.node(p.payer).is_none() {
         return false;
     }
-    if world.now_ms() < p.planned_at_ms + patience_ms && !crate::reach_payments::way_ready(world, p, links) {
+    let first_trampoline = p.trampoline.unwrap_or(p.payee);
+    if world.now_ms() < p.planned_at_ms + patience_ms
+        && !(world.node(p.payee).is_some()
+            && crate::reach_payments::way_ready(world, p.payer, &p.parts_via, first_trampoline, links))
+    {
         return false;
     }
     let id = p.payment_id;
