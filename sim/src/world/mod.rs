@@ -234,8 +234,8 @@ impl World {
         &self.chain
     }
 
-    /// The application coins the nodes were given at creation (outputs paying the node's
-    /// [`Node::app_wallet_script`], see [`Node::fund_wallet`]), with their owner, in order.
+    /// The application coins the nodes were given at creation (outputs paying an empty
+    /// script, see [`Node::fund_wallet`]), with their owner, in the order given.
     pub fn coins_given(&self) -> &[(NodeIdx, bitcoin::OutPoint)] {
         &self.coins
     }
