@@ -15,7 +15,6 @@ use sim::node::NodeEvent;
 use sim::world::World;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 const SEED: u64 = 7;
 const SCENARIO: &str = "trampoline-receive";
