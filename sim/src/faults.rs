@@ -484,6 +484,7 @@ impl FaultPlan {
             anchor_channels_chance: 0.5,
             ..FaultPlan::crashes_only()
         }
+        .with_every_reach_kind()
     }
 
     /// This plan with every reach kind (application actions, chain asymmetry, restart
@@ -506,7 +507,7 @@ impl FaultPlan {
             reorgs: 1,
             reorg_depth_max: 3,
             long_offline: 1,
-            long_offline_blocks_max: 30,
+            long_offline_blocks_max: 150,
             watch_channel_restart_chance: 0.5,
             signer_unavailable_chance: 0.5,
             signer_unavailable_ms_max: 1_500,
@@ -575,8 +576,8 @@ impl FaultPlan {
         // Payments wait for their way to be up (issue 11, item 7: not a draw, so nothing above
         // shifts).
         p.send_patience_ms = SWARM_SEND_PATIENCE_MS;
-        // The reach knobs are switched on here once each kind is implemented (issue 11).
-        let _ = FaultPlan::draw_reach;
+        // The reach kinds (issue 11), from their own stream: the draws above stay as they were.
+        p.draw_reach(seed);
         p
     }
 
@@ -627,7 +628,8 @@ impl FaultPlan {
         }
         if on(&mut r) {
             p.long_offline = 1;
-            p.long_offline_blocks_max = r.range(10, 60);
+            // HTLC expiries are 72 to about 190 blocks away: enough blocks to pass some.
+            p.long_offline_blocks_max = r.range(60, 250);
         }
         if on(&mut r) {
             p.watch_channel_restart_chance = r.range(3, 10) as f64 / 10.0;
