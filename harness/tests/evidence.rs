@@ -12,7 +12,8 @@ fn onchain_claims_name_one_committed_htlc_each_and_messages_carry_heights() {
     // forward-mpp seeds whose force-closes end in preimage claims of both kinds.
     for seed in [4, 76] {
         // The swarm plan as it was when these seeds were picked: sends go out at their time.
-        let plan = harness::faults::FaultPlan { send_patience_ms: 0, ..harness::faults::FaultPlan::swarm(seed) };
+        let plan = harness::faults::FaultPlan { send_patience_ms: 0, ..harness::faults::FaultPlan::swarm(seed) }
+            .without_reach();
         let r = run("forward-mpp", seed, &RunOptions { plan: Some(plan), ..RunOptions::default() })
             .expect("known scenario");
         let ev = collect(&r);
