@@ -131,6 +131,62 @@ fixture_cases! {
     fixture_ldk_bug_partial_payment_claimed_replay: "ldk-bug-partial-payment-claimed-replay";
 }
 
+/// A plan with no crashes and nothing else (the base of the reach cases).
+fn quiet() -> FaultPlan {
+    FaultPlan { random_crashes: 0, crash_after_payment_chance: 0.0, ..FaultPlan::crashes_only() }
+}
+
+/// Representative runs of issue 11's reach kinds, one snapshot each
+/// (`reach__<name>.snap`): (name, scenario, seed, plan, the kinds that must have happened).
+fn reach_cases() -> Vec<(&'static str, &'static str, u64, FaultPlan, &'static [&'static str])> {
+    vec![
+        ("cooperative-close", "trampoline-receive", 1, FaultPlan { coop_closes: 1, ..quiet() }, &["CoopClose"]),
+        (
+            "reorg-after-a-force-close",
+            "trampoline-receive",
+            5,
+            FaultPlan { force_closes: 1, reorgs: 1, reorg_depth_max: 3, ..quiet() },
+            &["ForceClose", "Reorg"],
+        ),
+        ("payee-failure", "forward-mpp", 1, FaultPlan { payee_fail_chance: 0.5, ..quiet() }, &["PayeeFail"]),
+        (
+            "async-signing",
+            "trampoline-receive",
+            3,
+            FaultPlan { signer_unavailable_chance: 1.0, signer_unavailable_ms_max: 1_500, ..FaultPlan::crashes_only() },
+            &["SignerUnavailable", "Crash"],
+        ),
+    ]
+}
+
+fn reach_name(name: &str) -> String {
+    format!("reach__{name}")
+}
+
+/// Each reach case: its kinds happened (from the report's `fault_counts`), and its outcome
+/// is the snapshot's. In the reorg case the reorg came after the force-close and put a
+/// transaction back in the mempool (the force-closed channel's commitment or its spend).
+#[test]
+fn reach_cases_match_their_snapshots() {
+    for (name, scenario, seed, plan, kinds) in reach_cases() {
+        let report = build(&run(scenario, seed, &RunOptions { plan: Some(plan), ..RunOptions::default() }).unwrap());
+        for kind in kinds {
+            assert!(
+                report.fault_counts.get(*kind).copied().unwrap_or(0) > 0,
+                "{name}: no {kind}: {:?}",
+                report.fault_counts
+            );
+        }
+        if name == "reorg-after-a-force-close" {
+            let at = |k: &str| report.faults.iter().find(|f| f.kind == k).map(|f| f.at_ms);
+            assert!(at("ForceClose") < at("Reorg"), "{name}: the reorg follows the force-close");
+            let reorg = report.faults.iter().find(|f| f.kind == "Reorg").unwrap();
+            assert!(!reorg.detail.contains(" 0 transaction(s) back"), "{name}: {}", reorg.detail);
+        }
+        assert_snapshot(&reach_name(name), &report.snapshot());
+    }
+}
+
 /// `snapshots/` holds exactly one file per case: a snapshot no case checks any more (a
 /// renamed or removed case) fails here instead of lingering unreviewed.
 #[test]
@@ -140,6 +196,7 @@ fn no_stray_snapshot_files() {
         .iter()
         .flat_map(|s| SEED_CASES.iter().map(move |&(seed, plan)| seed_name(s, seed, plan)))
         .chain(FIXTURE_CASES.iter().map(|stem| fixture_name(stem)))
+        .chain(reach_cases().iter().map(|c| reach_name(c.0)))
         .map(|name| format!("{name}.snap"))
         .collect();
     expected.sort();
