@@ -38,12 +38,28 @@ use sim::node::{ChannelId, CloseKind, NodeEvent};
 /// since the manager on disk was written ran deferred, no monitor can be ahead of it, so a
 /// load that closes a channel contradicts the mode. Only a channel with a monitor on disk
 /// can be force-closed by the load; one without (not yet funded when the manager was
-/// written) is simply not there, as LDK documents for unfunded channels.
+/// written) is simply not there, as LDK documents for unfunded channels. A close the chain
+/// explains (see `Explanations::chain_explains`) is not counted.
 pub fn check_deferred_load_closes(ev: &Evidence) -> Vec<Violation> {
+    let x = Explanations { ev };
     let mut out = Vec::new();
     for r in ev.harness.restarts.iter().filter(|r| r.deferred_since_manager) {
         let Load::Loaded { monitors } = &r.load else { continue };
         for channel in r.closed_at_load.iter().filter(|c| monitors.contains(c)) {
+            // A close the chain explains (the restart's catch-up with blocks it missed, run
+            // inside the load) says nothing about a monitor ahead of the manager.
+            let by_chain = ev.ldk.events.iter().any(|o| match &o.event {
+                NodeEvent::ChannelClosed { channel_id, reason, force_close: true } => {
+                    o.node == r.node
+                        && channel_id == channel
+                        && o.at_ms == r.at_ms()
+                        && x.chain_explains(r.node, channel, &reason.kind, o.at_ms)
+                }
+                _ => false,
+            });
+            if by_chain {
+                continue;
+            }
             let message = format!(
                 "restart closed channel {} while loading, though every incarnation since the manager on disk was written ran deferred mode",
                 channel.short()
@@ -57,6 +73,28 @@ pub fn check_deferred_load_closes(ev: &Evidence) -> Vec<Violation> {
 /// What the run holds that can explain a force-close.
 struct Explanations<'a> {
     ev: &'a Evidence,
+}
+
+impl Explanations<'_> {
+    /// Whether the chain explains `node`'s force-close of `channel_id` with `kind` at
+    /// `at_ms`: a commitment or cooperative closing transaction confirmed (the channel was
+    /// closed elsewhere), HTLCs timed out while an end was unavailable, or a reorg
+    /// unconfirmed the funding transaction (module docs). Such a close may also happen while
+    /// a restarted node catches up with the chain inside its load.
+    fn chain_explains(&self, node: NodeIdx, channel_id: &ChannelId, kind: &CloseKind, at_ms: u64) -> bool {
+        match kind {
+            CloseKind::CommitmentTxConfirmed => {
+                self.closed_elsewhere(node, channel_id) || self.coop_closed_on_chain(channel_id)
+            }
+            CloseKind::HTLCsTimedOut { .. } => {
+                self.unavailable_before(&[Some(node), self.peer_of(node, channel_id)], at_ms)
+            }
+            CloseKind::ProcessingError { err, .. } if err.starts_with(FUNDING_UNCONFIRMED) => {
+                self.ev.harness.reorgs_ms.iter().any(|&t| t <= at_ms)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Explanations<'_> {
@@ -118,18 +156,12 @@ pub fn check_explained(ev: &Evidence) -> Vec<Violation> {
         let peer = x.peer_of(o.node, channel_id);
         let explained = match &reason.kind {
             CloseKind::OutdatedChannelManager => true,
-            CloseKind::CommitmentTxConfirmed => {
-                x.closed_elsewhere(o.node, channel_id) || x.coop_closed_on_chain(channel_id)
-            }
+            k if x.chain_explains(o.node, channel_id, k, o.at_ms) => true,
             CloseKind::CounterpartyForceClosed { .. } => x.closed_elsewhere(o.node, channel_id),
             k if k.peer_state_mismatch().is_some() => {
                 x.restarted_before(peer, o.at_ms) || x.peer_closed_before(peer, channel_id, o.at_ms)
             }
-            CloseKind::HTLCsTimedOut { .. } => x.unavailable_before(&[Some(o.node), peer], o.at_ms),
             CloseKind::HolderForceClosed { .. } => x.app_force_closed(o.node, channel_id, o.at_ms),
-            CloseKind::ProcessingError { err, .. } if err.starts_with(FUNDING_UNCONFIRMED) => {
-                ev.harness.reorgs_ms.iter().any(|&t| t <= o.at_ms)
-            }
             _ => false,
         };
         if !explained {

@@ -206,6 +206,43 @@ fn unresolved_balance_and_deferred_load_close_are_flagged() {
 }
 
 #[test]
+fn a_load_close_the_chain_explains_is_no_deferred_mode_contradiction() {
+    use sim::node::{CloseKind, CloseReason};
+    let channel = ChannelId([3; 32]);
+    let unconfirmed = CloseKind::ProcessingError {
+        err: "Funding transaction was un-confirmed, originally locked at 3 confs.".into(),
+        peer_state: None,
+    };
+    let mut ev = evidence(vec![]);
+    ev.harness.restarts.push(RestartFacts {
+        load: Load::Loaded { monitors: vec![channel] },
+        closed_at_load: vec![channel],
+        deferred_since_manager: true,
+        ..RestartFacts::new(C, 70, Some(77))
+    });
+    ev.ldk.events.push(Observation {
+        at_ms: 77,
+        node: C,
+        incarnation: 1,
+        event: NodeEvent::ChannelClosed {
+            channel_id: channel,
+            reason: CloseReason::from_kind(unconfirmed),
+            force_close: true,
+        },
+    });
+    let deferred =
+        |ev: &Evidence| judge(ev).violations.iter().filter(|v| v.code == ViolationCode::DeferredLoadClose).count();
+    // No reorg in the run: the close while loading contradicts deferred mode.
+    assert_eq!(deferred(&ev), 1);
+    // A reorg before the restart unconfirmed the funding: LDK's catch-up closed it.
+    ev.harness.reorgs_ms.push(60);
+    assert_eq!(deferred(&ev), 0);
+    // A reorg after the restart explains nothing about it.
+    ev.harness.reorgs_ms = vec![90];
+    assert_eq!(deferred(&ev), 1);
+}
+
+#[test]
 fn unresolved_payment_and_leftover_htlcs_break_liveness() {
     let mut ev = evidence(vec![]);
     ev.ldk.end.htlcs.push(NodeHtlc {
