@@ -89,9 +89,7 @@ impl Explanations<'_> {
             CloseKind::HTLCsTimedOut { .. } => {
                 self.unavailable_before(&[Some(node), self.peer_of(node, channel_id)], at_ms)
             }
-            CloseKind::ProcessingError { err, .. } if err.starts_with(FUNDING_UNCONFIRMED) => {
-                self.ev.harness.reorgs_ms.iter().any(|&t| t <= at_ms)
-            }
+            k if k.funding_unconfirmed() => self.ev.harness.reorgs_ms.iter().any(|&t| t <= at_ms),
             _ => false,
         }
     }
@@ -139,9 +137,6 @@ impl Explanations<'_> {
         self.ev.harness.unavailable.iter().any(|u| ns.contains(&Some(u.node)) && u.at_ms <= at)
     }
 }
-
-/// The start of LDK's error text when a reorg unconfirmed a ready channel's funding.
-const FUNDING_UNCONFIRMED: &str = "Funding transaction was un-confirmed";
 
 /// Each node's first force-close of each channel, unless the run explains it (module docs).
 pub fn check_explained(ev: &Evidence) -> Vec<Violation> {

@@ -904,6 +904,13 @@ impl CloseKind {
         )
     }
 
+    /// Whether LDK closed the channel because a reorg unconfirmed its funding transaction
+    /// after `channel_ready` (its `ProcessingError` "Funding transaction was un-confirmed",
+    /// from `channel.rs`'s handling of a best block update; 0-conf channels excepted).
+    pub fn funding_unconfirmed(&self) -> bool {
+        matches!(self, CloseKind::ProcessingError { err, .. } if err.starts_with("Funding transaction was un-confirmed"))
+    }
+
     /// The mismatch of the peer's view that LDK closed the channel over, if that is why.
     pub fn peer_state_mismatch(&self) -> Option<PeerStateMismatch> {
         match self {
