@@ -531,6 +531,57 @@ pub fn run_fixture(
     Ok(r)
 }
 
+/// A run pinned as a fixture file's text: its scenario, seed, full fault plan (every field,
+/// so the run replays the same whatever the defaults become) and faults at fixed times, with
+/// `note` and, above them, `header` as `#` comment lines (what it is, its violations, its
+/// replay line). `ldk-dst run --fixture` on the written file replays the run. Kept findings
+/// add `class`, `expect` and `signature` by hand.
+pub fn pinned_text(
+    header: &[String],
+    scenario: &str,
+    seed: u64,
+    note: &str,
+    plan: &FaultPlan,
+    at: &[ScheduledFault],
+) -> String {
+    #[derive(serde::Serialize)]
+    struct Pinned<'a> {
+        scenario: &'a str,
+        seed: u64,
+        note: &'a str,
+        faults: &'a FaultPlan,
+        at: &'a [ScheduledFault],
+    }
+    let body = toml::to_string(&Pinned { scenario, seed, note, faults: plan, at }).expect("a fixture serializes");
+    let mut out = String::new();
+    for line in header {
+        for l in line.lines() {
+            out.push_str("# ");
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out + &body
+}
+
+/// Writes `text` to `path` so that a crash leaves either the old file or the whole new one:
+/// a temporary file beside it, written and fsynced, then renamed over `path` (and the
+/// directory fsynced). Errors: the I/O error, with the path in the message.
+pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let annotate = |e: std::io::Error, what: &Path| std::io::Error::new(e.kind(), format!("{}: {e}", what.display()));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| annotate(e, &tmp))?;
+    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| annotate(e, &tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| annotate(e, path))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| annotate(e, dir))?;
+    }
+    Ok(())
+}
+
 /// Reads and parses the fixture at `path`.
 pub fn load(path: &Path) -> Result<Fixture, FixtureError> {
     let text = std::fs::read_to_string(path).map_err(|error| FixtureError::Io { path: path.to_path_buf(), error })?;
@@ -540,6 +591,34 @@ pub fn load(path: &Path) -> Result<Fixture, FixtureError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pinned_text_parses_back_to_the_same_plan() {
+        for seed in [1u64, 7, 42] {
+            let plan = FaultPlan::swarm(seed);
+            let at = vec![ScheduledFault::Crash { at_ms: 20_000, node: "C".into(), downtime_ms: 500 }];
+            let text =
+                pinned_text(&["first line".into(), "replay: x".into()], "trampoline-receive", seed, "n", &plan, &at);
+            assert!(text.starts_with("# first line\n# replay: x\n"), "{text}");
+            let f = parse(Path::new("p.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(f.faults.as_ref(), Some(&plan), "{text}");
+            assert_eq!((f.scenario.as_str(), f.seed, f.at.clone()), ("trampoline-receive", seed, at));
+        }
+    }
+
+    #[test]
+    fn write_atomic_replaces_the_whole_file() {
+        let dir = std::env::temp_dir().join(format!("ldk-dst-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.toml");
+        write_atomic(&path, "old").unwrap();
+        write_atomic(&path, "new text").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new text");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+        let missing = dir.join("no-such-dir").join("f.toml");
+        assert!(write_atomic(&missing, "x").unwrap_err().to_string().contains("no-such-dir"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn err(text: &str) -> String {
         parse(Path::new("fixtures/bad.toml"), text).unwrap_err().to_string()

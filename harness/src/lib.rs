@@ -5,12 +5,14 @@
 //! [`findings`] names the violations that are kept findings of [`fixture`]s.
 #![deny(missing_docs)]
 
+pub mod bucket;
 pub mod coverage;
 pub mod diff;
 pub mod faults;
 pub mod findings;
 pub mod fixture;
 pub mod oracle;
+pub mod outcome;
 pub mod reach_actions;
 pub mod reach_chain;
 pub mod reach_payments;

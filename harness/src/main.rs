@@ -283,11 +283,6 @@ fn diff(
     }
 }
 
-/// Exit code of a run that panicked inside LDK (`FailureClass::LdkPanic`).
-const EXIT_LDK_PANIC: u8 = 4;
-/// Exit code of a run that panicked in ldk-dst's own code: a harness bug, never LDK's.
-const EXIT_HARNESS_PANIC: u8 = 5;
-
 /// Runs one simulation, prints its report (and with `repro`, its trace first), and maps the
 /// verdict to the exit code (see the crate docs).
 fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
@@ -302,43 +297,28 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
     };
     let header = fixture_header(&target, fx.as_ref());
     let replay = replay_line(&target, fx.as_ref(), seed);
-    sim::remember_panic_locations();
-    sim::take_last_panic_file();
-    let outcome =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| simulate(&target, fx.as_ref(), seed, repro)));
-    let run = match outcome {
-        Ok(Ok(run)) => run,
-        Ok(Err(e)) => return usage_error(&e.to_string()),
-        Err(payload) => {
-            let in_harness = sim::take_last_panic_file().is_some_and(|file| sim::is_own_code(&file));
-            report_panic(&target, fx.as_ref(), seed, &replay, &sim::panic_message(&*payload), in_harness, json);
-            return ExitCode::from(if in_harness { EXIT_HARNESS_PANIC } else { EXIT_LDK_PANIC });
+    let judged = match harness::outcome::judge(
+        || simulate(&target, fx.as_ref(), seed, repro),
+        &harness::outcome::fixtures_dir(),
+    ) {
+        Ok(judged) => judged,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let code = judged.exit_code();
+    let (run, report) = match judged {
+        harness::outcome::Judged::Report { run, report } => (run, report),
+        harness::outcome::Judged::Panicked(p) => {
+            report_panic(&target, fx.as_ref(), seed, &replay, &p.message, p.in_harness, json);
+            return ExitCode::from(code);
         }
     };
-    let ev = harness::oracle::evidence::collect(&run);
-    let mut report = harness::report::build_from(&run, &ev);
-    if !report.violations.is_empty() {
-        // Name the kept findings this run hit again (fixtures/ of this checkout).
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-        match harness::findings::known_findings(&dir) {
-            Ok(known) => {
-                report.known = harness::findings::classify(&report.violations, &ev, &known, run.fixture.as_deref())
-            }
-            Err(e) => eprintln!("warning: known findings not read, violations left unclassified: {e}"),
-        }
-    }
     let text = render(&run, &report, &header, json, repro);
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
-    match harness::oracle::FailureClass::worst(&report.violations) {
-        None => ExitCode::SUCCESS,
-        Some(class) => {
-            if json {
-                eprintln!("replay: {}", report.replay);
-            }
-            ExitCode::from(class.exit_code())
-        }
+    if code != 0 && json {
+        eprintln!("replay: {}", report.replay);
     }
+    ExitCode::from(code)
 }
 
 /// The lines printed above a fixture's report: its note, its class and what it expects, and

@@ -1,0 +1,106 @@
+//! Failure buckets: the signature by which soak, sweep and shrink tell one failure from
+//! another. Ten thousand runs that hit one finding are one bucket with a count.
+//!
+//! A violation that is a kept finding is bucketed by its fixture (`known:<file name>`); any
+//! other by its invariant, its typed code and its message normalised (hex ids, numbers,
+//! amounts and times replaced by `#`): `new:<invariant>/<code>: <message>`. A run that
+//! panicked is one bucket of its own class: `ldk-panic: <message>` or `harness-panic:
+//! <message>`, normalised the same way.
+
+use crate::fixture::serde_name;
+use crate::outcome::Judged;
+use serde::Serialize;
+
+/// One failure signature.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Bucket {
+    /// The signature, as in the module docs; equal keys are the same failure.
+    pub key: String,
+    /// Whether it is a kept finding (a fixture under `fixtures/` names it).
+    pub known: bool,
+}
+
+/// `text` with what varies between runs of one failure removed: every run of hex digits of
+/// 8 or more (hashes, channel and node ids), every decimal number (amounts, times, ids,
+/// update ids, heights) and every node index suffix become `#`.
+pub fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let hex_run = chars[i..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
+        let starts_word = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
+        if starts_word && hex_run >= 8 {
+            out.push('#');
+            i += hex_run;
+        } else if chars[i].is_ascii_digit() {
+            out.push('#');
+            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.' && next_is_digit(&chars, i)) {
+                i += 1;
+            }
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn next_is_digit(chars: &[char], i: usize) -> bool {
+    chars.get(i + 1).is_some_and(|c| c.is_ascii_digit())
+}
+
+/// The buckets a judged run falls in, sorted and without repeats; empty when it passed.
+pub fn buckets(judged: &Judged) -> Vec<Bucket> {
+    let mut out: Vec<Bucket> = match judged {
+        Judged::Panicked(p) => {
+            let class = if p.in_harness { "harness-panic" } else { "ldk-panic" };
+            vec![Bucket { key: format!("{class}: {}", normalise(&p.message)), known: false }]
+        }
+        Judged::Report { report, .. } => report
+            .violations
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match report.known.iter().find(|k| k.violation == i) {
+                Some(k) => {
+                    let name = std::path::Path::new(&k.fixture)
+                        .file_name()
+                        .map_or(k.fixture.clone(), |n| n.to_string_lossy().into_owned());
+                    Bucket { key: format!("known:{name}"), known: true }
+                }
+                None => Bucket {
+                    key: format!("new:{}/{}: {}", serde_name(&v.invariant), serde_name(&v.code), normalise(&v.message)),
+                    known: false,
+                },
+            })
+            .collect(),
+    };
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalise_strips_ids_amounts_and_times() {
+        assert_eq!(
+            normalise("payment 9f86d081884c7d65 of 150000 msat at 27181 ms on B1, update_id 3"),
+            "payment # of # msat at # ms on B#, update_id #"
+        );
+        assert_eq!(normalise("fee 2.5 sat/vB"), "fee # sat/vB");
+        // Short hex-looking words are words, not ids.
+        assert_eq!(normalise("channel dead beef"), "channel dead beef");
+    }
+
+    #[test]
+    fn runs_of_one_failure_share_a_bucket() {
+        let a = normalise("B2 closed channel 0a1b2c3d4e5f6071 at 1200 ms: Got add HTLC message");
+        let b = normalise("C closed channel ffeeddccbbaa9988 at 99 ms: Got add HTLC message");
+        assert_ne!(a, b, "node names are kept");
+        let c = normalise("B2 closed channel ffeeddccbbaa9988 at 99 ms: Got add HTLC message");
+        assert_eq!(a, c);
+    }
+}
