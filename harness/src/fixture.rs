@@ -215,11 +215,16 @@ pub struct Signature {
     /// (of the restart the violation is about) contains.
     #[serde(default)]
     pub panic: Option<String>,
+    /// Text the violation's message contains (for example the reason LDK logged when it
+    /// refused to read a manager back, or the error LDK closed a channel with), for a code too
+    /// broad on its own.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 impl From<ViolationCode> for Signature {
     fn from(code: ViolationCode) -> Self {
-        Signature { code, restart: None, panic: None }
+        Signature { code, restart: None, panic: None, message: None }
     }
 }
 
@@ -253,7 +258,7 @@ fn signatures<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Signature>, 
     impl<'de> serde::de::Visitor<'de> for V {
         type Value = Vec<Signature>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a violation's code, or a table or array of tables with `code`, `restart`, `panic`")
+            f.write_str("a violation's code, or a table or array of tables with `code`, `restart`, `panic`, `message`")
         }
         fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
             use serde::de::IntoDeserializer;
@@ -649,12 +654,13 @@ mod tests {
             code: forgot,
             restart: Some(RestartEvidence { stale_manager: true, when: Some(RestartWhen::AfterFailedBack) }),
             panic: None,
+            message: None,
         };
         let inline = "signature = { code = \"payer-forgot-payment\", restart = { stale_manager = true, when = \"after-failed-back\" } }\n";
         assert_eq!(sig(inline).unwrap(), vec![with_restart.clone()]);
         let tables = "[[signature]]\ncode = \"payer-forgot-payment\"\nrestart = { stale_manager = true, when = \"after-failed-back\" }\n[[signature]]\ncode = \"panicked-reading-back\"\npanic = \"out of order\"\n";
         let panic =
-            Signature { code: ViolationCode::PanickedReadingBack, restart: None, panic: Some("out of order".into()) };
+            Signature { panic: Some("out of order".into()), ..Signature::from(ViolationCode::PanickedReadingBack) };
         assert_eq!(sig(tables).unwrap(), vec![with_restart, panic]);
         // Bad input names the file, line and field.
         let e =
@@ -668,7 +674,9 @@ mod tests {
             "{e}"
         );
         let e = err(&format!("{head}signature = {{ message = \"payer forgot\" }}\n"));
-        assert!(e.starts_with("fixture fixtures/bad.toml:6: field `signature`: ") && e.contains("`message`"), "{e}");
+        assert!(e.starts_with("fixture fixtures/bad.toml:6: field `signature`: missing field `code`"), "{e}");
+        let text = "signature = { code = \"payer-forgot-payment\", message = \"forgot\" }\n";
+        assert_eq!(sig(text).unwrap()[0].message.as_deref(), Some("forgot"));
         let e = err(&format!("{head}[[signature]]\ncode = \"reestablish-loop\"\npanic = \"x\"\n{upstream}"));
         assert!(e.starts_with("fixture fixtures/bad.toml:8: field `panic`: only a signature with code"), "{e}");
     }

@@ -148,6 +148,7 @@ fn broad_symptoms_are_known_only_with_the_findings_evidence() {
             code: ViolationCode::PayerForgotPayment,
             restart: Some(RestartEvidence { stale_manager: true, when: Some(RestartWhen::AfterFailedBack) }),
             panic: None,
+            message: None,
         }],
         severity: None,
         upstream: None,

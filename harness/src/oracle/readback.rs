@@ -18,10 +18,21 @@ pub fn check(ev: &Evidence) -> Vec<Violation> {
                 LoadError::StartupPanicked { .. } => ViolationCode::PanickedDuringStartup,
                 _ => ViolationCode::NodeUnreadable,
             };
-            let message = format!("restart could not read the node back from its disk: {err}");
+            let message = match ldk_reason(err) {
+                Some(why) => format!("restart could not read the node back from its disk: {err} (LDK logged: {why})"),
+                None => format!("restart could not read the node back from its disk: {err}"),
+            };
             Some(Violation::new(code, message).node(ev, r.node).at(Some(r.at_ms())))
         })
         .collect()
+}
+
+/// What LDK logged as its reason when it refused to read the manager back.
+pub fn ldk_reason(err: &LoadError) -> Option<&str> {
+    match err {
+        LoadError::Manager { ldk_log, .. } => ldk_log.as_deref(),
+        _ => None,
+    }
 }
 
 /// LDK's panic message, when a restart failed with a panic.

@@ -43,6 +43,10 @@ pub enum LoadError {
     Manager {
         /// LDK's `DecodeError`, as text.
         error: String,
+        /// The last error LDK logged while reading it (its reason, where LDK gives one: e.g.
+        /// "A ChannelMonitor is missing even though we have in-flight updates for it!").
+        /// Not part of the error's text (the trace names the error only).
+        ldk_log: Option<String>,
     },
     /// The manager was never written.
     #[error("no manager on disk")]
@@ -335,8 +339,10 @@ impl Node {
             user_config(env.anchors),
             monitors.iter().collect(),
         );
-        let (locator, manager) = <(BlockLocator, ChanMan)>::read(&mut &bytes[..], args)
-            .map_err(|e| LoadError::Manager { error: format!("{e:?}") })?;
+        super::parts::take_error_headline();
+        let (locator, manager) = <(BlockLocator, ChanMan)>::read(&mut &bytes[..], args).map_err(|e| {
+            LoadError::Manager { error: format!("{e:?}"), ldk_log: super::parts::take_error_headline() }
+        })?;
         let manager = Arc::new(manager);
         let loaded_monitors: Vec<(ChannelId, u64)> =
             monitors.iter().map(|m| (chan_id(&m.channel_id()), m.get_latest_update_id())).collect();

@@ -32,6 +32,16 @@ thread_local! {
     /// is single-threaded (the world, every node and LDK's futures run on the caller's
     /// thread), so a run started after `take_log_sites` owns what is here when it ends.
     static LOG_SITES: RefCell<LogSites> = const { RefCell::new(BTreeMap::new()) };
+    /// The last headline (not indented) of an error-level record [`SimLogger`] saw on this
+    /// thread since the last [`take_error_headline`]: what LDK said when it refused something.
+    static ERROR_HEADLINE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Returns the last error-level LDK record on this thread whose text does not start with
+/// whitespace (LDK indents the detail lines that follow a headline), since the last call,
+/// and forgets it. Never reaches the trace.
+pub fn take_error_headline() -> Option<String> {
+    ERROR_HEADLINE.with(|s| s.borrow_mut().take())
 }
 
 /// Returns the LDK log sites [`SimLogger`] counted on this thread since the last call, and
@@ -52,7 +62,13 @@ impl Logger for SimLogger {
             Level::Debug => tracing::debug!(target: "ldk", node, module, "{}", record.args),
             Level::Info => tracing::info!(target: "ldk", node, module, "{}", record.args),
             Level::Warn => tracing::warn!(target: "ldk", node, module, "{}", record.args),
-            Level::Error => tracing::error!(target: "ldk", node, module, "{}", record.args),
+            Level::Error => {
+                let text = record.args.to_string();
+                if !text.starts_with(char::is_whitespace) {
+                    ERROR_HEADLINE.with(|s| *s.borrow_mut() = Some(text.clone()));
+                }
+                tracing::error!(target: "ldk", node, module, "{}", text)
+            }
         }
     }
 }
