@@ -89,6 +89,10 @@ pub struct MergeArgs {
     /// Also write the merged summary (JSON) to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Print the text summary as Markdown (a heading and a code block), e.g. for a CI job's
+    /// summary page.
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
 }
 
 /// A soak's plan, from [`SoakArgs`].
@@ -307,7 +311,17 @@ pub fn merge_main(args: MergeArgs) -> u8 {
             return usage(&e.to_string());
         }
     }
-    let text = if args.json { json } else { summary::to_text(&merged) };
+    let text = if args.json {
+        json
+    } else if args.markdown {
+        format!(
+            "## ldk-dst soak: {}\n\n```text\n{}```\n",
+            summary::exit_meaning(merged.exit_code),
+            summary::to_text(&merged)
+        )
+    } else {
+        summary::to_text(&merged)
+    };
     let _ = std::io::stdout().write_all(text.as_bytes());
     merged.exit_code
 }
@@ -654,5 +668,65 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_seed_lists_parse() {
+        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("45"), Some(Duration::from_secs(45)));
+        for bad in ["", "10x", "m", "0s", "1.5m"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        assert_eq!(parse_seeds("5..9,1,3..6"), Some(vec![(1, 1), (3, 9)]));
+        assert_eq!(parse_seeds("7.."), Some(vec![(7, u64::MAX)]));
+        assert_eq!(parse_seeds("9..1"), None);
+        assert_eq!(parse_seeds("a"), None);
+    }
+
+    fn seed(scenario: &str, seed: u64, faults: u64) -> SeedRef {
+        SeedRef { scenario: scenario.into(), seed, fixture: format!("f/{seed}"), faults: Some(faults), end_ms: None }
+    }
+
+    #[test]
+    fn buckets_count_seeds_with_first_and_shortest_and_merge() {
+        let mut a = Summary::default();
+        a.count("new:x", BucketClass::New, &seed("mixed", 9, 40), None);
+        a.count("new:x", BucketClass::New, &seed("mixed", 3, 50), None);
+        a.count("known:k", BucketClass::Known, &seed("mixed", 4, 1), None);
+        a.finish();
+        assert_eq!(a.exit_code, summary::EXIT_NEW);
+        assert_eq!(a.buckets[0].key, "new:x", "new before known");
+        assert_eq!((a.buckets[0].count, a.buckets[0].first.seed, a.buckets[0].shortest.seed), (2, 3, 9));
+        let mut b = Summary::default();
+        b.count("new:x", BucketClass::New, &seed("mixed", 2, 60), None);
+        b.count("hang:mixed", BucketClass::Hang, &seed("mixed", 8, 0), None);
+        b.finish();
+        let m = summary::merge(&[("a".into(), a), ("b".into(), b)]);
+        assert_eq!(m.exit_code, summary::EXIT_HUNG);
+        let x = m.buckets.iter().find(|b| b.key == "new:x").unwrap();
+        assert_eq!((x.count, x.first.fixture.as_str(), x.shortest.fixture.as_str()), (3, "b/f/2", "a/f/9"));
+    }
+
+    #[test]
+    fn json_buckets_are_the_judged_runs_buckets() {
+        let report = serde_json::json!({
+            "panicked": false,
+            "violations": [
+                {"invariant": "liveness", "code": "reestablish-loop", "message": "B1 and C at 1200 ms"},
+                {"invariant": "atomicity", "code": "claimed-but-failed", "message": "payment 0a1b2c3d4e5f6071 of 5000 msat"},
+            ],
+            "known": [{"violation": 0, "fixture": "fixtures/ldk-bug-x.toml"}],
+        });
+        let keys: Vec<String> = crate::bucket::buckets_of_json(&report).unwrap().into_iter().map(|b| b.key).collect();
+        assert_eq!(keys, ["known:ldk-bug-x.toml", "new:atomicity/claimed-but-failed: payment # of # msat"]);
+        let panicked = serde_json::json!({"panicked": true, "panic": "boom at 7", "panic_in": "ldk"});
+        assert_eq!(crate::bucket::buckets_of_json(&panicked).unwrap()[0].key, "ldk-panic: boom at #");
+        assert!(crate::bucket::buckets_of_json(&serde_json::json!({})).is_err());
     }
 }
