@@ -21,7 +21,7 @@ LDK_B ?=
 DIFF_SEEDS ?= 1..200
 export LDK_A LDK_B DIFF_SEEDS SCENARIO
 
-.PHONY: run json repro coverage test snapshots check-public-api check-ldk-override diff bench fmt
+.PHONY: run json repro coverage test snapshots check-public-api check-ldk-override diff bench fmt soak soak-merge
 
 ## One seeded simulation with a readable report (SEED=, SCENARIO= override).
 run:
@@ -85,6 +85,30 @@ bench:
 	done; \
 	ms=$$(( ($$(date +%s%N) - start) / 1000000 )); \
 	echo "$(BENCH_SEEDS) seeds in $$ms ms: $$(( $(BENCH_SEEDS) * 60000 / (ms + 1) )) seeds/min (release, sequential), $$failed failed"
+
+## Soak with the nightly defaults (release build; README "Soak"): every scenario for
+## SOAK_DURATION, SOAK_JOBS children at once, into SOAK_OUT (a new directory per soak);
+## SOAK_SHARD=I/N runs one shard of the seed range split over N machines, SOAK_SEEDS= the
+## range (default 1..), SOAK_ARGS= more soak flags. With FAST=1 (DST_BIN a fast-mode build),
+## new buckets are rerun with the normal build (--confirm-with).
+SOAK_DURATION ?= 10m
+SOAK_JOBS ?= $(shell nproc)
+SOAK_OUT ?= target/soak/$(shell date +%Y%m%d-%H%M%S)
+SOAK_SHARD ?=
+SOAK_SEEDS ?=
+SOAK_ARGS ?=
+DST_BIN ?= target/release/ldk-dst
+soak:
+	cargo build --release -p harness --bin ldk-dst
+	$(DST_BIN) soak --duration $(SOAK_DURATION) --jobs $(SOAK_JOBS) --out $(SOAK_OUT) $(if $(SOAK_SHARD),--shard $(SOAK_SHARD)) $(if $(SOAK_SEEDS),--seeds $(SOAK_SEEDS)) $(if $(FAST),--confirm-with target/release/ldk-dst) $(SOAK_ARGS)
+
+## Merge the summaries of several soak directories (SOAK_DIRS=, e.g. one per shard) into one;
+## SOAK_MERGE_ARGS= e.g. --markdown, --json, --out FILE.
+SOAK_DIRS ?=
+SOAK_MERGE_ARGS ?=
+soak-merge:
+	cargo build --release -p harness --bin ldk-dst
+	$(DST_BIN) soak-merge $(SOAK_DIRS) $(SOAK_MERGE_ARGS)
 
 fmt:
 	cargo fmt --all

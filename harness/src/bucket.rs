@@ -50,34 +50,69 @@ fn next_is_digit(chars: &[char], i: usize) -> bool {
     chars.get(i + 1).is_some_and(|c| c.is_ascii_digit())
 }
 
+/// The bucket of a violation: `known:<file name>` when it is the kept finding of the fixture
+/// at `known_fixture` (a path as the report's `known` names it), else
+/// `new:<invariant>/<code>: <normalised message>`; `invariant` and `code` are their serde
+/// names (as the JSON report spells them).
+pub fn violation_bucket(invariant: &str, code: &str, message: &str, known_fixture: Option<&str>) -> Bucket {
+    match known_fixture {
+        Some(fixture) => {
+            let name = std::path::Path::new(fixture)
+                .file_name()
+                .map_or(fixture.to_string(), |n| n.to_string_lossy().into_owned());
+            Bucket { key: format!("known:{name}"), known: true }
+        }
+        None => Bucket { key: format!("new:{invariant}/{code}: {}", normalise(message)), known: false },
+    }
+}
+
+/// The bucket of a run that panicked: `harness-panic: <message>` when the panic was raised in
+/// ldk-dst's own code, else `ldk-panic: <message>` (normalised).
+pub fn panic_bucket(message: &str, in_harness: bool) -> Bucket {
+    let class = if in_harness { "harness-panic" } else { "ldk-panic" };
+    Bucket { key: format!("{class}: {}", normalise(message)), known: false }
+}
+
 /// The buckets a judged run falls in, sorted and without repeats; empty when it passed.
 pub fn buckets(judged: &Judged) -> Vec<Bucket> {
     let mut out: Vec<Bucket> = match judged {
-        Judged::Panicked(p) => {
-            let class = if p.in_harness { "harness-panic" } else { "ldk-panic" };
-            vec![Bucket { key: format!("{class}: {}", normalise(&p.message)), known: false }]
-        }
+        Judged::Panicked(p) => vec![panic_bucket(&p.message, p.in_harness)],
         Judged::Report { report, .. } => report
             .violations
             .iter()
             .enumerate()
-            .map(|(i, v)| match report.known.iter().find(|k| k.violation == i) {
-                Some(k) => {
-                    let name = std::path::Path::new(&k.fixture)
-                        .file_name()
-                        .map_or(k.fixture.clone(), |n| n.to_string_lossy().into_owned());
-                    Bucket { key: format!("known:{name}"), known: true }
-                }
-                None => Bucket {
-                    key: format!("new:{}/{}: {}", serde_name(&v.invariant), serde_name(&v.code), normalise(&v.message)),
-                    known: false,
-                },
+            .map(|(i, v)| {
+                let known = report.known.iter().find(|k| k.violation == i).map(|k| k.fixture.as_str());
+                violation_bucket(&serde_name(&v.invariant), &serde_name(&v.code), &v.message, known)
             })
             .collect(),
     };
     out.sort();
     out.dedup();
     out
+}
+
+/// The buckets of a run from its JSON report (`ldk-dst run --json`, also when it panicked:
+/// `panicked`, `panic`, `panic_in`), exactly as [`buckets`] gives them for the judged run.
+/// Errors: what the object lacks (a missing `violations`, a violation without `invariant`,
+/// `code` or `message`).
+pub fn buckets_of_json(report: &serde_json::Value) -> Result<Vec<Bucket>, String> {
+    if report["panicked"].as_bool() == Some(true) {
+        let message = report["panic"].as_str().ok_or("a panicked report without `panic`")?;
+        return Ok(vec![panic_bucket(message, report["panic_in"].as_str() == Some("harness"))]);
+    }
+    let violations = report["violations"].as_array().ok_or("a report without `violations`")?;
+    let known = report["known"].as_array().map_or(&[][..], |k| k.as_slice());
+    let mut out = Vec::with_capacity(violations.len());
+    for (i, v) in violations.iter().enumerate() {
+        let field = |name: &str| v[name].as_str().ok_or(format!("violation {i} without `{name}`"));
+        let fixture =
+            known.iter().find(|k| k["violation"].as_u64() == Some(i as u64)).and_then(|k| k["fixture"].as_str());
+        out.push(violation_bucket(field("invariant")?, field("code")?, field("message")?, fixture));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 #[cfg(test)]

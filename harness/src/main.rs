@@ -4,7 +4,10 @@
 //! ldk-dst run --scenario trampoline-receive --seed 7 [--json] [--anchors] [--fixture F]
 //! ldk-dst repro --scenario trampoline-receive --seed 7 [--anchors] [--fixture F]
 //! ldk-dst coverage --scenario trampoline-receive --seeds 1..100 [--json] [--summary]
+//! ldk-dst soak --duration 10m --out DIR [--scenario S]... [--jobs N] [--shard I/N] [--json]
+//! ldk-dst soak-merge DIR... [--json] [--out FILE]
 //! ```
+//! `soak` and `soak-merge` have exit codes of their own: see [`harness::soak::EXIT_CODES`].
 //! Exit codes of `run` and `repro` (one per failure class, the worst class of the run
 //! deciding; a kept finding exits by its class too):
 //! - 0: every invariant held;
@@ -61,6 +64,10 @@ struct Target {
     /// a full report instead).
     #[arg(long, hide = true, conflicts_with = "fixture")]
     plant_panic: bool,
+    /// Test only: the run loops forever once the channels are ready, so that tests can check
+    /// a soak kills and reports a hung seed.
+    #[arg(long, hide = true, conflicts_with = "fixture")]
+    plant_hang: bool,
 }
 
 #[derive(Subcommand)]
@@ -129,6 +136,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run many seeds of many scenarios (one child `ldk-dst run` per seed, --jobs at once,
+    /// each under a wall-clock --timeout), keep every failing seed as a fixture in
+    /// DIR/failures/, count failures by bucket, and print a summary (also DIR/summary.json):
+    /// seeds/s per scenario, buckets with counts, first and shortest seed, fault-kind and
+    /// persistence-mode coverage. Ctrl-C stops it and still writes the summary.
+    #[command(after_help = harness::soak::EXIT_CODES)]
+    Soak(harness::soak::SoakArgs),
+    /// Merge the summaries of several soaks (e.g. the shards of a nightly job) into one.
+    #[command(after_help = harness::soak::EXIT_CODES)]
+    SoakMerge(harness::soak::MergeArgs),
     /// Run one seeded simulation and print its outcome report.
     #[command(after_help = EXIT_CODES)]
     Run {
@@ -185,6 +202,8 @@ fn main() -> ExitCode {
         Command::Coverage { scenario, seeds, jobs, ldk_src, summary, json } => {
             coverage(&scenario, &seeds, jobs, ldk_src.as_deref(), summary, json)
         }
+        Command::Soak(args) => ExitCode::from(harness::soak::main(args)),
+        Command::SoakMerge(args) => ExitCode::from(harness::soak::merge_main(args)),
     }
 }
 
@@ -356,8 +375,9 @@ fn replay_line(target: &Target, fx: Option<&harness::fixture::Fixture>, seed: Op
         }
         None => {
             let line = harness::report::replay_command(&target.scenario, seed.unwrap_or(0), None, target.anchors);
-            if target.plant_panic {
-                line + " --plant-panic"
+            let line = if target.plant_panic { line + " --plant-panic" } else { line };
+            if target.plant_hang {
+                line + " --plant-hang"
             } else {
                 line
             }
@@ -375,9 +395,15 @@ fn simulate(
     if let (Some(path), Some(fx)) = (&target.fixture, fx) {
         return harness::fixture::run_fixture(path, fx, seed, repro);
     }
-    let plant = target.plant_panic.then(|| {
-        harness::scenario::Plant::new(|_, point| {
+    let (panics, hangs) = (target.plant_panic, target.plant_hang);
+    let plant = (panics || hangs).then(|| {
+        harness::scenario::Plant::new(move |_, point| {
             if matches!(point, harness::scenario::PlantPoint::Ready) {
+                if hangs {
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                }
                 panic!("planted harness panic (--plant-panic)");
             }
         })
