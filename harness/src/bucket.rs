@@ -6,6 +6,13 @@
 //! amounts and times replaced by `#`): `new:<invariant>/<code>: <message>`. A run that
 //! panicked is one bucket of its own class: `ldk-panic: <message>` or `harness-panic:
 //! <message>`, normalised the same way.
+//!
+//! A liveness violation of a run that also hits a kept finding (a node still down after the
+//! finding made it unreadable, an HTLC still pending behind it) is counted as that finding's
+//! follow-on, `follow-on:<file name>: liveness/<code>`, a known bucket: the report already says
+//! such violations "may be consequences of the known finding(s)", and a soak that called them
+//! new on every hit would fail every night on kept findings. Correctness violations beside a
+//! kept finding stay new buckets.
 
 use crate::fixture::serde_name;
 use crate::outcome::Judged;
@@ -73,23 +80,40 @@ pub fn panic_bucket(message: &str, in_harness: bool) -> Bucket {
     Bucket { key: format!("{class}: {}", normalise(message)), known: false }
 }
 
-/// The buckets a judged run falls in, sorted and without repeats; empty when it passed.
-pub fn buckets(judged: &Judged) -> Vec<Bucket> {
-    let mut out: Vec<Bucket> = match judged {
-        Judged::Panicked(p) => vec![panic_bucket(&p.message, p.in_harness)],
-        Judged::Report { report, .. } => report
-            .violations
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let known = report.known.iter().find(|k| k.violation == i).map(|k| k.fixture.as_str());
-                violation_bucket(&serde_name(&v.invariant), &serde_name(&v.code), &v.message, known)
-            })
-            .collect(),
-    };
+/// The buckets of one run's violations, each `(invariant, code, message, kept finding's
+/// fixture)`, with the follow-on rule of the module docs applied; sorted, without repeats.
+fn run_buckets<'a>(violations: impl IntoIterator<Item = (&'a str, &'a str, &'a str, Option<&'a str>)>) -> Vec<Bucket> {
+    let violations: Vec<_> = violations.into_iter().collect();
+    let first_known = violations.iter().find_map(|v| v.3);
+    let mut out: Vec<Bucket> = violations
+        .iter()
+        .map(|&(invariant, code, message, fixture)| match (fixture, first_known) {
+            (None, Some(known)) if invariant == "liveness" => {
+                let name = violation_bucket(invariant, code, message, Some(known)).key;
+                let name = name.trim_start_matches("known:");
+                Bucket { key: format!("follow-on:{name}: {invariant}/{code}"), known: true }
+            }
+            _ => violation_bucket(invariant, code, message, fixture),
+        })
+        .collect();
     out.sort();
     out.dedup();
     out
+}
+
+/// The buckets a judged run falls in, sorted and without repeats; empty when it passed.
+pub fn buckets(judged: &Judged) -> Vec<Bucket> {
+    match judged {
+        Judged::Panicked(p) => vec![panic_bucket(&p.message, p.in_harness)],
+        Judged::Report { report, .. } => {
+            let names: Vec<(String, String)> =
+                report.violations.iter().map(|v| (serde_name(&v.invariant), serde_name(&v.code))).collect();
+            run_buckets(report.violations.iter().enumerate().map(|(i, v)| {
+                let known = report.known.iter().find(|k| k.violation == i).map(|k| k.fixture.as_str());
+                (names[i].0.as_str(), names[i].1.as_str(), v.message.as_str(), known)
+            }))
+        }
+    }
 }
 
 /// The buckets of a run from its JSON report (`ldk-dst run --json`, also when it panicked:
@@ -103,16 +127,14 @@ pub fn buckets_of_json(report: &serde_json::Value) -> Result<Vec<Bucket>, String
     }
     let violations = report["violations"].as_array().ok_or("a report without `violations`")?;
     let known = report["known"].as_array().map_or(&[][..], |k| k.as_slice());
-    let mut out = Vec::with_capacity(violations.len());
+    let mut items = Vec::with_capacity(violations.len());
     for (i, v) in violations.iter().enumerate() {
         let field = |name: &str| v[name].as_str().ok_or(format!("violation {i} without `{name}`"));
         let fixture =
             known.iter().find(|k| k["violation"].as_u64() == Some(i as u64)).and_then(|k| k["fixture"].as_str());
-        out.push(violation_bucket(field("invariant")?, field("code")?, field("message")?, fixture));
+        items.push((field("invariant")?, field("code")?, field("message")?, fixture));
     }
-    out.sort();
-    out.dedup();
-    Ok(out)
+    Ok(run_buckets(items))
 }
 
 #[cfg(test)]
@@ -128,6 +150,31 @@ mod tests {
         assert_eq!(normalise("fee 2.5 sat/vB"), "fee # sat/vB");
         // Short hex-looking words are words, not ids.
         assert_eq!(normalise("channel dead beef"), "channel dead beef");
+    }
+
+    #[test]
+    fn liveness_beside_a_kept_finding_is_its_follow_on() {
+        let kept = Some("fixtures/ldk-bug-x.toml");
+        let b = run_buckets([
+            ("liveness", "node-still-down", "node B1 still down", None),
+            ("readback", "node-unreadable", "manager does not decode", kept),
+            ("atomicity", "claimed-but-failed", "payment 1 claimed", None),
+        ]);
+        let keys: Vec<(&str, bool)> = b.iter().map(|b| (b.key.as_str(), b.known)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("follow-on:ldk-bug-x.toml: liveness/node-still-down", true),
+                ("known:ldk-bug-x.toml", true),
+                ("new:atomicity/claimed-but-failed: payment # claimed", false),
+            ]
+        );
+        // Without a kept finding in the run, the same liveness violation is new.
+        let alone = run_buckets([("liveness", "node-still-down", "node B1 still down", None)]);
+        assert_eq!(
+            (alone[0].key.as_str(), alone[0].known),
+            ("new:liveness/node-still-down: node B# still down", false)
+        );
     }
 
     #[test]
