@@ -4,6 +4,7 @@
 //! ldk-dst run --scenario trampoline-receive --seed 7 [--json] [--anchors] [--fixture F]
 //! ldk-dst repro --scenario trampoline-receive --seed 7 [--anchors] [--fixture F]
 //! ldk-dst coverage --scenario trampoline-receive --seeds 1..100 [--json] [--summary]
+//! ldk-dst bench [--scenario S]... [--seeds 1..40] [--bin BIN]... [--profile] [--json]
 //! ```
 //! Exit codes of `run` and `repro` (one per failure class, the worst class of the run
 //! deciding; a kept finding exits by its class too):
@@ -129,6 +130,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure throughput on the standard configuration (swarm plans over --seeds, each
+    /// scenario in one process of its own, seeds one after another): seeds, succeeded
+    /// payments and restarts per second and per CPU second, the verdicts, and with
+    /// --profile the CPU split (secp256k1, LDK, rust-bitcoin, script checks, harness,
+    /// other) from `perf record`. Exit code 0, or 2 on bad usage or a binary that gave no
+    /// figures.
+    Bench(harness::bench::BenchArgs),
     /// Run one seeded simulation and print its outcome report.
     #[command(after_help = EXIT_CODES)]
     Run {
@@ -185,6 +193,13 @@ fn main() -> ExitCode {
         Command::Coverage { scenario, seeds, jobs, ldk_src, summary, json } => {
             coverage(&scenario, &seeds, jobs, ldk_src.as_deref(), summary, json)
         }
+        Command::Bench(args) => match harness::bench::command(&args) {
+            Ok(text) => {
+                let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage_error(&e.to_string()),
+        },
     }
 }
 
@@ -424,6 +439,7 @@ fn report_panic(
         let v = serde_json::json!({
             "ldk_version": sim::node::LDK_VERSION,
             "ldk_source": sim::node::LDK_SOURCE,
+            "cfg_secp256k1_fuzz": sim::node::CFG_SECP256K1_FUZZ,
             "scenario": fx.map_or(target.scenario.as_str(), |fx| fx.scenario.as_str()),
             "seed": seed.or(fx.map(|fx| fx.seed)),
             "fixture": target.fixture.as_ref().map(|p| p.display().to_string()),
