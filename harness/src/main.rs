@@ -130,9 +130,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Measure throughput on the standard configuration (swarm plans over --seeds, each
-    /// scenario in one process of its own, seeds one after another): seeds, succeeded
-    /// payments and restarts per second and per CPU second, the verdicts, and with
+    /// Measure throughput (seeds, payments, restarts per second and per core) and, with
+    /// --profile, where the CPU time goes.
+    ///
+    /// The standard configuration: swarm plans over --seeds, each scenario in one process
+    /// of its own, seeds one after another. Prints per scenario and binary seeds, succeeded
+    /// payments and restarts per second and per CPU second, and the verdicts; with
     /// --profile the CPU split (secp256k1, LDK, rust-bitcoin, script checks, harness,
     /// other) from `perf record`. Exit code 0, or 2 on bad usage or a binary that gave no
     /// figures.
