@@ -202,20 +202,6 @@ pub struct CpuSplit {
     pub other: f64,
 }
 
-impl CpuSplit {
-    fn add(&mut self, g: Group, pct: f64) {
-        let slot = match g {
-            Group::Secp256k1 => &mut self.secp256k1,
-            Group::Lightning => &mut self.lightning,
-            Group::Bitcoin => &mut self.bitcoin,
-            Group::ScriptChecks => &mut self.script_checks,
-            Group::HarnessSim => &mut self.harness_sim,
-            Group::Other => &mut self.other,
-        };
-        *slot += pct;
-    }
-}
-
 /// C++ names of Bitcoin Core's script interpreter and what it calls (libbitcoinconsensus),
 /// which carry no crate path.
 const CONSENSUS_NAMES: &[&str] = &[
@@ -259,16 +245,15 @@ pub fn classify_symbol(dso: &str, sym: &str) -> Group {
     if sym.starts_with("rustsecp256k1_") {
         return Group::Secp256k1;
     }
-    if sym.starts_with("secp256k1_") || CONSENSUS_NAMES.iter().any(|n| sym.contains(n)) {
+    if dso.starts_with('[') {
+        return Group::Other; // [kernel.kallsyms], [vdso], [unknown]
+    }
+    if let Some(g) = path_roots(sym).find_map(crate_group) {
+        return g;
+    }
+    // No Rust crate named: C or C++ (libbitcoinconsensus's secp256k1 is not renamed).
+    if (sym.starts_with("secp256k1_") && !sym.contains("::")) || CONSENSUS_NAMES.iter().any(|n| sym.contains(n)) {
         return Group::ScriptChecks;
-    }
-    if dso.starts_with('[') && dso != "[unknown]" && !dso.contains("ldk-dst") {
-        return Group::Other; // [kernel.kallsyms], [vdso]
-    }
-    for root in path_roots(sym) {
-        if let Some(g) = crate_group(root) {
-            return g;
-        }
     }
     Group::Other
 }
@@ -312,24 +297,58 @@ fn crate_group(root: &str) -> Option<Group> {
     })
 }
 
-/// The split from the text of `perf report --stdio --no-children --sort dso,sym` (lines
-/// `  12.34%  <dso>  [.] <symbol>`; others are skipped), with `samples` as its base. `None`
-/// when no line parses.
-pub fn split_from_perf_report(text: &str, samples: u64) -> Option<CpuSplit> {
-    let mut split = CpuSplit { samples, ..CpuSplit::default() };
-    let mut any = false;
-    for line in text.lines() {
-        let line = line.trim_start();
-        let Some((pct, rest)) = line.split_once('%') else { continue };
-        let Ok(pct) = pct.trim().parse::<f64>() else { continue };
-        let Some(marker) = rest.find("] ") else { continue };
-        let Some(open) = rest[..marker].rfind('[') else { continue };
-        let dso = rest[..open].trim();
-        let sym = &rest[marker + 2..];
-        split.add(classify_symbol(dso, sym), pct);
-        any = true;
+/// The split from the text of `perf script -F ip,sym,dso`: with `chains` (recorded with
+/// call graphs) one block of frame lines per sample, innermost first, blocks separated by
+/// blank lines; without, one line per sample. Each frame line is `<address> <symbol>
+/// (<dso>)`. A sample belongs to the group of its innermost frame that is not
+/// [`Group::Other`] (so libc's `memcpy` or the standard library's `Vec` code counts for the
+/// crate that called it, and a page fault for the code that touched the page), or to
+/// [`Group::Other`] when it has none. `None` when no sample parses.
+pub fn split_from_perf_script(text: &str, chains: bool) -> Option<CpuSplit> {
+    let mut counts = [0u64; 6];
+    let mut samples = 0u64;
+    let mut tally = |frames: &mut dyn Iterator<Item = (&str, &str)>| {
+        let g = frames.map(|(dso, sym)| classify_symbol(dso, sym)).find(|g| *g != Group::Other).unwrap_or(Group::Other);
+        counts[g as usize] += 1;
+        samples += 1;
+    };
+    if chains {
+        for block in text.split("\n\n") {
+            let mut frames = block.lines().filter_map(frame).peekable();
+            if frames.peek().is_some() {
+                tally(&mut frames);
+            }
+        }
+    } else {
+        for f in text.lines().filter_map(frame) {
+            tally(&mut std::iter::once(f));
+        }
     }
-    any.then_some(split)
+    if samples == 0 {
+        return None;
+    }
+    let pct = |g: Group| counts[g as usize] as f64 * 100.0 / samples as f64;
+    Some(CpuSplit {
+        samples,
+        secp256k1: pct(Group::Secp256k1),
+        lightning: pct(Group::Lightning),
+        bitcoin: pct(Group::Bitcoin),
+        script_checks: pct(Group::ScriptChecks),
+        harness_sim: pct(Group::HarnessSim),
+        other: pct(Group::Other),
+    })
+}
+
+/// One frame line of `perf script -F ip,sym,dso`: `(dso, symbol)`.
+fn frame(line: &str) -> Option<(&str, &str)> {
+    let line = line.trim();
+    let (addr, rest) = line.split_once(' ')?;
+    if addr.is_empty() || !addr.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let open = rest.rfind(" (")?;
+    let dso = rest[open + 2..].strip_suffix(')')?;
+    Some((dso, rest[..open].trim()))
 }
 
 /// `FIRST..LAST` (inclusive) or one seed.
@@ -473,29 +492,38 @@ pub fn measure(
     let mut unavailable = None;
     if profile {
         let data = std::env::temp_dir().join(format!("ldk-dst-bench-{}-{scenario}.perf", std::process::id()));
-        let mut c = std::process::Command::new("perf");
-        c.args(["record", "-q", "-e", "cpu-clock", "-F", &PERF_FREQUENCY_HZ.to_string(), "-o"])
-            .arg(&data)
-            .arg("--")
-            .arg(bin);
-        child_args(&mut c);
-        match c.output() {
-            Ok(out) if out.status.success() => {
-                let mut figures = parse_child(bin, &out.stdout)?;
-                match perf_split(&data) {
-                    Ok(split) => figures.split = Some(split),
-                    Err(why) => figures.split_unavailable = Some(why),
+        // Call graphs unwound from DWARF (release builds keep no frame pointers); a perf
+        // that cannot is asked for the innermost frames only.
+        for chains in [true, false] {
+            let mut c = std::process::Command::new("perf");
+            c.args(["record", "-q", "-e", "cpu-clock", "-F", &PERF_FREQUENCY_HZ.to_string()]);
+            if chains {
+                c.args(["--call-graph", "dwarf,16384"]);
+            }
+            c.arg("-o").arg(&data).arg("--").arg(bin);
+            child_args(&mut c);
+            let result = c.output();
+            match result {
+                Ok(out) if out.status.success() => {
+                    let mut figures = parse_child(bin, &out.stdout)?;
+                    match perf_split(&data, chains) {
+                        Ok(split) => figures.split = Some(split),
+                        Err(why) => figures.split_unavailable = Some(why),
+                    }
+                    let _ = std::fs::remove_file(&data);
+                    return Ok(figures);
                 }
-                let _ = std::fs::remove_file(&data);
-                return Ok(figures);
+                Ok(out) => {
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    unavailable = Some(format!("perf record failed: {}", err.lines().last().unwrap_or("").trim()));
+                }
+                Err(e) => {
+                    unavailable = Some(format!("perf not runnable: {e}"));
+                    break;
+                }
             }
-            Ok(out) => {
-                let _ = std::fs::remove_file(&data);
-                let err = String::from_utf8_lossy(&out.stderr);
-                unavailable = Some(format!("perf record failed: {}", err.lines().last().unwrap_or("").trim()));
-            }
-            Err(e) => unavailable = Some(format!("perf not runnable: {e}")),
         }
+        let _ = std::fs::remove_file(&data);
     }
     let mut c = std::process::Command::new(bin);
     child_args(&mut c);
@@ -519,22 +547,15 @@ fn parse_child(bin: &Path, stdout: &[u8]) -> Result<BenchFigures, BenchError> {
     Ok(f)
 }
 
-/// Groups the samples of perf data file `data` ([`split_from_perf_report`]).
-fn perf_split(data: &Path) -> Result<CpuSplit, String> {
+/// Groups the samples of perf data file `data` ([`split_from_perf_script`]).
+fn perf_split(data: &Path, chains: bool) -> Result<CpuSplit, String> {
     let out = std::process::Command::new("perf")
-        .args(["report", "--stdio", "--no-children", "--sort", "dso,sym", "--percent-limit", "0", "-i"])
+        .args(["script", "-F", "ip,sym,dso", "-i"])
         .arg(data)
         .output()
-        .map_err(|e| format!("perf report not runnable: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    // The header says `# Samples: 4K of event 'cpu-clock'` (rounded); count exactly instead.
-    let samples = std::process::Command::new("perf")
-        .args(["script", "-F", "ip", "-i"])
-        .arg(data)
-        .output()
-        .map(|o| o.stdout.iter().filter(|&&b| b == b'\n').count() as u64)
-        .unwrap_or(0);
-    split_from_perf_report(&text, samples).ok_or_else(|| "perf report gave no samples".to_string())
+        .map_err(|e| format!("perf script not runnable: {e}"))?;
+    split_from_perf_script(&String::from_utf8_lossy(&out.stdout), chains)
+        .ok_or_else(|| "perf script gave no samples".to_string())
 }
 
 /// `ldk-dst bench`: with `--in-process`, this process's figures as JSON; otherwise every
@@ -645,7 +666,8 @@ fn split_text(o: &mut String, benches: &[BenchFigures]) {
     }
     let _ = writeln!(
         o,
-        "\nCPU split (perf record -e cpu-clock at {PERF_FREQUENCY_HZ} Hz, percent of samples by symbol; LDK = secp256k1 + lightning):"
+        "\nCPU split (perf record -e cpu-clock at {PERF_FREQUENCY_HZ} Hz, percent of samples; each sample counts for the innermost\n\
+         frame of a known crate, so memcpy or std code counts for its caller; LDK = secp256k1 + lightning):"
     );
     let _ = writeln!(
         o,
@@ -709,15 +731,28 @@ mod tests {
     }
 
     #[test]
-    fn a_perf_report_is_grouped_and_its_header_skipped() {
-        let text = "# Samples: 60  of event 'cpu-clock'\n#\n\
-            \x20   50.00%  ldk-dst            [.] rustsecp256k1_v0_10_0_fe_sqr_inner\n\
-            \x20   25.00%  ldk-dst            [.] lightning::ln::channel::FundedChannel<SP>::send\n\
-            \x20   15.00%  ldk-dst            [.] sim::world::World::step\n\
-            \x20   10.00%  [kernel.kallsyms]  [k] finish_task_switch.isra.0\n";
-        let s = split_from_perf_report(text, 60).expect("parses");
-        assert_eq!((s.samples, s.secp256k1, s.lightning, s.harness_sim, s.other), (60, 50.0, 25.0, 15.0, 10.0));
-        assert_eq!(split_from_perf_report("# nothing\n", 0), None);
+    fn perf_samples_count_for_their_innermost_known_frame() {
+        let text = "\n\
+            \tffffffff81000c82 asm_exc_page_fault ([kernel.kallsyms])\n\
+            \t16da26 __memcpy_avx512_unaligned_erms (/usr/lib/x86_64-linux-gnu/libc.so.6)\n\
+            \tf5b033 secp256k1_sys::fuzz_dummy::secp256k1_context_preallocated_create (/x/ldk-dst)\n\
+            \t4d647c lightning::routing::gossip::NetworkGraph<L>::new (/x/ldk-dst)\n\
+            \n\
+            \t16da26 alloc::vec::Vec<T,A>::clone (/x/ldk-dst)\n\
+            \ta5939a sim::world::World::step (/x/ldk-dst)\n\
+            \t4d647c lightning::ln::channel::FundedChannel<SP>::send (/x/ldk-dst)\n\
+            \n\
+            \t4d647c lightning::ln::channel::FundedChannel<SP>::send (/x/ldk-dst)\n\
+            \n\
+            \tffffffffffffffff [unknown] ([unknown])\n\n";
+        let s = split_from_perf_script(text, true).expect("parses");
+        assert_eq!(s.samples, 4);
+        assert_eq!((s.secp256k1, s.harness_sim, s.lightning, s.other), (25.0, 25.0, 25.0, 25.0));
+        // Without call graphs every line is a sample of its own, judged by itself.
+        let flat = "  16da26 __memcpy_avx512_unaligned_erms (/usr/lib/libc.so.6)\n  4d647c rustsecp256k1_v0_10_0_fe_mul (/x/ldk-dst)\n";
+        let s = split_from_perf_script(flat, false).expect("parses");
+        assert_eq!((s.samples, s.other, s.secp256k1), (2, 50.0, 50.0));
+        assert_eq!(split_from_perf_script("nothing here\n", true), None);
     }
 
     #[test]
