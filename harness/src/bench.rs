@@ -9,12 +9,12 @@
 //! per core: seeds, completed (succeeded) payments and restarts per wall-clock second and per
 //! CPU second of that process.
 //!
-//! With `--profile`, each child runs under `perf record -e cpu-clock` (a software clock
-//! event, which works where hardware counters are not exposed), and the samples are grouped
-//! by the symbol they hit ([`Group`], [`classify_symbol`]): LDK's secp256k1, the rest of LDK,
-//! rust-bitcoin, the fake chain's script checks (libbitcoinconsensus), the harness and
-//! simulator with their own libraries, and the rest (the standard library, libc, the
-//! kernel). Where `perf` is missing or refuses, the throughput is still printed and the
+//! With `--profile`, each child runs a second time under `perf record -e cpu-clock` (a
+//! software clock event, which works where hardware counters are not exposed) with DWARF
+//! call graphs, and each sample counts for the innermost frame of a known crate
+//! ([`Group`], [`classify_symbol`], [`split_from_perf_script`]): LDK's secp256k1, the rest of
+//! LDK, rust-bitcoin, the fake chain's script checks (libbitcoinconsensus), the harness and
+//! simulator with their own libraries, and the rest (no known frame). Where `perf` is missing or refuses, the throughput is still printed and the
 //! split is said to be unavailable.
 //!
 //! `--bin` measures other `ldk-dst` binaries side by side (`make bench` passes the normal
@@ -475,9 +475,10 @@ pub fn run_in_process(
     })
 }
 
-/// Measures `scenario` with binary `bin` in a child process (`bin bench --in-process`), under
-/// `perf record` when `profile` is set (falling back to a plain run, with the reason in
-/// [`BenchFigures::split_unavailable`], when perf is missing or refuses).
+/// Measures `scenario` with binary `bin` in a child process (`bin bench --in-process`); with
+/// `profile`, runs the same seeds a second time under `perf record` for the CPU split (so the
+/// profiler's own cost never reaches the throughput figures), or says in
+/// [`BenchFigures::split_unavailable`] why there is none.
 pub fn measure(
     bin: &Path,
     scenario: &str,
@@ -489,42 +490,6 @@ pub fn measure(
         c.args(["bench", "--in-process", "--json", "--scenario", scenario, "--seeds", seeds, "--jobs"])
             .arg(jobs.to_string());
     };
-    let mut unavailable = None;
-    if profile {
-        let data = std::env::temp_dir().join(format!("ldk-dst-bench-{}-{scenario}.perf", std::process::id()));
-        // Call graphs unwound from DWARF (release builds keep no frame pointers); a perf
-        // that cannot is asked for the innermost frames only.
-        for chains in [true, false] {
-            let mut c = std::process::Command::new("perf");
-            c.args(["record", "-q", "-e", "cpu-clock", "-F", &PERF_FREQUENCY_HZ.to_string()]);
-            if chains {
-                c.args(["--call-graph", "dwarf,16384"]);
-            }
-            c.arg("-o").arg(&data).arg("--").arg(bin);
-            child_args(&mut c);
-            let result = c.output();
-            match result {
-                Ok(out) if out.status.success() => {
-                    let mut figures = parse_child(bin, &out.stdout)?;
-                    match perf_split(&data, chains) {
-                        Ok(split) => figures.split = Some(split),
-                        Err(why) => figures.split_unavailable = Some(why),
-                    }
-                    let _ = std::fs::remove_file(&data);
-                    return Ok(figures);
-                }
-                Ok(out) => {
-                    let err = String::from_utf8_lossy(&out.stderr);
-                    unavailable = Some(format!("perf record failed: {}", err.lines().last().unwrap_or("").trim()));
-                }
-                Err(e) => {
-                    unavailable = Some(format!("perf not runnable: {e}"));
-                    break;
-                }
-            }
-        }
-        let _ = std::fs::remove_file(&data);
-    }
     let mut c = std::process::Command::new(bin);
     child_args(&mut c);
     let out = c.output().map_err(|e| BenchError::Child { bin: bin.display().to_string(), what: e.to_string() })?;
@@ -534,8 +499,51 @@ pub fn measure(
         }
         e => e,
     })?;
-    figures.split_unavailable = unavailable;
+    if profile {
+        match profile_split(bin, scenario, &child_args) {
+            Ok(split) => figures.split = Some(split),
+            Err(why) => figures.split_unavailable = Some(why),
+        }
+    }
     Ok(figures)
+}
+
+/// Runs the child under `perf record -e cpu-clock` and groups its samples: with call graphs
+/// unwound from DWARF (release builds keep no frame pointers), or, from a perf that cannot,
+/// the innermost frames only. Errors say why there is no split.
+fn profile_split(
+    bin: &Path,
+    scenario: &str,
+    child_args: &dyn Fn(&mut std::process::Command),
+) -> Result<CpuSplit, String> {
+    let data = std::env::temp_dir().join(format!("ldk-dst-bench-{}-{scenario}.perf", std::process::id()));
+    let mut why = String::new();
+    for chains in [true, false] {
+        let mut c = std::process::Command::new("perf");
+        c.args(["record", "-q", "-e", "cpu-clock", "-F", &PERF_FREQUENCY_HZ.to_string()]);
+        if chains {
+            c.args(["--call-graph", "dwarf,16384"]);
+        }
+        c.arg("-o").arg(&data).arg("--").arg(bin);
+        child_args(&mut c);
+        match c.output() {
+            Ok(out) if out.status.success() => {
+                let split = perf_split(&data, chains);
+                let _ = std::fs::remove_file(&data);
+                return split;
+            }
+            Ok(out) => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                why = format!("perf record failed: {}", err.lines().last().unwrap_or("").trim());
+            }
+            Err(e) => {
+                why = format!("perf not runnable: {e}");
+                break;
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&data);
+    Err(why)
 }
 
 fn parse_child(bin: &Path, stdout: &[u8]) -> Result<BenchFigures, BenchError> {
