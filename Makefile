@@ -4,7 +4,6 @@
 
 SEED ?= 1
 SCENARIO ?= trampoline-receive
-BENCH_SEEDS ?= 50
 
 # The LDK under test: the release pinned in Cargo.toml, or LDK=<checkout> (a rust-lightning
 # checkout or its lightning crate) or LDK_VERSION=<0.3.x release>, for run, json, repro, test
@@ -21,7 +20,33 @@ LDK_B ?=
 DIFF_SEEDS ?= 1..200
 export LDK_A LDK_B DIFF_SEEDS SCENARIO
 
-.PHONY: run json repro coverage test snapshots check-public-api check-ldk-override diff bench fmt soak soak-merge
+.PHONY: run json repro coverage test snapshots check-public-api check-ldk-override diff bench fmt build-release soak soak-merge
+
+## The fast mode (FAST=1): LDK and secp256k1 built with `--cfg secp256k1_fuzz` besides
+## `--cfg fuzzing`, as LDK's own fuzzers build them: signatures become cheap fakes, so the fake
+## chain checks no scripts or signatures, and a run costs well under half the CPU. Built in a
+## target directory of its own (RUSTFLAGS replaces .cargo/config.toml's flags, so both are
+## given, and a shared directory would thrash the normal cache). A finding of the fast mode is
+## confirmed with the normal build. Targets that run release binaries use $(DST_BIN) after
+## `build-release`; FAST=1 selects the fast binary for both. Not with LDK=/LDK_VERSION=.
+FAST ?=
+FAST_RUSTFLAGS := --cfg fuzzing --cfg secp256k1_fuzz
+FAST_TARGET_DIR := target/fast
+FAST_BIN := $(FAST_TARGET_DIR)/release/ldk-dst
+# The normal release binary (the LDK override's own target directory with LDK=/LDK_VERSION=;
+# evaluated only where used).
+NORMAL_BIN = $(if $(LDK)$(LDK_VERSION),$(shell harness/scripts/with-ldk --target-dir)/release/ldk-dst,target/release/ldk-dst)
+IS_FAST := $(filter-out 0,$(FAST))
+DST_BIN = $(if $(IS_FAST),$(FAST_BIN),$(NORMAL_BIN))
+
+## The release ldk-dst that FAST selects, at $(DST_BIN).
+build-release:
+ifneq ($(IS_FAST),)
+	@if [ -n "$(LDK)$(LDK_VERSION)" ]; then echo "make: FAST=1 is not supported with LDK= or LDK_VERSION=" >&2; exit 2; fi
+	RUSTFLAGS="$(FAST_RUSTFLAGS)" CARGO_TARGET_DIR=$(FAST_TARGET_DIR) cargo build --release -p harness --bin ldk-dst
+else
+	$(CARGO) build --release -p harness --bin ldk-dst
+endif
 
 ## One seeded simulation with a readable report (SEED=, SCENARIO= override).
 run:
@@ -75,16 +100,18 @@ check-ldk-override:
 diff:
 	@harness/scripts/ldk-diff
 
-## Seeds per minute in release mode over BENCH_SEEDS seeds, one process per seed, run one
-## after another (wall clock of the whole batch, swarm fault plans).
+## Throughput on the standard configuration (swarm plans over seeds BENCH_SEEDS, a count N
+## meaning 1..N or a range A..B; each scenario in one process, seeds one after another),
+## release, normal and fast mode side by side: seeds/s, succeeded payments/s, restarts/s, per
+## core, and the CPU split (secp256k1, LDK, rust-bitcoin, script checks, harness) from
+## `perf record` where perf works. Builds both binaries if needed.
+BENCH_SEEDS ?= 40
+BENCH_RANGE = $(if $(findstring ..,$(BENCH_SEEDS)),$(BENCH_SEEDS),1..$(BENCH_SEEDS))
 bench:
-	cargo build --release -p harness --bin ldk-dst
-	@start=$$(date +%s%N); failed=0; \
-	for s in $$(seq 1 $(BENCH_SEEDS)); do \
-	  ./target/release/ldk-dst run --scenario $(SCENARIO) --seed $$s --json > /dev/null || { echo "seed $$s failed"; failed=$$((failed+1)); }; \
-	done; \
-	ms=$$(( ($$(date +%s%N) - start) / 1000000 )); \
-	echo "$(BENCH_SEEDS) seeds in $$ms ms: $$(( $(BENCH_SEEDS) * 60000 / (ms + 1) )) seeds/min (release, sequential), $$failed failed"
+	@$(MAKE) --no-print-directory build-release FAST=
+	@if [ -z "$(LDK)$(LDK_VERSION)" ]; then $(MAKE) --no-print-directory build-release FAST=1; fi
+	@$(NORMAL_BIN) bench --seeds $(BENCH_RANGE) --profile --bin $(NORMAL_BIN) \
+	  $(if $(LDK)$(LDK_VERSION),,--bin $(FAST_BIN))
 
 ## Soak with the nightly defaults (release build; README "Soak"): every scenario for
 ## SOAK_DURATION, SOAK_JOBS children at once, into SOAK_OUT (a new directory per soak);
@@ -97,18 +124,18 @@ SOAK_OUT ?= target/soak/$(shell date +%Y%m%d-%H%M%S)
 SOAK_SHARD ?=
 SOAK_SEEDS ?=
 SOAK_ARGS ?=
-DST_BIN ?= target/release/ldk-dst
 soak:
-	cargo build --release -p harness --bin ldk-dst
-	$(DST_BIN) soak --duration $(SOAK_DURATION) --jobs $(SOAK_JOBS) --out $(SOAK_OUT) $(if $(SOAK_SHARD),--shard $(SOAK_SHARD)) $(if $(SOAK_SEEDS),--seeds $(SOAK_SEEDS)) $(if $(FAST),--confirm-with target/release/ldk-dst) $(SOAK_ARGS)
+	@$(MAKE) --no-print-directory build-release
+	@if [ -n "$(IS_FAST)" ]; then $(MAKE) --no-print-directory build-release FAST=; fi
+	$(DST_BIN) soak --duration $(SOAK_DURATION) --jobs $(SOAK_JOBS) --out $(SOAK_OUT) $(if $(SOAK_SHARD),--shard $(SOAK_SHARD)) $(if $(SOAK_SEEDS),--seeds $(SOAK_SEEDS)) $(if $(IS_FAST),--confirm-with $(NORMAL_BIN)) $(SOAK_ARGS)
 
 ## Merge the summaries of several soak directories (SOAK_DIRS=, e.g. one per shard) into one;
 ## SOAK_MERGE_ARGS= e.g. --markdown, --json, --out FILE.
 SOAK_DIRS ?=
 SOAK_MERGE_ARGS ?=
 soak-merge:
-	cargo build --release -p harness --bin ldk-dst
-	$(DST_BIN) soak-merge $(SOAK_DIRS) $(SOAK_MERGE_ARGS)
+	@$(MAKE) --no-print-directory build-release FAST=
+	$(NORMAL_BIN) soak-merge $(SOAK_DIRS) $(SOAK_MERGE_ARGS)
 
 fmt:
 	cargo fmt --all

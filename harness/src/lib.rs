@@ -5,6 +5,7 @@
 //! [`findings`] names the violations that are kept findings of [`fixture`]s.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod bucket;
 pub mod coverage;
 pub mod diff;

@@ -6,6 +6,7 @@
 //! ldk-dst coverage --scenario trampoline-receive --seeds 1..100 [--json] [--summary]
 //! ldk-dst soak --duration 10m --out DIR [--scenario S]... [--jobs N] [--shard I/N] [--json]
 //! ldk-dst soak-merge DIR... [--json] [--out FILE]
+//! ldk-dst bench [--scenario S]... [--seeds 1..40] [--bin BIN]... [--profile] [--json]
 //! ```
 //! `soak` and `soak-merge` have exit codes of their own: see [`harness::soak::EXIT_CODES`].
 //! Exit codes of `run` and `repro` (one per failure class, the worst class of the run
@@ -146,6 +147,16 @@ enum Command {
     /// Merge the summaries of several soaks (e.g. the shards of a nightly job) into one.
     #[command(after_help = harness::soak::EXIT_CODES)]
     SoakMerge(harness::soak::MergeArgs),
+    /// Measure throughput (seeds, payments, restarts per second and per core) and, with
+    /// --profile, where the CPU time goes.
+    ///
+    /// The standard configuration: swarm plans over --seeds, each scenario in one process
+    /// of its own, seeds one after another. Prints per scenario and binary seeds, succeeded
+    /// payments and restarts per second and per CPU second, and the verdicts; with
+    /// --profile the CPU split (secp256k1, LDK, rust-bitcoin, script checks, harness,
+    /// other) from `perf record`. Exit code 0, or 2 on bad usage or a binary that gave no
+    /// figures.
+    Bench(harness::bench::BenchArgs),
     /// Run one seeded simulation and print its outcome report.
     #[command(after_help = EXIT_CODES)]
     Run {
@@ -204,6 +215,13 @@ fn main() -> ExitCode {
         }
         Command::Soak(args) => ExitCode::from(harness::soak::main(args)),
         Command::SoakMerge(args) => ExitCode::from(harness::soak::merge_main(args)),
+        Command::Bench(args) => match harness::bench::command(&args) {
+            Ok(text) => {
+                let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage_error(&e.to_string()),
+        },
     }
 }
 
@@ -430,6 +448,7 @@ fn report_panic(
         let v = serde_json::json!({
             "ldk_version": sim::node::LDK_VERSION,
             "ldk_source": sim::node::LDK_SOURCE,
+            "cfg_secp256k1_fuzz": sim::node::CFG_SECP256K1_FUZZ,
             "scenario": fx.map_or(target.scenario.as_str(), |fx| fx.scenario.as_str()),
             "seed": seed.or(fx.map(|fx| fx.seed)),
             "fixture": target.fixture.as_ref().map(|p| p.display().to_string()),

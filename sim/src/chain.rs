@@ -88,7 +88,8 @@ struct Inner {
     /// disconnected transactions in the UTXO set.
     plant_keep_utxos: bool,
     /// Whether [`FakeChain::broadcast`] verifies scripts and signatures
-    /// ([`crate::chain_verify`]): in every run, not in this crate's unit tests.
+    /// ([`crate::chain_verify`]): in every run, not in this crate's unit tests nor in the
+    /// fast mode (`--cfg secp256k1_fuzz`, see [`crate::chain_verify::SCRIPT_CHECKS_POSSIBLE`]).
     script_checks: bool,
     /// Scripts of the harness's own wallets whose spends carry dummy witnesses: not checked.
     placeholder_scripts: BTreeSet<ScriptBuf>,
@@ -122,7 +123,7 @@ impl FakeChain {
             stale: BTreeMap::new(),
             forks: 0,
             plant_keep_utxos: false,
-            script_checks: cfg!(not(test)),
+            script_checks: cfg!(not(test)) && crate::chain_verify::SCRIPT_CHECKS_POSSIBLE,
             placeholder_scripts: BTreeSet::new(),
             script_refusals: Vec::new(),
         };

@@ -171,6 +171,11 @@ pub struct Report {
     pub ldk_source: &'static str,
     /// Whether LDK was built with `--cfg fuzzing` (needed for exact reproduction).
     pub cfg_fuzzing: bool,
+    /// Whether this is the fast mode: LDK and secp256k1 built with `--cfg secp256k1_fuzz`
+    /// (fake signatures, no script checks on the fake chain; see
+    /// [`sim::node::CFG_SECP256K1_FUZZ`]). Its digests differ from the normal build's and
+    /// its findings are confirmed with the normal build.
+    pub cfg_secp256k1_fuzz: bool,
     /// Number of crashes and restarts.
     pub restarts: usize,
     /// Each crash and restart.
@@ -255,6 +260,7 @@ pub fn build_from(run: &RunResult, ev: &oracle::Evidence) -> Report {
         ldk_version: sim::node::LDK_VERSION,
         ldk_source: sim::node::LDK_SOURCE,
         cfg_fuzzing: sim::node::CFG_FUZZING,
+        cfg_secp256k1_fuzz: sim::node::CFG_SECP256K1_FUZZ,
         restarts: w.restarts().len(),
         restart_log: restart_reports(w),
         payments: payment_reports(run, &verdict, &ledger),

@@ -29,9 +29,15 @@ impl Report {
     /// of configuration draws.
     fn header_text(&self, o: &mut String) {
         let _ = writeln!(o, "ldk-dst run: scenario {} seed {}", self.scenario, self.seed);
+        // The fast mode is named only when on: the normal build's header stays as it was.
+        let fast = if self.cfg_secp256k1_fuzz {
+            " | --cfg secp256k1_fuzz: on (FAST MODE: fake signatures, no script checks; confirm findings with the normal build)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             o,
-            "LDK {} from {} | --cfg fuzzing: {}",
+            "LDK {} from {} | --cfg fuzzing: {}{fast}",
             self.ldk_version,
             self.ldk_source,
             if self.cfg_fuzzing {

@@ -103,6 +103,12 @@ pub const LDK_SOURCE: &str = match option_env!("LDK_DST_LDK_SOURCE") {
 /// (`DESIGN.md`, decisions 2 and 8).
 pub const CFG_FUZZING: bool = cfg!(fuzzing);
 
+/// Whether this is the fast mode: a build with `--cfg secp256k1_fuzz` (`make ... FAST=1`),
+/// where secp256k1 signs and verifies with cheap fakes and the fake chain checks no scripts
+/// or signatures ([`crate::chain_verify::SCRIPT_CHECKS_POSSIBLE`]). Its findings are
+/// confirmed with the normal build.
+pub const CFG_SECP256K1_FUZZ: bool = cfg!(secp256k1_fuzz);
+
 type ChanMan = ChannelManager<
     Arc<ChainMon>,
     Arc<SimBroadcaster>,
