@@ -8,6 +8,7 @@
 //! the list of payments the payer asked LDK to make.
 
 use crate::faults::{FaultPlan, ScheduledFault};
+use crate::reach_actions::AppAction;
 use crate::reach_payments::{plan_bidirectional, PaymentDraws};
 use sim::net::NodeIdx;
 use sim::node::{ChannelInfo, ClosedBalance, HopPlan, Invoice, PayeePolicy, PaymentHash, PaymentId, TrampolineReceive};
@@ -152,12 +153,14 @@ pub struct RunResult {
     pub forced_anchors: bool,
     /// The LDK log sites the run hit, with their counts ([`sim::node::take_log_sites`]).
     pub log_sites: sim::node::LogSites,
-    /// What the run drew from its `faults` stream, as fixture `[[at]]` entries in draw
-    /// order: the crashes right after payments (`crash_after_payment_chance`), then the
-    /// random crashes (`random_crashes`), link disconnects, partitions and blocks
-    /// (`block_interval_ms`). With those knobs off, these entries pinned replay the same
-    /// steps (`ldk-dst shrink` does so; steps at equal times may then run in another order,
-    /// and the application's actions no longer see the crashes' moments).
+    /// What the run drew that a fixture's `[[at]]` entries can pin, in draw order: from its
+    /// `faults` stream the crashes right after payments (`crash_after_payment_chance`), then
+    /// the random crashes (`random_crashes`), link disconnects, partitions and blocks
+    /// (`block_interval_ms`); then the application's force-closes and cooperative closes
+    /// (`force_closes`, `coop_closes`, their own streams). With those knobs off, these
+    /// entries pinned replay the same steps (`ldk-dst shrink` does so; steps at equal times
+    /// may then run in another order, and closes still drawn no longer see the moments of
+    /// crashes pinned).
     pub drawn: Vec<ScheduledFault>,
 }
 
@@ -414,8 +417,8 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     let mut w = plan_payments(&mut world, spec, seed, &plan, &mut workload, &mut faults);
     let workload_start = world.now_ms();
     plan_faults(&world, spec.links, &plan, &mut faults, workload_start, &mut w);
-    let drawn = as_scheduled(&world, &w.steps);
     plan_app_actions(&mut world, spec.links, seed, &plan, workload_start, &mut w);
+    let drawn = as_scheduled(&world, &w.steps);
     let pay_ms: Vec<u64> = w.steps.iter().filter_map(|(t, s)| matches!(s, Step::Pay(_)).then_some(*t)).collect();
     let chain_steps = crate::reach_chain::plan(seed, &plan, spec.nodes.len(), workload_start, w.end_ms, &pay_ms);
     w.steps.extend(chain_steps.into_iter().map(|(t, s)| (t, Step::Chain(s))));
@@ -843,6 +846,12 @@ fn as_scheduled(world: &World, steps: &[(u64, Step)]) -> Vec<ScheduledFault> {
                 Some(ScheduledFault::Partition { at_ms, node: name(node), duration_ms })
             }
             Step::Mine => Some(ScheduledFault::Mine { at_ms }),
+            Step::App(AppAction::ForceClose { node, peer }) => {
+                Some(ScheduledFault::ForceClose { at_ms, node: name(node), peer: name(peer) })
+            }
+            Step::App(AppAction::CoopClose { node, peer }) => {
+                Some(ScheduledFault::CoopClose { at_ms, node: name(node), peer: name(peer) })
+            }
             _ => None,
         })
         .collect()
@@ -875,6 +884,12 @@ fn schedule_pinned(world: &World, scheduled: &[ScheduledFault], steps: &mut Vec<
                 Step::Partition { node: idx(node), duration_ms: *duration_ms }
             }
             ScheduledFault::Mine { .. } => Step::Mine,
+            ScheduledFault::ForceClose { node, peer, .. } => {
+                Step::App(AppAction::ForceClose { node: idx(node), peer: idx(peer) })
+            }
+            ScheduledFault::CoopClose { node, peer, .. } => {
+                Step::App(AppAction::CoopClose { node: idx(node), peer: idx(peer) })
+            }
         };
         steps.push((f.at_ms(), step));
     }

@@ -7,14 +7,18 @@
 //! A run is its scenario, seed, [`FaultPlan`] and pinned faults (`[[at]]` entries,
 //! [`ScheduledFault`]). The search moves between such [`Candidate`]s:
 //!
-//! 1. **Pin the drawn faults** (once, first): the crashes right after payments, random
-//!    crashes, link disconnects, partitions and blocks the run drew from its `faults` stream
-//!    ([`crate::scenario::RunResult::drawn`]) become `[[at]]` entries and their knobs 0.
-//!    They all come from one stream in that order, so only a suffix of those groups can be
-//!    pinned without shifting the others' draws: the whole list is tried first, then shorter
-//!    suffixes (blocks alone last). Pinning replays the same steps except for ties at one
-//!    simulated time and the application actions that aim at crash moments, so it is kept
-//!    only when the run still fails with the bucket.
+//! 1. **Pin the drawn faults** (first in every round while some of their knobs are on:
+//!    what other steps changed may let a later attempt succeed). What the run drew that an
+//!    `[[at]]` entry can say ([`crate::scenario::RunResult::drawn`]) becomes `[[at]]`
+//!    entries and the knobs that drew it 0: the application's force-closes and cooperative
+//!    closes (their own streams: pinning them alone is exact), and the crashes right after
+//!    payments, random crashes, link disconnects, partitions and blocks of the `faults`
+//!    stream. Those come from one stream in that order, so only a suffix of them can be
+//!    pinned without shifting the others' draws; closes still drawn would no longer see the
+//!    moments of crashes pinned. The candidates, most pinned first: the closes with each
+//!    suffix, the closes alone, each suffix alone ([`moves`]). Even an exact pinning may
+//!    order steps at one simulated time differently, so it is kept only when the run still
+//!    fails with the bucket.
 //! 2. **Remove `[[at]]` entries** by delta debugging (chunks of half the list, then
 //!    quarters, ... down to single entries).
 //! 3. **Knobs** of what cannot be pinned (write delays, persistence modes, crashes after a
@@ -27,7 +31,7 @@
 //! 5. **Shorten** each pinned crash's downtime and partition's duration (halved, down to
 //!    100 ms).
 //!
-//! Steps 2 to 5 repeat until a round changes nothing or the budget of runs is spent.
+//! The steps repeat in rounds until a round changes nothing or the budget of runs is spent.
 //!
 //! # When a candidate counts as failing the same way
 //!
@@ -339,13 +343,14 @@ pub fn shrink(input: &Input, opts: &Options) -> Result<Shrunk, ShrinkError> {
         current: start,
         counts: first.counts.clone(),
         payments: first.payments.clone(),
+        drawn: first.drawn.clone(),
         runs: 1,
         exhausted: false,
         removed: Vec::new(),
     };
-    s.pin_drawn(&first.drawn);
     loop {
         let before = s.current.clone();
+        s.pin_drawn();
         s.remove_pinned();
         s.greedy(&moves::knob_moves());
         s.remove_payments();
@@ -379,6 +384,8 @@ struct Search<'a> {
     counts: Counts,
     /// The current run's planned payments, in words.
     payments: Vec<String>,
+    /// What the current run drew from its `faults` stream.
+    drawn: Vec<ScheduledFault>,
     runs: usize,
     exhausted: bool,
     removed: Vec<String>,
@@ -415,6 +422,7 @@ impl Search<'_> {
                     self.current = c;
                     self.counts = e.counts;
                     self.payments = e.payments;
+                    self.drawn = e.drawn;
                     self.removed.push(what);
                     return Some(start + k);
                 }
@@ -445,9 +453,10 @@ impl Search<'_> {
         })
     }
 
-    /// Step 1 of the module docs: pins the run's drawn faults (a suffix of their groups).
-    fn pin_drawn(&mut self, drawn: &[ScheduledFault]) {
-        let cands = moves::pin_candidates(&self.current, drawn);
+    /// Step 1 of the module docs: pins the current run's drawn faults (a suffix of their
+    /// groups); nothing when their knobs are all off already.
+    fn pin_drawn(&mut self) {
+        let cands = moves::pin_candidates(&self.current, &self.drawn);
         self.try_first(cands);
     }
 

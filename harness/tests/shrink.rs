@@ -86,3 +86,23 @@ fn bad_usage_is_exit_code_2_before_any_run() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
 }
+
+#[test]
+fn closes_pin_as_fixture_entries() {
+    use harness::faults::ScheduledFault;
+    let at = vec![
+        ScheduledFault::ForceClose { at_ms: 17_000, node: "B2".into(), peer: "A".into() },
+        ScheduledFault::CoopClose { at_ms: 33_000, node: "B1".into(), peer: "C".into() },
+    ];
+    let plan = FaultPlan { skip_payments: vec![1, 4], ..FaultPlan::crashes_only() };
+    let text = harness::fixture::pinned_text(&[], "trampoline-receive", 43, "n", &plan, &at);
+    let f = harness::fixture::parse(Path::new("x.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!((f.at, f.faults), (at, Some(plan)), "{text}");
+    assert!(text.contains("fault = \"force-close\"") && text.contains("skip_payments = [1, 4]"), "{text}");
+    let bad = "scenario = \"trampoline-receive\"\nseed = 1\n[[at]]\nfault = \"coop-close\"\nat_ms = 1\nnode = \"A\"\npeer = \"A\"\n";
+    let e = harness::fixture::parse(Path::new("x.toml"), bad).unwrap_err().to_string();
+    assert!(e.contains("[[at]] entry 1: close of A's channel with itself"), "{e}");
+    let bad = bad.replace("peer = \"A\"", "peer = \"Z\"");
+    let e = harness::fixture::parse(Path::new("x.toml"), &bad).unwrap_err().to_string();
+    assert!(e.contains("unknown node 'Z'"), "{e}");
+}

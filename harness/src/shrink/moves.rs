@@ -24,9 +24,10 @@ enum Kind {
     Chance,
     /// A count: off 0, halved (not below 1).
     Count,
-    /// A duration or size with no off value of its own, halved down to a floor: the named
-    /// field's value, or a constant.
-    Span(Floor),
+    /// A duration or size with no off value of its own, halved down to a floor (the named
+    /// field's value, or a constant); only while the knob it sizes (the second field) is on,
+    /// since otherwise it changes nothing.
+    Span(Floor, &'static str),
     /// A duration whose 0 means "off" (`write_delay_ms_max`), halved down to a floor.
     SpanOff(u64),
     /// A mean interval between events, 0 meaning none: off 0, or doubled (fewer events).
@@ -75,16 +76,16 @@ const KNOBS: &[(&str, Kind)] = &[
     ("long_offline", Kind::Count),
     ("watch_channel_restart_chance", Kind::Chance),
     ("signer_unavailable_chance", Kind::Chance),
-    ("downtime_ms_max", Kind::Span(Floor::Field("downtime_ms_min"))),
-    ("crash_after_payment_downtime_ms_max", Kind::Span(Floor::Field("downtime_ms_min"))),
-    ("crash_after_restart_downtime_ms_max", Kind::Span(Floor::Field("downtime_ms_min"))),
-    ("opening_crash_downtime_ms_max", Kind::Span(Floor::Field("downtime_ms_min"))),
-    ("partition_ms_max", Kind::Span(Floor::Field("partition_ms_min"))),
-    ("late_events_delay_ms_max", Kind::Span(Floor::Const(20))),
-    ("listener_lag_ms_max", Kind::Span(Floor::Const(20))),
-    ("signer_unavailable_ms_max", Kind::Span(Floor::Const(20))),
-    ("long_offline_blocks_max", Kind::Span(Floor::Const(1))),
-    ("reorg_depth_max", Kind::Span(Floor::Const(1))),
+    ("downtime_ms_max", Kind::Span(Floor::Field("downtime_ms_min"), "random_crashes")),
+    ("crash_after_payment_downtime_ms_max", Kind::Span(Floor::Field("downtime_ms_min"), "crash_after_payment_chance")),
+    ("crash_after_restart_downtime_ms_max", Kind::Span(Floor::Field("downtime_ms_min"), "crash_after_restart_chance")),
+    ("opening_crash_downtime_ms_max", Kind::Span(Floor::Field("downtime_ms_min"), "opening_crashes")),
+    ("partition_ms_max", Kind::Span(Floor::Field("partition_ms_min"), "partitions")),
+    ("late_events_delay_ms_max", Kind::Span(Floor::Const(20), "late_events_chance")),
+    ("listener_lag_ms_max", Kind::Span(Floor::Const(20), "listener_lag_chance")),
+    ("signer_unavailable_ms_max", Kind::Span(Floor::Const(20), "signer_unavailable_chance")),
+    ("long_offline_blocks_max", Kind::Span(Floor::Const(1), "long_offline")),
+    ("reorg_depth_max", Kind::Span(Floor::Const(1), "reorgs")),
     ("latency_ms_max", Kind::Latency),
     ("jitter_ms_max", Kind::Latency),
 ];
@@ -153,8 +154,9 @@ fn knob_value(field: &str, kind: Kind, old: f64, off: bool, plan: &FaultPlan) ->
             halved
         }
         (Kind::SpanOff(floor), false) => halved.max(floor as f64).min(old),
-        (Kind::Span(_), true) => return None,
-        (Kind::Span(floor), false) => {
+        (Kind::Span(..), true) => return None,
+        (Kind::Span(_, gate), false) if get(plan, gate) == 0.0 => return None,
+        (Kind::Span(floor, _), false) => {
             let floor = match floor {
                 Floor::Field(f) => get(plan, f),
                 Floor::Const(v) => v as f64,
@@ -212,6 +214,12 @@ pub(super) fn describe(f: &ScheduledFault) -> String {
             format!("partition of {node} at {at_ms} ms (for {duration_ms} ms)")
         }
         ScheduledFault::Mine { at_ms } => format!("block mined at {at_ms} ms"),
+        ScheduledFault::ForceClose { at_ms, node, peer } => {
+            format!("force-close by {node} of its channel with {peer} at {at_ms} ms")
+        }
+        ScheduledFault::CoopClose { at_ms, node, peer } => {
+            format!("cooperative close by {node} of its channel with {peer} at {at_ms} ms")
+        }
     }
 }
 
@@ -225,45 +233,71 @@ pub(super) fn listing(title: &str, items: &[String]) -> String {
     out
 }
 
-/// The groups of a run's drawn faults, in draw order ([`crate::scenario::RunResult::drawn`]),
-/// each with the knob that drew it: crashes right after payments, random crashes, link
-/// disconnects, partitions, blocks.
-fn drawn_groups<'a>(plan: &FaultPlan, drawn: &'a [ScheduledFault]) -> [(&'static str, Vec<&'a ScheduledFault>); 5] {
+/// A group of a run's drawn faults: the knobs that drew it and its entries.
+type Group<'a> = (&'static [&'static str], Vec<&'a ScheduledFault>);
+
+/// The groups of a run's drawn faults ([`crate::scenario::RunResult::drawn`]), each with the
+/// knobs that drew it: the application's closes (their own streams), then, in the `faults`
+/// stream's draw order, crashes right after payments, random crashes, link disconnects,
+/// partitions, blocks.
+fn drawn_groups<'a>(plan: &FaultPlan, drawn: &'a [ScheduledFault]) -> [Group<'a>; 6] {
     let crashes: Vec<&ScheduledFault> = drawn.iter().filter(|f| matches!(f, ScheduledFault::Crash { .. })).collect();
     let after_payment = crashes.len().saturating_sub(plan.random_crashes as usize);
     let of = |pick: fn(&ScheduledFault) -> bool| drawn.iter().filter(|f| pick(f)).collect::<Vec<_>>();
     [
-        ("crash_after_payment_chance", crashes[..after_payment].to_vec()),
-        ("random_crashes", crashes[after_payment..].to_vec()),
-        ("link_disconnects", of(|f| matches!(f, ScheduledFault::Disconnect { .. }))),
-        ("partitions", of(|f| matches!(f, ScheduledFault::Partition { .. }))),
-        ("block_interval_ms", of(|f| matches!(f, ScheduledFault::Mine { .. }))),
+        (
+            &["force_closes", "coop_closes"],
+            of(|f| matches!(f, ScheduledFault::ForceClose { .. } | ScheduledFault::CoopClose { .. })),
+        ),
+        (&["crash_after_payment_chance"], crashes[..after_payment].to_vec()),
+        (&["random_crashes"], crashes[after_payment..].to_vec()),
+        (&["link_disconnects"], of(|f| matches!(f, ScheduledFault::Disconnect { .. }))),
+        (&["partitions"], of(|f| matches!(f, ScheduledFault::Partition { .. }))),
+        (&["block_interval_ms"], of(|f| matches!(f, ScheduledFault::Mine { .. }))),
     ]
 }
 
-/// Step 1's candidates: the drawn faults of groups `g..` pinned and their knobs 0, for `g`
-/// from the first group to the last (only a suffix can be pinned without shifting the
-/// draws of the groups before it).
-pub(super) fn pin_candidates(c: &Candidate, drawn: &[ScheduledFault]) -> Vec<(Candidate, String)> {
-    let groups = drawn_groups(&c.plan, drawn);
-    let mut out = Vec::new();
-    for g in 0..groups.len() {
-        let suffix = &groups[g..];
-        let mut plan = c.plan.clone();
-        let mut at: Vec<ScheduledFault> = Vec::new();
-        let mut what = Vec::new();
-        for (knob, faults) in suffix {
-            let Some(p) = set(&plan, knob, 0.0, *knob == "crash_after_payment_chance") else { continue };
-            plan = p;
-            at.extend(faults.iter().map(|f| (*f).clone()));
-            what.push(format!("{knob} -> 0 ({} drawn)", faults.len()));
-        }
-        if plan == c.plan {
+/// `c` with `groups` pinned (their entries before `c`'s own, their knobs 0), and what that
+/// did; `None` when it changes nothing.
+fn pinned(c: &Candidate, groups: &[&Group]) -> Option<(Candidate, String)> {
+    let mut plan = c.plan.clone();
+    let mut at: Vec<ScheduledFault> = Vec::new();
+    let mut what = Vec::new();
+    for (knobs, faults) in groups {
+        if faults.is_empty() && knobs.iter().all(|k| get(&plan, k) == 0.0) {
             continue;
         }
-        at.extend(c.at.iter().cloned());
-        let title = format!("pinned the drawn faults as {} [[at]] entries", at.len() - c.at.len());
-        out.push((Candidate { plan, at }, listing(&title, &what)));
+        for knob in knobs.iter() {
+            plan = set(&plan, knob, 0.0, *knob == "crash_after_payment_chance")?;
+        }
+        at.extend(faults.iter().map(|f| (*f).clone()));
+        what.push(format!("{} -> 0 ({} drawn)", knobs.join(", "), faults.len()));
+    }
+    if plan == c.plan {
+        return None;
+    }
+    at.extend(c.at.iter().cloned());
+    let title = format!("pinned the drawn faults as {} [[at]] entries", at.len() - c.at.len());
+    Some((Candidate { plan, at }, listing(&title, &what)))
+}
+
+/// Step 1's candidates, most pinned first. Pinning the closes is exact on its own (their
+/// streams are theirs; they are placed around the crashes as drawn). Of the `faults`
+/// stream's groups only a suffix can be pinned without shifting the draws of the groups
+/// before it; pinned crashes are no longer moments the closes still drawn aim at. So: the
+/// closes with each suffix (longest first), the closes alone, then each suffix alone.
+pub(super) fn pin_candidates(c: &Candidate, drawn: &[ScheduledFault]) -> Vec<(Candidate, String)> {
+    let groups = drawn_groups(&c.plan, drawn);
+    let (closes, stream) = (&groups[0], &groups[1..]);
+    let suffix = |g: usize| stream[g..].iter().collect::<Vec<_>>();
+    let mut sets: Vec<Vec<&Group>> = (0..stream.len()).map(|g| [vec![closes], suffix(g)].concat()).collect();
+    sets.push(vec![closes]);
+    sets.extend((0..stream.len()).map(suffix));
+    let mut out: Vec<(Candidate, String)> = Vec::new();
+    for set in sets {
+        if let Some(cand) = pinned(c, &set).filter(|(x, _)| out.iter().all(|(y, _)| y != x)) {
+            out.push(cand);
+        }
     }
     out
 }
