@@ -78,6 +78,28 @@ pub enum ScheduledFault {
         /// Simulated ms since the run started.
         at_ms: u64,
     },
+    /// The application on `node` force-closes its channel with `peer`
+    /// (`force_close_broadcasting_latest_txn`; nothing when `node` is down or has no such
+    /// channel open), as the plan's `force_closes` do at drawn moments.
+    ForceClose {
+        /// Simulated ms since the run started.
+        at_ms: u64,
+        /// The end that closes.
+        node: String,
+        /// The other end.
+        peer: String,
+    },
+    /// The application on `node` starts a cooperative close of its channel with `peer`
+    /// (`close_channel`; nothing when `node` is down or has no such channel open), as the
+    /// plan's `coop_closes` do at drawn moments.
+    CoopClose {
+        /// Simulated ms since the run started.
+        at_ms: u64,
+        /// The end that closes.
+        node: String,
+        /// The other end.
+        peer: String,
+    },
 }
 
 impl ScheduledFault {
@@ -87,7 +109,9 @@ impl ScheduledFault {
             ScheduledFault::Crash { at_ms, .. }
             | ScheduledFault::Disconnect { at_ms, .. }
             | ScheduledFault::Partition { at_ms, .. }
-            | ScheduledFault::Mine { at_ms } => *at_ms,
+            | ScheduledFault::Mine { at_ms }
+            | ScheduledFault::ForceClose { at_ms, .. }
+            | ScheduledFault::CoopClose { at_ms, .. } => *at_ms,
         }
     }
 
@@ -95,7 +119,9 @@ impl ScheduledFault {
     pub fn nodes(&self) -> Vec<&str> {
         match self {
             ScheduledFault::Crash { node, .. } | ScheduledFault::Partition { node, .. } => vec![node],
-            ScheduledFault::Disconnect { node, peer, .. } => vec![node, peer],
+            ScheduledFault::Disconnect { node, peer, .. }
+            | ScheduledFault::ForceClose { node, peer, .. }
+            | ScheduledFault::CoopClose { node, peer, .. } => vec![node, peer],
             ScheduledFault::Mine { .. } => vec![],
         }
     }

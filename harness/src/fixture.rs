@@ -15,6 +15,9 @@
 //! node = "B1"
 //! downtime_ms = 2000
 //! ```
+//! An `[[at]]` entry is a `crash` (`node`, `downtime_ms`), a `disconnect` (`node`, `peer`),
+//! a `partition` (`node`, `duration_ms`), `mine` (a block), or an application's
+//! `force-close` or `coop-close` of `node`'s channel with `peer` ([`ScheduledFault`]).
 //! A kept finding adds `class`, `expect` (the invariants its run violates) and `signature`,
 //! how later runs are recognised as hitting it again (`crate::findings`): the violation's
 //! typed code ([`ViolationCode`], kebab-case), or [`Signature`] tables that can also require
@@ -416,25 +419,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
         })?;
     }
     for (i, entry) in fixture.at.iter().enumerate() {
-        let entry_error = |message: String| FixtureError::Entry { path: path.to_path_buf(), entry: i + 1, message };
-        let span = match entry {
-            ScheduledFault::Crash { downtime_ms, .. } => Some(("downtime_ms", *downtime_ms)),
-            ScheduledFault::Partition { duration_ms, .. } => Some(("duration_ms", *duration_ms)),
-            ScheduledFault::Disconnect { node, peer, .. } => {
-                if node == peer {
-                    return Err(entry_error(format!("disconnect of {node} from itself")));
-                }
-                None
-            }
-            ScheduledFault::Mine { .. } => None,
-        };
-        let at_ms = entry.at_ms();
-        if at_ms > MAX_DURATION_MS {
-            return Err(entry_error(format!("field `at_ms`: must be from 0 to {MAX_DURATION_MS} ms; got {at_ms}")));
-        }
-        if let Some((field, v)) = span {
-            check_fault_span(v).map_err(|m| entry_error(format!("field `{field}`: {m}")))?;
-        }
+        check_entry(entry).map_err(|message| FixtureError::Entry {
+            path: path.to_path_buf(),
+            entry: i + 1,
+            message,
+        })?;
     }
     let field_error = |field: &str, message: &str| FixtureError::Parse {
         path: path.to_path_buf(),
@@ -510,6 +499,36 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
         }
     }
     Ok(fixture)
+}
+
+/// Checks one `[[at]]` entry: its time, how long it lasts, and that it names two nodes
+/// where it needs two. The error says which field and what is allowed.
+fn check_entry(entry: &ScheduledFault) -> Result<(), String> {
+    let span = match entry {
+        ScheduledFault::Crash { downtime_ms, .. } => Some(("downtime_ms", *downtime_ms)),
+        ScheduledFault::Partition { duration_ms, .. } => Some(("duration_ms", *duration_ms)),
+        ScheduledFault::Disconnect { node, peer, .. } => {
+            if node == peer {
+                return Err(format!("disconnect of {node} from itself"));
+            }
+            None
+        }
+        ScheduledFault::ForceClose { node, peer, .. } | ScheduledFault::CoopClose { node, peer, .. } => {
+            if node == peer {
+                return Err(format!("close of {node}'s channel with itself"));
+            }
+            None
+        }
+        ScheduledFault::Mine { .. } => None,
+    };
+    let at_ms = entry.at_ms();
+    if at_ms > MAX_DURATION_MS {
+        return Err(format!("field `at_ms`: must be from 0 to {MAX_DURATION_MS} ms; got {at_ms}"));
+    }
+    if let Some((field, v)) = span {
+        check_fault_span(v).map_err(|m| format!("field `{field}`: {m}"))?;
+    }
+    Ok(())
 }
 
 /// Whether `text` is a date, `YYYY-MM-DD`.

@@ -19,4 +19,5 @@ pub mod reach_chain;
 pub mod reach_payments;
 pub mod report;
 pub mod scenario;
+pub mod shrink;
 pub mod soak;

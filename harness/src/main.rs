@@ -7,6 +7,7 @@
 //! ldk-dst soak --duration 10m --out DIR [--scenario S]... [--jobs N] [--shard I/N] [--json]
 //! ldk-dst soak-merge DIR... [--json] [--out FILE]
 //! ldk-dst bench [--scenario S]... [--seeds 1..40] [--bin BIN]... [--profile] [--json]
+//! ldk-dst shrink --fixture F | --scenario S --seed N [--out FILE] [--max-runs R] [--bucket KEY]
 //! ```
 //! `soak` and `soak-merge` have exit codes of their own: see [`harness::soak::EXIT_CODES`].
 //! Exit codes of `run` and `repro` (one per failure class, the worst class of the run
@@ -157,6 +158,42 @@ enum Command {
     /// other) from `perf record`. Exit code 0, or 2 on bad usage or a binary that gave no
     /// figures.
     Bench(harness::bench::BenchArgs),
+    /// Shrink a failing run: pin the faults it drew as timed faults, then remove and shorten
+    /// faults, payments and restarts (delta debugging) while the run still fails with the
+    /// same bucket (failure signature); write the smallest as a fixture (a header says what
+    /// was removed, and its replay line) and print the counts before and after. Deterministic
+    /// (the same input gives the same fixture, whatever --jobs). Exit codes: 0 shrunk (or
+    /// already minimal), 1 the run does not fail (nothing to shrink), 2 bad usage (arguments,
+    /// an unreadable fixture, an unknown scenario, a --bucket the run does not fall in, an
+    /// --out that cannot be written).
+    Shrink {
+        /// Scenario name (with --seed; its swarm plan is shrunk).
+        #[arg(long, default_value = "trampoline-receive", conflicts_with = "fixture")]
+        scenario: String,
+        /// The run's seed; with --fixture, overrides its seed.
+        #[arg(long, allow_hyphen_values = true, required_unless_present = "fixture")]
+        seed: Option<String>,
+        /// A fixture to shrink (a kept finding's is judged as that finding).
+        #[arg(long)]
+        fixture: Option<std::path::PathBuf>,
+        /// Where to write the shrunk fixture [default: target/shrink/<fixture stem or
+        /// scenario-seed>-shrunk.toml].
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// At most this many runs, the input's own included.
+        #[arg(long, default_value_t = harness::shrink::DEFAULT_MAX_RUNS)]
+        max_runs: usize,
+        /// Candidate runs at once (threads); the result does not depend on it.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// The bucket to keep (a key as the output names it); default: the run's first new
+        /// bucket, else its first known one.
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Print one JSON object (input, bucket, before, after, removed, runs, out, replay).
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one seeded simulation and print its outcome report.
     #[command(after_help = EXIT_CODES)]
     Run {
@@ -222,7 +259,68 @@ fn main() -> ExitCode {
             }
             Err(e) => usage_error(&e.to_string()),
         },
+        Command::Shrink { scenario, seed, fixture, out, max_runs, jobs, bucket, json } => {
+            shrink(&scenario, seed.as_deref(), fixture.as_deref(), out, (max_runs, jobs, bucket), json)
+        }
     }
+}
+
+/// `ldk-dst shrink`: see [`Command::Shrink`].
+fn shrink(
+    scenario: &str,
+    seed: Option<&str>,
+    fixture: Option<&std::path::Path>,
+    out: Option<std::path::PathBuf>,
+    (max_runs, jobs, bucket): (usize, usize, Option<String>),
+    json: bool,
+) -> ExitCode {
+    use harness::shrink::{Input, Options};
+    let seed = match seed.map(|s| s.trim().parse::<u64>().map_err(|_| s)) {
+        None => None,
+        Some(Ok(seed)) => Some(seed),
+        Some(Err(bad)) => return usage_error(&format!("malformed seed '{bad}': expected an unsigned 64-bit integer")),
+    };
+    if max_runs == 0 || jobs == 0 {
+        return usage_error("--max-runs and --jobs must be at least 1");
+    }
+    let input = match fixture {
+        Some(path) => match harness::fixture::load(path) {
+            Ok(fx) => Input::from_fixture(path, &fx, seed),
+            Err(e) => return usage_error(&e.to_string()),
+        },
+        None => match harness::scenario::node_names(scenario) {
+            Ok(_) => Input::from_seed(scenario, seed.expect("clap requires --seed")),
+            Err(e) => return usage_error(&e.to_string()),
+        },
+    };
+    let out = out.unwrap_or_else(|| input.default_out());
+    let opts = Options { max_runs, jobs, bucket, known_dir: harness::outcome::fixtures_dir() };
+    // Checked before the search, so that its runs are not spent for nothing.
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return usage_error(&format!("--out {}: cannot create {}: {e}", out.display(), dir.display()));
+        }
+    }
+    let shrunk = match harness::shrink::shrink(&input, &opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    let fixture_text = harness::shrink::fixture_text(&shrunk, &out);
+    if let Err(e) = harness::fixture::write_atomic(&out, &fixture_text) {
+        // Nothing lost: the shrunk fixture goes to stdout instead.
+        println!("{fixture_text}");
+        return usage_error(&format!("cannot write the shrunk fixture (printed above instead): {e}"));
+    }
+    let text = if json {
+        serde_json::to_string_pretty(&harness::shrink::to_json(&shrunk, &out)).expect("shrink serializes") + "\n"
+    } else {
+        harness::shrink::to_text(&shrunk, &out)
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    ExitCode::SUCCESS
 }
 
 /// `ldk-dst coverage`: see [`Command::Coverage`].

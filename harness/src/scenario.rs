@@ -8,6 +8,7 @@
 //! the list of payments the payer asked LDK to make.
 
 use crate::faults::{FaultPlan, ScheduledFault};
+use crate::reach_actions::AppAction;
 use crate::reach_payments::{plan_bidirectional, PaymentDraws};
 use sim::net::NodeIdx;
 use sim::node::{ChannelInfo, ClosedBalance, HopPlan, Invoice, PayeePolicy, PaymentHash, PaymentId, TrampolineReceive};
@@ -152,6 +153,15 @@ pub struct RunResult {
     pub forced_anchors: bool,
     /// The LDK log sites the run hit, with their counts ([`sim::node::take_log_sites`]).
     pub log_sites: sim::node::LogSites,
+    /// What the run drew that a fixture's `[[at]]` entries can pin, in draw order: from its
+    /// `faults` stream the crashes right after payments (`crash_after_payment_chance`), then
+    /// the random crashes (`random_crashes`), link disconnects, partitions and blocks
+    /// (`block_interval_ms`); then the application's force-closes and cooperative closes
+    /// (`force_closes`, `coop_closes`, their own streams). With those knobs off, these
+    /// entries pinned replay the same steps (`ldk-dst shrink` does so; steps at equal times
+    /// may then run in another order, and closes still drawn no longer see the moments of
+    /// crashes pinned).
+    pub drawn: Vec<ScheduledFault>,
 }
 
 /// Something the channel opening could not do (the oracle judges each as a liveness
@@ -408,9 +418,11 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
     let workload_start = world.now_ms();
     plan_faults(&world, spec.links, &plan, &mut faults, workload_start, &mut w);
     plan_app_actions(&mut world, spec.links, seed, &plan, workload_start, &mut w);
+    let drawn = as_scheduled(&world, &w.steps);
     let pay_ms: Vec<u64> = w.steps.iter().filter_map(|(t, s)| matches!(s, Step::Pay(_)).then_some(*t)).collect();
     let chain_steps = crate::reach_chain::plan(seed, &plan, spec.nodes.len(), workload_start, w.end_ms, &pay_ms);
     w.steps.extend(chain_steps.into_iter().map(|(t, s)| (t, Step::Chain(s))));
+    skip_payments(&plan, &mut w);
     schedule_pinned(&world, &opts.scheduled, &mut w.steps);
     // Stable: at equal times, planned steps keep their order and fixture steps come last.
     w.steps.sort_by_key(|(t, _)| *t);
@@ -446,6 +458,7 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
         setup_problems,
         forced_anchors: opts.force_anchors,
         log_sites: sim::node::take_log_sites(),
+        drawn,
     }
 }
 
@@ -820,6 +833,43 @@ fn plan_app_actions(
     w.steps.extend(actions.into_iter().map(|(t, a)| (t, Step::App(a))));
 }
 
+/// The crashes, link faults and blocks among `steps`, as fixture entries (payments and
+/// other steps left out), in their order.
+fn as_scheduled(world: &World, steps: &[(u64, Step)]) -> Vec<ScheduledFault> {
+    let name = |i: NodeIdx| world.name(i).to_string();
+    steps
+        .iter()
+        .filter_map(|&(at_ms, ref step)| match *step {
+            Step::Crash { node, downtime_ms } => Some(ScheduledFault::Crash { at_ms, node: name(node), downtime_ms }),
+            Step::Disconnect(x, y) => Some(ScheduledFault::Disconnect { at_ms, node: name(x), peer: name(y) }),
+            Step::Partition { node, duration_ms } => {
+                Some(ScheduledFault::Partition { at_ms, node: name(node), duration_ms })
+            }
+            Step::Mine => Some(ScheduledFault::Mine { at_ms }),
+            Step::App(AppAction::ForceClose { node, peer }) => {
+                Some(ScheduledFault::ForceClose { at_ms, node: name(node), peer: name(peer) })
+            }
+            Step::App(AppAction::CoopClose { node, peer }) => {
+                Some(ScheduledFault::CoopClose { at_ms, node: name(node), peer: name(peer) })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Leaves out the payments the plan's `skip_payments` names: their sends are dropped from
+/// the steps (after every draw that saw them) and they are marked unsent.
+fn skip_payments(plan: &FaultPlan, w: &mut Workload) {
+    if plan.skip_payments.is_empty() {
+        return;
+    }
+    let skipped = |i: usize| plan.skip_payments.contains(&(i as u64));
+    w.steps.retain(|(_, s)| !matches!(s, Step::Pay(i) if skipped(*i)));
+    for (_, p) in w.payments.iter_mut().enumerate().filter(|(i, _)| skipped(*i)) {
+        p.send_error = Some("left out by the plan's skip_payments (a shrunk run)".into());
+    }
+}
+
 /// Adds a fixture's pinned faults to `steps`.
 fn schedule_pinned(world: &World, scheduled: &[ScheduledFault], steps: &mut Vec<(u64, Step)>) {
     let idx =
@@ -834,6 +884,12 @@ fn schedule_pinned(world: &World, scheduled: &[ScheduledFault], steps: &mut Vec<
                 Step::Partition { node: idx(node), duration_ms: *duration_ms }
             }
             ScheduledFault::Mine { .. } => Step::Mine,
+            ScheduledFault::ForceClose { node, peer, .. } => {
+                Step::App(AppAction::ForceClose { node: idx(node), peer: idx(peer) })
+            }
+            ScheduledFault::CoopClose { node, peer, .. } => {
+                Step::App(AppAction::CoopClose { node: idx(node), peer: idx(peer) })
+            }
         };
         steps.push((f.at_ms(), step));
     }

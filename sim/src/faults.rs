@@ -308,6 +308,13 @@ pub struct FaultPlan {
     /// [`SWARM_SEND_PATIENCE_MS`]. Left out of the report when 0.
     #[serde(skip_serializing_if = "is_zero_u64")]
     pub send_patience_ms: u64,
+    /// Payments of the workload that are planned as usual (drawn, their invoices created,
+    /// their payee's policy set) but never sent, by index in planned order (the scenario's
+    /// payments, then its `Bidirectional` ones; 0-based); the report lists them as unsent.
+    /// Empty: every payment is sent, as before. Not a draw, so leaving a payment out shifts
+    /// no other draw: `ldk-dst shrink` sets it. Left out of the report when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skip_payments: Vec<u64>,
 }
 
 /// The swarm's [`FaultPlan::send_patience_ms`], ms.
@@ -426,6 +433,7 @@ impl FaultPlan {
             signer_unavailable_chance: 0.0,
             signer_unavailable_ms_max: 0,
             send_patience_ms: 0,
+            skip_payments: Vec::new(),
         }
     }
 
