@@ -16,3 +16,4 @@ pub mod reach_chain;
 pub mod reach_payments;
 pub mod report;
 pub mod scenario;
+pub mod sweep;
