@@ -4,11 +4,12 @@
 //! commitment, the holder's, a commitment secret, a preimage), and what the manager was
 //! written with.
 //!
-//! What a monitor write holds is read from the messages around it on its channel, as LDK
-//! orders them: a write right after handling `commitment_signed` holds the holder's new
-//! commitment, after `revoke_and_ack` the counterparty's secret; the write right before
-//! sending `commitment_signed` (or the update it signs) holds the counterparty's new
-//! commitment, and the first write before sending `update_fulfill_htlc` the preimage.
+//! What a monitor write holds is read from the messages around it, as LDK orders them: a
+//! write made while handling `commitment_signed` holds the holder's new commitment, while
+//! handling `revoke_and_ack` the counterparty's secret, while handling
+//! `update_fulfill_htlc` the preimage (on either edge); the last write before sending
+//! `commitment_signed` (or the update it signs) holds the counterparty's new commitment,
+//! and of several writes before sending `update_fulfill_htlc` the first the preimage.
 //! Nothing else is known of it (the disk sees bytes), so a write that fits none of these is
 //! a plain "update" (chain syncs, fee updates).
 
@@ -156,8 +157,30 @@ fn is_monitor_write(p: &SweepPoint, chan: &str, labels: &Labels) -> bool {
     }
 }
 
+/// The message whose handling point `at` is part of: the next message point, if it is one
+/// the node handles at the same simulated ms with only disk operations in between (a
+/// handled message's point comes once its handler returned, after the writes it made).
+fn handling<'a>(points: &[SweepPoint], at: usize, msgs: &'a [Msg]) -> Option<&'a Msg<'a>> {
+    let next = msgs.iter().find(|m| m.index > at)?;
+    let quiet = points[at + 1..next.index].iter().all(|p| matches!(p.what, PointWhat::Disk { .. }));
+    (!next.sent && quiet && points[next.index].at_ms == points[at].at_ms).then_some(next)
+}
+
 /// What the monitor write at point `at` on `chan` holds, from the messages around it.
 fn monitor_content(points: &[SweepPoint], at: usize, chan: &str, labels: &Labels, msgs: &[Msg]) -> &'static str {
+    if let Some(m) = handling(points, at, msgs) {
+        if has(m, "update_fulfill_htlc") {
+            // The preimage, on the outbound edge that learnt it and on the inbound edges it
+            // is handed back to.
+            return "preimage";
+        }
+        if m.channel == chan && has(m, "commitment_signed") {
+            return "holder commitment";
+        }
+        if m.channel == chan && has(m, "revoke_and_ack") {
+            return "commitment secret";
+        }
+    }
     let prev = msgs.iter().rev().find(|m| m.index < at && m.channel == chan);
     let next = msgs.iter().find(|m| m.index > at && m.channel == chan);
     let lo = prev.map_or(0, |m| m.index + 1);
@@ -166,18 +189,8 @@ fn monitor_content(points: &[SweepPoint], at: usize, chan: &str, labels: &Labels
         points[lo..hi].iter().filter(|p| is_monitor_write(p, chan, labels)).map(|p| p.index).collect();
     let first = between.first() == Some(&at);
     let last = between.last() == Some(&at);
-    if first {
-        if let Some(m) = prev.filter(|m| !m.sent) {
-            if has(m, "commitment_signed") {
-                return "holder commitment";
-            }
-            if has(m, "revoke_and_ack") {
-                return "commitment secret";
-            }
-        }
-    }
     let Some(next) = next.filter(|m| m.sent) else { return "update" };
-    if has(next, "update_fulfill_htlc") && (first || !last) {
+    if has(next, "update_fulfill_htlc") && (first || !last) && between.len() > 1 {
         return "preimage";
     }
     if last
