@@ -112,3 +112,22 @@ fn bad_sweep_input_is_refused() {
     assert_eq!(Persistence::parse("async-kv"), Some(Persistence::AsyncKv));
     assert_eq!(Persistence::parse("other"), None);
 }
+
+#[test]
+fn the_cli_refuses_unknown_scenario_node_and_mode_with_exit_2() {
+    let sweep = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ldk-dst")).arg("sweep").args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (code, err) = sweep(&["--scenario", "nope", "--node", "C"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("unknown scenario 'nope'"), "{err}");
+    let (code, err) = sweep(&["--scenario", "trampoline-receive", "--node", "Z"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("unknown node 'Z'"), "{err}");
+    let (code, err) = sweep(&["--scenario", "trampoline-receive", "--node", "C", "--persistence", "tape"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("unknown --persistence 'tape'"), "{err}");
+    let (code, err) = sweep(&["--scenario", "trampoline-receive", "--node", "C", "--steps", "0..3"]);
+    assert_eq!(code, Some(2), "{err}");
+}
