@@ -9,7 +9,8 @@
 //! handling `revoke_and_ack` the counterparty's secret, while handling
 //! `update_fulfill_htlc` the preimage (on either edge); the last write before sending
 //! `commitment_signed` (or the update it signs) holds the counterparty's new commitment,
-//! and of several writes before sending `update_fulfill_htlc` the first the preimage.
+//! and of several writes before sending `update_fulfill_htlc` the first the preimage (a
+//! single one holds both).
 //! Nothing else is known of it (the disk sees bytes), so a write that fits none of these is
 //! a plain "update" (chain syncs, fee updates).
 
@@ -190,8 +191,15 @@ fn monitor_content(points: &[SweepPoint], at: usize, chan: &str, labels: &Labels
     let first = between.first() == Some(&at);
     let last = between.last() == Some(&at);
     let Some(next) = next.filter(|m| m.sent) else { return "update" };
-    if has(next, "update_fulfill_htlc") && (first || !last) && between.len() > 1 {
-        return "preimage";
+    if has(next, "update_fulfill_htlc") {
+        // One write before the fulfill: LDK put the preimage and the commitment that removes
+        // the HTLC in one update; several: the first holds the preimage.
+        if between.len() == 1 {
+            return "preimage and counterparty commitment";
+        }
+        if first {
+            return "preimage";
+        }
     }
     if last
         && ["commitment_signed", "update_add_htlc", "update_fulfill_htlc", "update_fail_htlc"]
