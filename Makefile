@@ -67,6 +67,14 @@ COVERAGE_SEEDS ?= 1..100
 coverage:
 	@$(CARGO) run --release -q -p harness --bin ldk-dst -- coverage --scenario $(SCENARIO) --seeds $(COVERAGE_SEEDS)
 
+## Crash-point sweep of one node (release build): SCENARIO=, NODE=, SWEEP_ARGS= (e.g.
+## --payment 0 --persistence async-kv).
+NODE ?= C
+SWEEP_ARGS ?=
+.PHONY: sweep
+sweep:
+	@$(CARGO) run --release -q -p harness --bin ldk-dst -- sweep --scenario $(SCENARIO) --node $(NODE) $(SWEEP_ARGS)
+
 ## The test suite. INSTA_UPDATE=no: a missing or changed snapshot under snapshots/ fails
 ## (with a diff) and nothing is written.
 test:

@@ -21,3 +21,4 @@ pub mod report;
 pub mod scenario;
 pub mod shrink;
 pub mod soak;
+pub mod sweep;

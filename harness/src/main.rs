@@ -70,6 +70,16 @@ struct Target {
     /// a soak kills and reports a hung seed.
     #[arg(long, hide = true, conflicts_with = "fixture")]
     plant_hang: bool,
+    /// Advanced (the replay lines of `ldk-dst sweep`): a faultless run in which NODE crashes
+    /// right after its sweep point POINT with its pending writes lost or landed.
+    #[arg(long, hide = true, conflicts_with = "fixture", value_name = "NODE:POINT:lost|landed")]
+    crash_after_step: Option<String>,
+    /// With --crash-after-step: the monitor storage mode (full, full-async, updating, async-kv).
+    #[arg(long, hide = true, requires = "crash_after_step", default_value = "full")]
+    persistence: String,
+    /// With --crash-after-step: the ChainMonitor's deferred mode on every node.
+    #[arg(long, hide = true, requires = "crash_after_step")]
+    deferred: bool,
 }
 
 #[derive(Subcommand)]
@@ -194,6 +204,42 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Crash-point sweep: run the scenario once without faults, record every persistence
+    /// step and channel message of one node, then rerun it crashing that node right after
+    /// each step (pending writes lost, then landed) and judge every rerun. Prints a table
+    /// (step, what was durable at the crash, what the restart loaded, outcome and replay).
+    #[command(
+        after_help = "Exit codes: 0 every row passed; 1 some row failed (violations or a panic);\n  2 bad usage (unknown scenario, node or mode, no such payment)"
+    )]
+    Sweep {
+        /// Scenario name.
+        #[arg(long)]
+        scenario: String,
+        /// The node to crash (its name in the scenario, e.g. A, B1, C, T).
+        #[arg(long)]
+        node: String,
+        /// Only the steps between payment K's send and its resolution (0-based).
+        #[arg(long, value_name = "K")]
+        payment: Option<usize>,
+        /// Only steps FIRST..LAST (1-based, inclusive; after --payment's filter).
+        #[arg(long, value_name = "FIRST..LAST")]
+        steps: Option<String>,
+        /// Monitor storage mode of every node: full, full-async, updating or async-kv.
+        #[arg(long, default_value = "full")]
+        persistence: String,
+        /// The ChainMonitor's deferred mode on every node.
+        #[arg(long)]
+        deferred: bool,
+        /// Threads running reruns.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Print one JSON object (`steps`, `rows`) instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// The run's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Run one seeded simulation and print its outcome report.
     #[command(after_help = EXIT_CODES)]
     Run {
@@ -261,6 +307,20 @@ fn main() -> ExitCode {
         },
         Command::Shrink { scenario, seed, fixture, out, max_runs, jobs, bucket, json } => {
             shrink(&scenario, seed.as_deref(), fixture.as_deref(), out, (max_runs, jobs, bucket), json)
+        }
+        Command::Sweep { scenario, node, payment, steps, persistence, deferred, jobs, json, seed } => {
+            let steps = match steps.as_deref().map(parse_seed_range) {
+                None => None,
+                Some(Some(r)) if *r.start() >= 1 => Some((*r.start() as usize, *r.end() as usize)),
+                Some(_) => return usage_error("malformed --steps: expected FIRST..LAST (1-based) or one step"),
+            };
+            let Some(persistence) = harness::sweep::Persistence::parse(&persistence) else {
+                return usage_error(&format!(
+                    "unknown --persistence '{persistence}': expected full, full-async, updating or async-kv"
+                ));
+            };
+            let cfg = harness::sweep::SweepConfig { scenario, node, seed, payment, steps, persistence, deferred, jobs };
+            sweep(&cfg, json)
         }
     }
 }
@@ -372,6 +432,21 @@ fn coverage(
     ExitCode::SUCCESS
 }
 
+/// `ldk-dst sweep`: see [`Command::Sweep`].
+fn sweep(cfg: &harness::sweep::SweepConfig, json: bool) -> ExitCode {
+    let result = match harness::sweep::sweep(cfg) {
+        Ok(r) => r,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let text = if json {
+        serde_json::to_string_pretty(&result).expect("sweep serializes") + "\n"
+    } else {
+        harness::sweep::to_text(&result)
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    ExitCode::from(if result.failing() > 0 { 1 } else { 0 })
+}
+
 /// `FIRST..LAST` (inclusive) or one seed.
 fn parse_seed_range(s: &str) -> Option<std::ops::RangeInclusive<u64>> {
     match s.split_once("..") {
@@ -431,7 +506,11 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
         Err(e) => return usage_error(&e.to_string()),
     };
     let header = fixture_header(&target, fx.as_ref());
-    let replay = replay_line(&target, fx.as_ref(), seed);
+    let sweep_extra = match sweep_flags(&target) {
+        Ok(extra) => extra,
+        Err(e) => return usage_error(&e),
+    };
+    let replay = replay_line(&target, fx.as_ref(), seed) + &sweep_extra;
     let judged = match harness::outcome::judge(
         || simulate(&target, fx.as_ref(), seed, repro),
         &harness::outcome::fixtures_dir(),
@@ -440,13 +519,14 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
         Err(e) => return usage_error(&e.to_string()),
     };
     let code = judged.exit_code();
-    let (run, report) = match judged {
+    let (run, mut report) = match judged {
         harness::outcome::Judged::Report { run, report } => (run, report),
         harness::outcome::Judged::Panicked(p) => {
             report_panic(&target, fx.as_ref(), seed, &replay, &p.message, p.in_harness, json);
             return ExitCode::from(code);
         }
     };
+    report.replay += &sweep_extra;
     let text = render(&run, &report, &header, json, repro);
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
@@ -511,6 +591,9 @@ fn simulate(
     if let (Some(path), Some(fx)) = (&target.fixture, fx) {
         return harness::fixture::run_fixture(path, fx, seed, repro);
     }
+    if let Some(flag) = &target.crash_after_step {
+        return Ok(sweep_rerun(target, flag, seed.expect("clap requires --seed"), repro));
+    }
     let (panics, hangs) = (target.plant_panic, target.plant_hang);
     let plant = (panics || hangs).then(|| {
         harness::scenario::Plant::new(move |_, point| {
@@ -527,6 +610,38 @@ fn simulate(
     let opts =
         harness::scenario::RunOptions { keep_trace: repro, force_anchors: target.anchors, plant, ..Default::default() };
     harness::scenario::run(&target.scenario, seed.expect("clap requires --seed"), &opts)
+}
+
+/// A rerun of `ldk-dst sweep` (`--crash-after-step`, already checked by [`sweep_flags`]).
+fn sweep_rerun(target: &Target, flag: &str, seed: u64, repro: bool) -> harness::scenario::RunResult {
+    use harness::sweep;
+    let (node, crash) = sweep::parse_crash_flag(&target.scenario, flag).expect("checked before the run");
+    let persistence = sweep::Persistence::parse(&target.persistence).expect("checked before the run");
+    let opts = harness::scenario::RunOptions {
+        plan: Some(sweep::plan(persistence, target.deferred)),
+        ..sweep::run_options(node, Some(crash), repro)
+    };
+    harness::scenario::run(&target.scenario, seed, &opts).expect("checked before the run")
+}
+
+/// The replay flags of a sweep rerun (empty for other runs), or what is wrong with them.
+fn sweep_flags(target: &Target) -> Result<String, String> {
+    let Some(flag) = &target.crash_after_step else { return Ok(String::new()) };
+    harness::sweep::parse_crash_flag(&target.scenario, flag).map_err(|e| e.to_string())?;
+    let Some(p) = harness::sweep::Persistence::parse(&target.persistence) else {
+        return Err(format!(
+            "unknown --persistence '{}': expected full, full-async, updating or async-kv",
+            target.persistence
+        ));
+    };
+    let mut extra = format!(" --crash-after-step {flag}");
+    if p != harness::sweep::Persistence::Full {
+        extra += &format!(" --persistence {}", p.name());
+    }
+    if target.deferred {
+        extra += " --deferred";
+    }
+    Ok(extra)
 }
 
 /// Prints a run that panicked: one JSON object with `--json` (so a soak job parsing stdout

@@ -80,6 +80,9 @@ pub struct RunOptions {
     /// Force anchor channels: the plan's `anchor_channels_chance` becomes 1 (`ldk-dst run
     /// --anchors`; the replay line carries the flag).
     pub force_anchors: bool,
+    /// Arm the crash-point sweep (`ldk-dst sweep`, [`crate::sweep`]) on this node when the
+    /// workload starts, with its crash if any (`None`: a run like any other).
+    pub sweep: Option<(NodeIdx, Option<sim::world::SweepCrash>)>,
 }
 
 /// A moment of a run at which a [`Plant`] is called.
@@ -412,6 +415,9 @@ fn run_spec(spec: &Spec, seed: u64, opts: &RunOptions) -> RunResult {
             f(world, point);
         }
     };
+    if let Some((node, crash)) = opts.sweep {
+        world.arm_sweep(node, crash);
+    }
     plant(&mut world, PlantPoint::Ready);
 
     let mut w = plan_payments(&mut world, spec, seed, &plan, &mut workload, &mut faults);

@@ -12,7 +12,19 @@
 //! after [`FakeDisk::crash`] nothing from a dead incarnation can land.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// A watcher of one disk (the crash-point sweep, `world/sweep.rs`): it sees every operation
+/// as it is journalled, and may declare the disk's owner dead (frozen), after which the disk
+/// ignores new writes, removals and landings until the watcher thaws it for the crash.
+/// Disks without a watcher (every normal run) behave exactly as without this hook.
+pub trait DiskWatch: Send + Sync {
+    /// An operation was just journalled (called with the disk's lock held: must not touch
+    /// the disk).
+    fn observed(&self, op: &DiskOp);
+    /// Whether the owner is dead: writes, removals and landings are ignored.
+    fn frozen(&self) -> bool;
+}
 
 /// Identifies one pending write (monotonic per disk).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -67,6 +79,7 @@ struct Inner {
 #[derive(Clone, Default)]
 pub struct FakeDisk {
     inner: Arc<Mutex<Inner>>,
+    watch: Arc<OnceLock<Arc<dyn DiskWatch>>>,
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -80,15 +93,38 @@ impl FakeDisk {
         Self::default()
     }
 
+    /// Installs the disk's watcher (once; a second call is ignored). See [`DiskWatch`].
+    pub fn set_watch(&self, watch: Arc<dyn DiskWatch>) {
+        let _ = self.watch.set(watch);
+    }
+
+    fn frozen(&self) -> bool {
+        self.watch.get().is_some_and(|w| w.frozen())
+    }
+
+    /// Hands the journal entries from `from` on to the watcher, if any.
+    fn show(&self, inner: &Inner, from: usize) {
+        if let Some(w) = self.watch.get() {
+            for op in &inner.journal[from..] {
+                w.observed(op);
+            }
+        }
+    }
+
     /// Writes `bytes` under `key`, durable before this returns. Pending writes to the same
     /// key that were issued earlier are superseded and dropped (they can never land later
     /// and overwrite this one).
     pub fn write_durable(&self, key: &str, bytes: Vec<u8>) {
+        if self.frozen() {
+            return;
+        }
         let mut inner = self.inner.lock().unwrap();
+        let from = inner.journal.len();
         Self::supersede(&mut inner, key);
         let op = DiskOp::WroteDurable { key: key.to_string(), len: bytes.len(), digest: digest(&bytes) };
         inner.journal.push(op);
         Self::set_durable(&mut inner, key, Some(bytes));
+        self.show(&inner, from);
     }
 
     /// Issues a write of `bytes` under `key` that stays pending (invisible to [`Self::read`])
@@ -97,9 +133,15 @@ impl FakeDisk {
         let mut inner = self.inner.lock().unwrap();
         let id = WriteId(inner.next_id);
         inner.next_id += 1;
+        if self.frozen() {
+            // The owner is dead: the write never happens (and so never lands).
+            return id;
+        }
+        let from = inner.journal.len();
         let op = DiskOp::WrotePending { id, key: key.to_string(), len: bytes.len(), digest: digest(&bytes) };
         inner.journal.push(op);
         inner.pending.push(Pending { id, key: key.to_string(), bytes });
+        self.show(&inner, from);
         id
     }
 
@@ -125,7 +167,11 @@ impl FakeDisk {
     /// same key (in issue order). Returns the ids that landed, oldest first: empty if `id`
     /// is no longer pending (already landed, superseded, or lost in a crash).
     pub fn complete(&self, id: WriteId) -> Vec<WriteId> {
+        if self.frozen() {
+            return Vec::new();
+        }
         let mut inner = self.inner.lock().unwrap();
+        let from = inner.journal.len();
         let Some(pos) = inner.pending.iter().position(|p| p.id == id) else {
             return Vec::new();
         };
@@ -143,6 +189,7 @@ impl FakeDisk {
                 i += 1;
             }
         }
+        self.show(&inner, from);
         landed
     }
 
@@ -182,6 +229,7 @@ impl FakeDisk {
             }
         }
         let mut inner = self.inner.lock().unwrap();
+        let from = inner.journal.len();
         let lost: Vec<Pending> = std::mem::take(&mut inner.pending);
         let mut lost_ids = Vec::new();
         for p in &lost {
@@ -189,6 +237,7 @@ impl FakeDisk {
             lost_ids.push(p.id);
             inner.settled.insert(p.id, false);
         }
+        self.show(&inner, from);
         (landed, lost_ids)
     }
 
@@ -210,10 +259,15 @@ impl FakeDisk {
 
     /// Removes `key` durably (and any pending write to it).
     pub fn remove(&self, key: &str) {
+        if self.frozen() {
+            return;
+        }
         let mut inner = self.inner.lock().unwrap();
+        let from = inner.journal.len();
         Self::supersede(&mut inner, key);
         Self::set_durable(&mut inner, key, None);
         inner.journal.push(DiskOp::Removed { key: key.to_string() });
+        self.show(&inner, from);
     }
 
     /// Replaces (or with `None` removes) the durable value of `key`, keeping the old one

@@ -10,7 +10,17 @@
 use crate::clock::SimClock;
 use crate::rng::SimRng;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// A watcher of every chunk sent (the crash-point sweep, `world/sweep.rs`): it may swallow
+/// a chunk because its sender is dead. A network without one (every normal run) behaves
+/// exactly as without this hook.
+pub trait NetWatch: Send + Sync {
+    /// Node `from` is about to send a chunk to node `to` over `conn`: whether it goes out
+    /// (`false`: it vanishes, and the sender is not told). Called with the network's lock
+    /// held: must not touch the network.
+    fn allow(&self, conn: ConnId, from: NodeIdx, to: NodeIdx) -> bool;
+}
 
 /// Index of a node in the world (stable across its restarts).
 pub type NodeIdx = usize;
@@ -144,6 +154,7 @@ struct Inner {
 pub struct Network {
     inner: Arc<Mutex<Inner>>,
     clock: SimClock,
+    watch: Arc<OnceLock<Arc<dyn NetWatch>>>,
 }
 
 impl Network {
@@ -159,7 +170,12 @@ impl Network {
             drops: BTreeMap::new(),
             planted: Vec::new(),
         };
-        Network { inner: Arc::new(Mutex::new(inner)), clock }
+        Network { inner: Arc::new(Mutex::new(inner)), clock, watch: Arc::new(OnceLock::new()) }
+    }
+
+    /// Installs the network's watcher (once; a second call is ignored). See [`NetWatch`].
+    pub fn set_watch(&self, watch: Arc<dyn NetWatch>) {
+        let _ = self.watch.set(watch);
     }
 
     /// Opens a connection from `initiator` to `acceptor` with a seeded base latency.
@@ -206,6 +222,9 @@ impl Network {
             return false;
         };
         let pair = (c.node(from), c.node(from.other()));
+        if self.watch.get().is_some_and(|w| !w.allow(conn, pair.0, pair.1)) {
+            return true;
+        }
         if let Some(rule) = inner.drops.get(&pair).copied() {
             let dropped = match rule {
                 ByteDrop::Forever => bytes.len(),

@@ -455,6 +455,13 @@ impl Node {
         out
     }
 
+    /// The buffer [`Self::drain_trace`] takes from, shared: the crash-point sweep notes how
+    /// long it is at the instant it declares the node dead, so that nothing the node did
+    /// afterwards is observed (`world/sweep.rs`).
+    pub fn trace_buffer(&self) -> Arc<Mutex<Vec<NodeTrace>>> {
+        self.trace.clone()
+    }
+
     /// Takes what the node did since the last call (events, broadcasts, manager writes).
     pub fn drain_trace(&mut self) -> Vec<NodeTrace> {
         std::mem::take(&mut *self.trace.lock().unwrap())

@@ -122,6 +122,9 @@ impl World {
             Some(node) => node.deliver(d.conn, &d.bytes),
             None => Err(crate::node::NodeError::NodeDown),
         };
+        if self.sweep.is_some() {
+            self.sweep_after_delivery(d.node, d.conn);
+        }
         if let Err(e) = result {
             self.record(format!("read_event error conn={}: {e}", d.conn.0));
             self.close_conn(d.conn);

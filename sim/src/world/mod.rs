@@ -46,6 +46,7 @@ mod links;
 mod observations;
 mod plants;
 mod signer;
+mod sweep;
 mod trace;
 mod writes;
 
@@ -55,6 +56,7 @@ pub use application::{AppAct, AppRecord};
 pub use blocks::{is_commitment, LONG_OFFLINE_BLOCK_MS};
 pub use config::{WorldConfig, ANCHOR_WALLET_COINS, ANCHOR_WALLET_COIN_SAT};
 pub use observations::{CommittedHtlc, CommittedHtlcKey, MessageObservation, Observation, RestartRecord};
+pub use sweep::{CrashWrites, DiskStep, PointWhat, SweepCrash, SweepCrashReport, SweepPoint};
 
 use crate::chain::FakeChain;
 use crate::clock::SimClock;
@@ -154,6 +156,8 @@ pub struct World {
     actions: actions::ActionState,
     /// Listener lags, tip replays, armed reorgs (`blocks.rs`).
     chain_faults: blocks::ChainFaults,
+    /// The crash-point sweep, when armed (`sweep.rs`; `None` in every other run).
+    sweep: Option<sweep::SweepState>,
 }
 
 impl World {
@@ -197,6 +201,7 @@ impl World {
             app: application::AppState::new(seed),
             actions,
             chain_faults: blocks::ChainFaults::new(seed),
+            sweep: None,
         };
         // The trace names its encoding first (crate::trace), so digests of two encodings
         // never compare equal by accident.
@@ -415,6 +420,10 @@ impl World {
     /// forward processing LDK asks for, write managers that need it, land or schedule the
     /// step's pending writes, and record what happened.
     fn settle(&mut self) {
+        // A node the crash-point sweep killed in the step just taken crashes first.
+        if self.sweep.is_some() {
+            self.sweep_poll();
+        }
         for idx in 0..self.slots.len() {
             if !self.slots[idx].starting {
                 self.settle_node(idx);
@@ -447,7 +456,17 @@ impl World {
         for _ in 0..50 {
             let Some(node) = self.slots[idx].node.as_mut() else { break };
             node.drive();
+            if self.sweep_due() {
+                self.sweep_poll();
+                break;
+            }
+            let Some(node) = self.slots[idx].node.as_mut() else { break };
             node.persist_manager_if_needed();
+            if self.sweep_due() {
+                self.sweep_poll();
+                break;
+            }
+            let Some(node) = self.slots[idx].node.as_mut() else { break };
             let wants_forward = node.needs_forward_processing();
             if wants_forward && !self.slots[idx].forward_scheduled {
                 self.slots[idx].forward_scheduled = true;

@@ -112,7 +112,20 @@ impl World {
         let Some(node) = self.slots[idx].node.as_mut() else { return };
         let inc = node.incarnation();
         let lines = node.drain_trace();
+        self.record_trace_items(idx, inc, lines);
+    }
+
+    /// Records what incarnation `inc` of node `idx` did ([`NodeTrace`] items, in order).
+    pub(super) fn record_trace_items(&mut self, idx: NodeIdx, inc: u32, lines: Vec<NodeTrace>) {
         for t in lines {
+            if self.sweep.is_some() {
+                // The crash-point sweep counts completions; nothing after its crash point
+                // is observed (world/sweep.rs).
+                if self.sweep_due() {
+                    break;
+                }
+                self.sweep_trace_item(idx, &t);
+            }
             let name = self.slots[idx].env.name.clone();
             match t {
                 NodeTrace::Event(e) => {

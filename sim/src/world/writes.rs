@@ -47,6 +47,9 @@ impl World {
         if let Some(node) = self.slots[idx].node.as_mut() {
             node.writes_landed(landed);
         }
+        if self.sweep.is_some() {
+            self.sweep_after_landing(idx);
+        }
     }
 
     /// Records node `idx`'s disk journal and decides when each newly pending write lands:
@@ -137,11 +140,17 @@ impl World {
     pub(super) fn crash_writes(&mut self, idx: NodeIdx) -> CrashedWrites {
         self.slots[idx].issued_monitor_writes.clear();
         let chance = self.config.faults.crash_prefix_chance;
-        let rng = &mut self.disk_rng;
         let disk = self.slots[idx].env.disk.clone();
         let mut stale_manager = false;
-        let (landed, lost) =
-            disk.crash_landing_prefix(|_, n| if rng.chance(chance) { rng.range(0, n as u64) as usize } else { 0 });
+        let swept = self.sweep_crash_writes(idx);
+        let rng = &mut self.disk_rng;
+        let (landed, lost) = match swept {
+            // The crash-point sweep's crash: every pending write lands, or none (sweep.rs).
+            Some(w) => disk.crash_landing_prefix(|_, n| if w == super::CrashWrites::Landed { n } else { 0 }),
+            None => {
+                disk.crash_landing_prefix(|_, n| if rng.chance(chance) { rng.range(0, n as u64) as usize } else { 0 })
+            }
+        };
         for op in disk.drain_journal() {
             stale_manager |= matches!(&op, DiskOp::Lost { key, .. } if StoredKey::of(key) == StoredKey::Manager);
             self.record_disk_op(idx, op);
