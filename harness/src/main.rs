@@ -356,6 +356,19 @@ fn shrink(
     let out = out.unwrap_or_else(|| input.default_out());
     let opts = Options { max_runs, jobs, bucket, known_dir: harness::outcome::fixtures_dir() };
     // Checked before the search, so that its runs are not spent for nothing.
+    if out.is_dir() {
+        return usage_error(&format!("--out {}: is a directory (give a file name)", out.display()));
+    }
+    let same_file = |a: &std::path::Path, b: &std::path::Path| {
+        a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b)
+    };
+    if let Some(input_path) = fixture.filter(|f| same_file(f, &out)) {
+        return usage_error(&format!(
+            "--out {} is the input fixture {}: a shrink never overwrites its input (give another --out)",
+            out.display(),
+            input_path.display()
+        ));
+    }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         if let Err(e) = std::fs::create_dir_all(dir) {
             return usage_error(&format!("--out {}: cannot create {}: {e}", out.display(), dir.display()));
@@ -621,7 +634,18 @@ fn sweep_rerun(target: &Target, flag: &str, seed: u64, repro: bool) -> harness::
         plan: Some(sweep::plan(persistence, target.deferred)),
         ..sweep::run_options(node, Some(crash), repro)
     };
-    harness::scenario::run(&target.scenario, seed, &opts).expect("checked before the run")
+    let run = harness::scenario::run(&target.scenario, seed, &opts).expect("checked before the run");
+    if run.world.sweep_crash_report().is_none() {
+        // A replay line with a point the run never reaches would otherwise pass silently.
+        eprintln!(
+            "error: --crash-after-step {flag}: the run never reached that point ({} has {} points in this run; \
+             check --persistence/--deferred match the sweep's)",
+            flag.split(':').next().unwrap_or(flag),
+            run.world.sweep_points().len()
+        );
+        std::process::exit(2);
+    }
+    run
 }
 
 /// The replay flags of a sweep rerun (empty for other runs), or what is wrong with them.

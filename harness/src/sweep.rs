@@ -220,7 +220,15 @@ pub fn sweep(cfg: &SweepConfig) -> Result<SweepResult, SweepError> {
     let recorded = record(cfg, node)?;
     let steps: Vec<Step> = match cfg.steps {
         None => recorded.steps,
-        Some((lo, hi)) => recorded.steps.into_iter().filter(|s| s.step >= lo && s.step <= hi).collect(),
+        Some((lo, hi)) => {
+            let total = recorded.steps.iter().map(|s| s.step).max().unwrap_or(0);
+            if lo > hi || lo > total {
+                return Err(SweepError(format!(
+                    "--steps {lo}..{hi}: the run has steps 1..{total} (after --payment's filter, if any)"
+                )));
+            }
+            recorded.steps.into_iter().filter(|s| s.step >= lo && s.step <= hi).collect()
+        }
     };
     let jobs: Vec<(usize, CrashWrites)> =
         steps.iter().flat_map(|s| [(s.point, CrashWrites::Lost), (s.point, CrashWrites::Landed)]).collect();

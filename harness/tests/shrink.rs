@@ -85,6 +85,20 @@ fn bad_usage_is_exit_code_2_before_any_run() {
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
+    // A shrink never overwrites its input, nor writes over a directory.
+    let dir = std::env::temp_dir().join(format!("ldk-dst-shrink-input-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("input.toml");
+    let original =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pinned-faults.toml")).unwrap();
+    std::fs::write(&input, &original).unwrap();
+    let input_arg = input.to_str().unwrap();
+    for out_arg in [input_arg, dir.to_str().unwrap()] {
+        let out = ldk_dst(&["shrink", "--fixture", input_arg, "--out", out_arg]);
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), original, "the input is untouched");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

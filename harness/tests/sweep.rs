@@ -130,4 +130,16 @@ fn the_cli_refuses_unknown_scenario_node_and_mode_with_exit_2() {
     assert!(err.contains("unknown --persistence 'tape'"), "{err}");
     let (code, err) = sweep(&["--scenario", "trampoline-receive", "--node", "C", "--steps", "0..3"]);
     assert_eq!(code, Some(2), "{err}");
+    // Steps past the run's end, and a replay line naming a point the run never reaches, are
+    // errors, not silent passes.
+    let (code, err) = sweep(&["--scenario", "trampoline-receive", "--node", "C", "--steps", "99999..100000"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("the run has steps 1.."), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ldk-dst"))
+        .args(["run", "--scenario", "trampoline-receive", "--seed", "1", "--crash-after-step", "C:99999:lost"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("never reached that point"), "{err}");
 }
