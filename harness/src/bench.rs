@@ -22,7 +22,7 @@
 //! report ([`BenchFigures::cfg_secp256k1_fuzz`]). Wall-clock time is bookkeeping only: it
 //! never reaches a run.
 
-use crate::report::Report;
+use crate::outcome::Judged;
 use crate::scenario::{self, RunOptions};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -386,33 +386,28 @@ struct SeedOutcome {
     verdict: fn(&mut Verdicts),
 }
 
-/// Runs and judges one seed as `ldk-dst run` does (kept findings from `known`).
-fn run_seed(scenario: &str, seed: u64, known: &[crate::findings::KnownFinding]) -> SeedOutcome {
-    sim::take_last_panic_file();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let run = scenario::run(scenario, seed, &RunOptions::default()).expect("scenario checked by the caller");
-        let ev = crate::oracle::evidence::collect(&run);
-        let report: Report = crate::report::build_from(&run, &ev);
-        let known = crate::findings::classify(&report.violations, &ev, known, None);
-        (report, known.len())
-    }));
-    match outcome {
-        Ok((report, known)) => {
+/// Runs and judges one seed as `ldk-dst run` does ([`crate::outcome::judge`]).
+fn run_seed(scenario: &str, seed: u64) -> SeedOutcome {
+    let simulate = || scenario::run(scenario, seed, &RunOptions::default());
+    let judged =
+        crate::outcome::judge(simulate, &crate::outcome::fixtures_dir()).expect("scenario checked by the caller");
+    match judged {
+        Judged::Report { report, .. } => {
             let succeeded =
                 report.payments.iter().filter(|p| p.status == crate::oracle::PaymentStatus::Succeeded).count();
             let verdict: fn(&mut Verdicts) = if report.violations.is_empty() {
                 |v| v.pass += 1
-            } else if known == report.violations.len() {
+            } else if report.known.len() == report.violations.len() {
                 |v| v.known += 1
             } else {
                 |v| v.new += 1
             };
             SeedOutcome { payments: report.payments.len(), succeeded, restarts: report.restarts, verdict }
         }
-        Err(_) => {
+        Judged::Panicked(p) => {
+            // A panicked run leaves its log sites behind on this thread; the next seed starts clean.
             sim::node::take_log_sites();
-            let in_harness = sim::take_last_panic_file().is_some_and(|f| sim::is_own_code(&f));
-            let verdict: fn(&mut Verdicts) = if in_harness { |v| v.harness_panic += 1 } else { |v| v.ldk_panic += 1 };
+            let verdict: fn(&mut Verdicts) = if p.in_harness { |v| v.harness_panic += 1 } else { |v| v.ldk_panic += 1 };
             SeedOutcome { payments: 0, succeeded: 0, restarts: 0, verdict }
         }
     }
@@ -426,25 +421,18 @@ pub fn run_in_process(
     jobs: usize,
 ) -> Result<BenchFigures, BenchError> {
     scenario::node_names(scenario).map_err(|e| BenchError::Usage(e.to_string()))?;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    let known = crate::findings::known_findings(&dir).unwrap_or_default();
-    sim::remember_panic_locations();
     let jobs = jobs.max(1) as u64;
     let (lo, hi) = (*seeds.start(), *seeds.end());
     let cpu0 = process_cpu_s();
     let t0 = Instant::now();
     let outcomes: Vec<SeedOutcome> = if jobs == 1 {
-        seeds.map(|s| run_seed(scenario, s, &known)).collect()
+        seeds.map(|s| run_seed(scenario, s)).collect()
     } else {
         std::thread::scope(|sc| {
             let handles: Vec<_> = (0..jobs)
                 .map(|k| {
-                    let known = &known;
                     sc.spawn(move || {
-                        (lo..=hi)
-                            .filter(|s| (s - lo) % jobs == k)
-                            .map(|s| run_seed(scenario, s, known))
-                            .collect::<Vec<_>>()
+                        (lo..=hi).filter(|s| (s - lo) % jobs == k).map(|s| run_seed(scenario, s)).collect::<Vec<_>>()
                     })
                 })
                 .collect();

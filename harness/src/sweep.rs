@@ -11,6 +11,8 @@
 //! does. Reruns run in parallel; rows come out in step order, whatever the threads did.
 
 use crate::faults::FaultPlan;
+use crate::outcome::Judged;
+use crate::report::Report;
 use crate::scenario::{self, RunOptions, RunResult};
 use serde::Serialize;
 use sim::net::NodeIdx;
@@ -405,26 +407,19 @@ fn rerun(cfg: &SweepConfig, node: NodeIdx, step: &Step, writes: CrashWrites, lab
         known: Vec::new(),
         replay,
     };
-    sim::remember_panic_locations();
-    sim::take_last_panic_file();
-    let outcome =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario::run(&cfg.scenario, cfg.seed, &opts)));
-    let run = match outcome {
-        Ok(Ok(run)) => run,
-        Ok(Err(e)) => {
-            row.outcome = format!("error: {e}");
-            return row;
-        }
-        Err(payload) => {
-            let in_harness = sim::take_last_panic_file().is_some_and(|file| sim::is_own_code(&file));
-            let who = if in_harness { "harness" } else { "LDK" };
-            row.outcome = format!("panic in {who}: {}", sim::panic_message(&*payload));
+    let simulate = || scenario::run(&cfg.scenario, cfg.seed, &opts);
+    match crate::outcome::judge(simulate, &crate::outcome::fixtures_dir()) {
+        Err(e) => row.outcome = format!("error: {e}"),
+        Ok(Judged::Panicked(p)) => {
+            let who = if p.in_harness { "harness" } else { "LDK" };
+            row.outcome = format!("panic in {who}: {}", p.message);
             row.violations.push("panic".into());
-            return row;
         }
-    };
-    describe_crash(&run, node, step, labels, &mut row);
-    judge(&run, &mut row);
+        Ok(Judged::Report { run, report }) => {
+            describe_crash(&run, node, step, labels, &mut row);
+            verdict(&report, &mut row);
+        }
+    }
     row
 }
 
@@ -471,22 +466,16 @@ fn describe_crash(run: &RunResult, node: NodeIdx, step: &Step, labels: &Labels, 
     }
 }
 
-/// The oracle's verdict on a rerun, as `ldk-dst run` gives it.
-fn judge(run: &RunResult, row: &mut Row) {
-    let ev = crate::oracle::evidence::collect(run);
-    let report = crate::report::build_from(run, &ev);
+/// The oracle's verdict on a rerun (judged as `ldk-dst run` judges it), in the row.
+fn verdict(report: &Report, row: &mut Row) {
     if report.violations.is_empty() {
         row.outcome = "pass".into();
         return;
     }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    let known = crate::findings::known_findings(&dir)
-        .map(|k| crate::findings::classify(&report.violations, &ev, &k, None))
-        .unwrap_or_default();
     let mut codes = Vec::new();
     for (i, v) in report.violations.iter().enumerate() {
         let code = crate::fixture::serde_name(&v.code);
-        let kept = known.iter().find(|k| k.violation == i);
+        let kept = report.known.iter().find(|k| k.violation == i);
         codes.push(match kept {
             Some(k) => format!("{code} (known: {})", k.fixture),
             None => code.clone(),
@@ -494,7 +483,7 @@ fn judge(run: &RunResult, row: &mut Row) {
         row.violations.push(code);
     }
     codes.dedup();
-    row.known = known.iter().map(|k| k.fixture.clone()).collect();
+    row.known = report.known.iter().map(|k| k.fixture.clone()).collect();
     row.known.dedup();
     row.outcome = codes.join(", ");
 }
