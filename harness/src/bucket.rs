@@ -73,9 +73,13 @@ pub fn violation_bucket(invariant: &str, code: &str, message: &str, known_fixtur
     }
 }
 
-/// The bucket of a run that panicked: `harness-panic: <message>` when the panic was raised in
-/// ldk-dst's own code, else `ldk-panic: <message>` (normalised).
-pub fn panic_bucket(message: &str, in_harness: bool) -> Bucket {
+/// The bucket of a run that panicked: `known:<file name>` when a kept finding's
+/// `[expect_panic]` names it (`known_fixture`), `harness-panic: <message>` when the panic was
+/// raised in ldk-dst's own code, else `ldk-panic: <message>` (normalised).
+pub fn panic_bucket(message: &str, in_harness: bool, known_fixture: Option<&str>) -> Bucket {
+    if let Some(fixture) = known_fixture {
+        return violation_bucket("", "", message, Some(fixture));
+    }
     let class = if in_harness { "harness-panic" } else { "ldk-panic" };
     Bucket { key: format!("{class}: {}", normalise(message)), known: false }
 }
@@ -104,7 +108,7 @@ fn run_buckets<'a>(violations: impl IntoIterator<Item = (&'a str, &'a str, &'a s
 /// The buckets a judged run falls in, sorted and without repeats; empty when it passed.
 pub fn buckets(judged: &Judged) -> Vec<Bucket> {
     match judged {
-        Judged::Panicked(p) => vec![panic_bucket(&p.message, p.in_harness)],
+        Judged::Panicked(p) => vec![panic_bucket(&p.message, p.in_harness, p.known.as_deref())],
         Judged::Report { report, .. } => {
             let names: Vec<(String, String)> =
                 report.violations.iter().map(|v| (serde_name(&v.invariant), serde_name(&v.code))).collect();
@@ -117,13 +121,15 @@ pub fn buckets(judged: &Judged) -> Vec<Bucket> {
 }
 
 /// The buckets of a run from its JSON report (`ldk-dst run --json`, also when it panicked:
-/// `panicked`, `panic`, `panic_in`), exactly as [`buckets`] gives them for the judged run.
+/// `panicked`, `panic`, `panic_in`, `known_panic`), exactly as [`buckets`] gives them for the
+/// judged run.
 /// Errors: what the object lacks (a missing `violations`, a violation without `invariant`,
 /// `code` or `message`).
 pub fn buckets_of_json(report: &serde_json::Value) -> Result<Vec<Bucket>, String> {
     if report["panicked"].as_bool() == Some(true) {
         let message = report["panic"].as_str().ok_or("a panicked report without `panic`")?;
-        return Ok(vec![panic_bucket(message, report["panic_in"].as_str() == Some("harness"))]);
+        let in_harness = report["panic_in"].as_str() == Some("harness");
+        return Ok(vec![panic_bucket(message, in_harness, report["known_panic"].as_str())]);
     }
     let violations = report["violations"].as_array().ok_or("a report without `violations`")?;
     let known = report["known"].as_array().map_or(&[][..], |k| k.as_slice());

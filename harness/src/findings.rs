@@ -24,6 +24,8 @@ pub struct KnownFinding {
     pub expect: Vec<Invariant>,
     /// How a violation shows it is this finding (any one of them).
     pub signature: Vec<Signature>,
+    /// The panic inside LDK that shows it, for a finding whose run LDK ends mid-run.
+    pub panic: Option<crate::fixture::ExpectPanic>,
     /// How bad it is.
     pub severity: Option<Severity>,
     /// What LDK's trackers know of it.
@@ -57,12 +59,13 @@ pub fn known_findings(dir: &Path) -> Result<Vec<KnownFinding>, FixtureError> {
     let mut out = Vec::new();
     for path in paths {
         let f = load(&path)?;
-        if let (Some(class), false) = (f.class, f.signature.is_empty()) {
+        if let (Some(class), false) = (f.class, f.signature.is_empty() && f.expect_panic.is_none()) {
             out.push(KnownFinding {
                 fixture: path,
                 class,
                 expect: f.expect,
                 signature: f.signature,
+                panic: f.expect_panic,
                 severity: f.severity,
                 upstream: f.upstream,
             });
@@ -90,6 +93,15 @@ impl KnownFinding {
     pub fn matches(&self, v: &Violation, facts: &RunFacts) -> bool {
         self.signature.iter().any(|s| signature_matches(s, v, facts))
     }
+}
+
+/// The kept finding a panic inside LDK mid-run is (`[expect_panic]`), if one: with several,
+/// the fixture of the shortest path, as [`classify`] picks among violations.
+pub fn classify_panic<'a>(message: &str, in_harness: bool, known: &'a [KnownFinding]) -> Option<&'a KnownFinding> {
+    known
+        .iter()
+        .filter(|k| k.panic.as_ref().is_some_and(|p| p.matches(message, in_harness)))
+        .min_by_key(|k| (k.fixture.as_os_str().len(), k.fixture.clone()))
 }
 
 fn signature_matches(s: &Signature, v: &Violation, facts: &RunFacts) -> bool {

@@ -93,6 +93,11 @@ pub struct Fixture {
     /// For a kept LDK finding: what LDK's trackers know of it.
     #[serde(default)]
     pub upstream: Option<Upstream>,
+    /// For a kept finding whose run LDK ends with a panic mid-run (not while reading a node
+    /// back: that is a violation, `panicked-reading-back`): the panic it expects. Runs that
+    /// panic with it are reported as this known finding.
+    #[serde(default)]
+    pub expect_panic: Option<ExpectPanic>,
     /// For a documented limitation the oracle accepts: what its run must show.
     #[serde(default)]
     pub accepted: Vec<Allowance>,
@@ -228,6 +233,37 @@ pub struct Signature {
 impl From<ViolationCode> for Signature {
     fn from(code: ViolationCode) -> Self {
         Signature { code, restart: None, panic: None, message: None }
+    }
+}
+
+/// A panic inside LDK that ends a fixture's run (`[expect_panic]`), for example:
+///
+/// ```toml
+/// [expect_panic]
+/// message = "We should be ready to advance our commitment point"
+/// debug_assert = true
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectPanic {
+    /// Text LDK's panic message contains.
+    pub message: String,
+    /// Whether LDK raises it with `debug_assert!`: only builds with debug assertions (the dev
+    /// profile, as `make test` builds) panic; a release build runs on, and the fixture's
+    /// `signature` recognises what LDK does there instead.
+    #[serde(default)]
+    pub debug_assert: bool,
+}
+
+impl ExpectPanic {
+    /// Whether this build panics with it (`debug_assert` ones only with debug assertions).
+    pub fn fires_here(&self) -> bool {
+        !self.debug_assert || cfg!(debug_assertions)
+    }
+
+    /// Whether a panic with `message`, raised inside LDK, is this one.
+    pub fn matches(&self, message: &str, in_harness: bool) -> bool {
+        !in_harness && message.contains(&self.message)
     }
 }
 
@@ -431,7 +467,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
         field: Some(field.to_string()),
         message: message.to_string(),
     };
-    let kept = !fixture.expect.is_empty() || !fixture.accepted.is_empty();
+    let kept = !fixture.expect.is_empty() || !fixture.accepted.is_empty() || fixture.expect_panic.is_some();
     if fixture.class.is_some() != kept {
         let field = if fixture.class.is_some() {
             "class"
@@ -442,8 +478,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
         };
         return Err(field_error(
             field,
-            "a kept finding needs `class` and either `expect` (the invariants it violates) or `accepted` (the documented behaviour its run shows)",
+            "a kept finding needs `class` and either `expect` (the invariants it violates), `expect_panic` (the LDK panic that ends its run) or `accepted` (the documented behaviour its run shows)",
         ));
+    }
+    if let Some(p) = &fixture.expect_panic {
+        if p.message.trim().is_empty() {
+            return Err(field_error(
+                "expect_panic",
+                "`message` is the text LDK's panic message contains: it cannot be empty",
+            ));
+        }
+        if !fixture.accepted.is_empty() {
+            return Err(field_error("accepted", "a run that panics is not accepted: `accepted` must be empty"));
+        }
+        if p.debug_assert && (fixture.expect.is_empty() || fixture.signature.is_empty()) {
+            return Err(field_error(
+                "expect_panic",
+                "a `debug_assert` panic needs `expect` and `signature` too: what a build without debug assertions shows instead",
+            ));
+        }
     }
     if !fixture.expect.is_empty() && !fixture.accepted.is_empty() {
         return Err(field_error("accepted", "a finding the oracle accepts violates nothing: `expect` must be empty"));

@@ -535,7 +535,7 @@ fn execute(target: Target, json: bool, repro: bool) -> ExitCode {
     let (run, mut report) = match judged {
         harness::outcome::Judged::Report { run, report } => (run, report),
         harness::outcome::Judged::Panicked(p) => {
-            report_panic(&target, fx.as_ref(), seed, &replay, &p.message, p.in_harness, json);
+            report_panic(&target, fx.as_ref(), seed, &replay, &p, json);
             return ExitCode::from(code);
         }
     };
@@ -676,10 +676,10 @@ fn report_panic(
     fx: Option<&harness::fixture::Fixture>,
     seed: Option<u64>,
     replay: &str,
-    message: &str,
-    in_harness: bool,
+    p: &harness::outcome::RunPanic,
     json: bool,
 ) {
+    let (message, in_harness) = (p.message.as_str(), p.in_harness);
     let panic_in = if in_harness { "harness" } else { "ldk" };
     if json {
         let v = serde_json::json!({
@@ -692,6 +692,7 @@ fn report_panic(
             "panicked": true,
             "panic": message,
             "panic_in": panic_in,
+            "known_panic": p.known,
             "replay": replay,
         });
         println!("{}", serde_json::to_string_pretty(&v).expect("panic report serializes"));
@@ -701,6 +702,9 @@ fn report_panic(
             println!("PANIC in ldk-dst's own code (a harness bug): {message}");
         } else {
             println!("PANIC inside LDK (a finding): {message}");
+        }
+        if let Some(known) = &p.known {
+            println!("known finding: {known}");
         }
         println!("replay: {replay}");
         println!("(the trace up to the panic: RUST_LOG=sim=debug on that command)");

@@ -387,6 +387,10 @@ pub struct PaymentVerdict {
     pub failed_after_sent: usize,
     /// LDK's reason in the first `PaymentFailed`, if any.
     pub failure_reason: Option<PaymentFailureReason>,
+    /// A claim the chain undid because a node holding the preimage was down across an
+    /// HTLC's claim window (accepted by atomicity and conservation;
+    /// [`payments::MissedExpiry`]).
+    pub payee_missed_expiry: Option<payments::MissedExpiry>,
 }
 
 /// The oracle's verdict on a run.
@@ -411,10 +415,16 @@ pub fn judge(ev: &Evidence) -> Verdict {
         during.sort_by_key(|(event, _)| *event);
         v.extend(during.into_iter().map(|(_, violation)| violation));
         let status = payments::status(ev, &ledger, p, &history);
-        v.extend(payments::check_atomicity(ev, &ledger, p, &history, status));
+        let missed = match (status, history.claimed_at) {
+            (PaymentStatus::Failed, Some(at)) => payments::claim_lost_while_down(ev, &ledger, p, at),
+            _ => None,
+        };
+        v.extend(payments::check_atomicity(ev, &ledger, p, &history, status, missed));
         v.extend(payments::check_payee_intent(ev, &ledger, p, &history));
         v.extend(liveness::check_payment(ev, &ledger, p, status));
-        verdict.payments.push(history.verdict(status));
+        // For the report: a fulfilled HTLC the payee then lost on chain the same way.
+        let missed = missed.or_else(|| ledger.timed_out_while_down(p.payee, p.payment_hash));
+        verdict.payments.push(history.verdict(status, missed));
     }
     v.extend(liveness::check_leftovers(ev));
     v.extend(force_close::check_deferred_load_closes(ev));

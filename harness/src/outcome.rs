@@ -18,6 +18,9 @@ pub struct RunPanic {
     pub message: String,
     /// Whether it was raised in ldk-dst's own code (`sim` or `harness`): a harness bug.
     pub in_harness: bool,
+    /// The kept finding it is (a fixture's `[expect_panic]`), as `fixtures/<file name>`;
+    /// `None` for a panic no fixture keeps.
+    pub known: Option<String>,
 }
 
 /// What one run came to.
@@ -76,7 +79,15 @@ pub fn judge(
         Ok(Err(e)) => return Err(e),
         Err(payload) => {
             let in_harness = sim::take_last_panic_file().is_some_and(|file| sim::is_own_code(&file));
-            return Ok(Judged::Panicked(RunPanic { message: sim::panic_message(&*payload), in_harness }));
+            let message = sim::panic_message(&*payload);
+            let known = match crate::findings::known_findings(known_dir) {
+                Ok(known) => crate::findings::classify_panic(&message, in_harness, &known).map(known_name),
+                Err(e) => {
+                    eprintln!("warning: known findings not read, the panic left unclassified: {e}");
+                    None
+                }
+            };
+            return Ok(Judged::Panicked(RunPanic { message, in_harness, known }));
         }
     };
     let ev = crate::oracle::evidence::collect(&run);
@@ -90,4 +101,10 @@ pub fn judge(
         }
     }
     Ok(Judged::Report { run: Box::new(run), report: Box::new(report) })
+}
+
+/// How reports name a kept finding's fixture: `fixtures/<file name>`.
+fn known_name(k: &crate::findings::KnownFinding) -> String {
+    let name = k.fixture.file_name().map_or_else(|| k.fixture.display().to_string(), |n| n.to_string_lossy().into());
+    format!("fixtures/{name}")
 }

@@ -27,6 +27,20 @@ fn every_fixture_passes() {
     let known = known_findings(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")).unwrap();
     for path in all {
         let fx = load(&path).unwrap_or_else(|e| panic!("{e}"));
+        if let Some(expected) = fx.expect_panic.as_ref().filter(|p| p.fires_here()) {
+            // A kept finding whose run LDK ends with a panic: it still does, and the panic is
+            // named as this finding.
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+            let judged = harness::outcome::judge(|| run_fixture(&path, &fx, None, false), &dir).unwrap();
+            let harness::outcome::Judged::Panicked(p) = judged else {
+                panic!("{}: expected LDK to panic with {:?}; the run ended", path.display(), expected.message)
+            };
+            assert!(expected.matches(&p.message, p.in_harness), "{}: panicked with {p:?}", path.display());
+            let file = path.file_name().unwrap().to_string_lossy().to_string();
+            assert_eq!(p.known.as_deref(), Some(format!("fixtures/{file}").as_str()), "{}", path.display());
+            assert!(fx.class.is_some() && fx.severity.is_some() && fx.upstream.is_some(), "{}", path.display());
+            continue;
+        }
         let run = run_fixture(&path, &fx, None, false).unwrap();
         let ev = collect(&run);
         let mut report = build_from(&run, &ev);

@@ -46,6 +46,50 @@ impl Evidence {
     pub fn name(&self, i: NodeIdx) -> String {
         self.names.get(i).cloned().unwrap_or_else(|| format!("#{i}"))
     }
+
+    /// Whether `node`, holding the preimage of an inbound HTLC expiring at `cltv_expiry`
+    /// since `since_ms`, was down for the whole of its claim window: one crash at or before
+    /// the window opened (the block [`CLAIM_WINDOW_BLOCKS`] below the expiry, or `since_ms`
+    /// if later) with no restart before the block at `cltv_expiry` was mined. From then on
+    /// the offerer may time the HTLC out on chain (BOLT 2; BOLT 5 "HTLC output handling"),
+    /// so a claim the node could not make in time is lost by the protocol, not by LDK.
+    /// A restart that could not read the node back leaves it down. `None` when it was up at
+    /// some moment of the window or the chain never reached the expiry.
+    pub fn down_across_claim_window(&self, node: NodeIdx, cltv_expiry: u32, since_ms: u64) -> Option<DownAcross> {
+        let mined = |height: u32| self.harness.chain.block_mined_ms.get(height as usize).copied();
+        let expired_at_ms = mined(cltv_expiry)?;
+        let opens_at_ms = mined(cltv_expiry.saturating_sub(CLAIM_WINDOW_BLOCKS))?.max(since_ms);
+        let back_at = |r: &RestartFacts| match r.load {
+            Load::Failed(_) => None,
+            _ => r.restarted_at_ms,
+        };
+        let r = self.harness.restarts.iter().find(|r| {
+            r.node == node && r.crashed_at_ms <= opens_at_ms && back_at(r).is_none_or(|t| t >= expired_at_ms)
+        })?;
+        Some(DownAcross { node, cltv_expiry, down_from_ms: r.crashed_at_ms, down_until_ms: back_at(r), expired_at_ms })
+    }
+}
+
+/// Blocks before an inbound HTLC's `cltv_expiry` at which LDK, holding the preimage, goes
+/// on chain to claim it: LDK's `CLTV_CLAIM_BUFFER` (twice `MAX_BLOCKS_FOR_CONF`, 36 in
+/// 0.3.0-rc3; a `ChannelMonitor` force-closes once `cltv_expiry <= height +
+/// CLTV_CLAIM_BUFFER` for an inbound HTLC whose preimage it has).
+pub const CLAIM_WINDOW_BLOCKS: u32 = 36;
+
+/// A node that was down across an inbound HTLC's claim window
+/// ([`Evidence::down_across_claim_window`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DownAcross {
+    /// The node.
+    pub node: NodeIdx,
+    /// The HTLC's `cltv_expiry`, block height.
+    pub cltv_expiry: u32,
+    /// When it crashed, simulated ms.
+    pub down_from_ms: u64,
+    /// When it came back, simulated ms (`None`: still down at the end, or never read back).
+    pub down_until_ms: Option<u64>,
+    /// When the block at `cltv_expiry` was mined, simulated ms.
+    pub expired_at_ms: u64,
 }
 
 /// How the heal phase ended.
@@ -165,6 +209,9 @@ pub struct Chain {
     /// Whether the run's channels are anchor channels (each commitment transaction carries
     /// an anchor output per end with an output, BOLT 3).
     pub anchor_channels: bool,
+    /// When each block of the final best chain was mined, simulated ms, indexed by height
+    /// (height 0 included).
+    pub block_mined_ms: Vec<u64>,
 }
 
 /// One crash and what the restart after it did.
@@ -458,7 +505,12 @@ pub fn collect(run: &RunResult) -> Evidence {
             down_nodes: w.down_nodes(),
             unavailable: unavailable(w),
             reorgs_ms: w.faults().iter().filter(|f| f.kind == sim::world::FaultKind::Reorg).map(|f| f.at_ms).collect(),
-            chain: Chain { txs: chain_txs(w), htlc_claims: htlc_claims(w), anchor_channels: w.anchor_channels() },
+            chain: Chain {
+                txs: chain_txs(w),
+                htlc_claims: htlc_claims(w),
+                anchor_channels: w.anchor_channels(),
+                block_mined_ms: block_mined_ms(w),
+            },
             payee_policies: run
                 .payments
                 .iter()
@@ -633,6 +685,12 @@ fn htlc_claims(w: &World) -> Vec<OnchainHtlcClaim> {
             at_ms: spend.mined_at_ms,
         })
         .collect()
+}
+
+/// When each block of the best chain was mined, ms, by height.
+fn block_mined_ms(w: &World) -> Vec<u64> {
+    let chain = w.chain();
+    (0..=chain.tip_height()).map_while(|h| chain.mined_at_ms(h)).collect()
 }
 
 /// The confirmed transactions as the conservation check reads them: each output marked

@@ -52,7 +52,9 @@ pub fn check_forwarders(ev: &Evidence, ledger: &HtlcLedger) -> Vec<Violation> {
 /// for an inbound HTLC of that hash, that inbound HTLC is fulfilled, by message or by a
 /// confirmed claim of its own output (a claim of another output of the hash on the channel,
 /// e.g. another MPP part, does not count), and before it expires (see
-/// [`fulfilled_after_expiry`]).
+/// [`fulfilled_after_expiry`]). Unless the node was down across that inbound HTLC's claim
+/// window from the moment it learned the preimage, and the channel closed: then the offerer
+/// could rightly time the HTLC out on chain ([`Evidence::down_across_claim_window`]).
 ///
 /// Which inbound HTLC an outbound one forwards: first one to one, each outbound HTLC (in the
 /// order offered) to the earliest inbound HTLC of the hash that was live when it was offered
@@ -109,6 +111,15 @@ fn lose_nothing(ev: &Evidence, ledger: &HtlcLedger, node: NodeIdx, ins: &[&Htlc]
             out.push(about(ev, ViolationCode::FulfilledAfterExpiry, i, node, Some(at_ms), late));
         } else if i.fulfilled.is_none() && i.claimed.is_none() {
             let closed = ledger.closed_at.contains_key(&(node, i.channel_id));
+            // Down across the inbound HTLC's claim window since it learned the preimage: the
+            // offerer timed the HTLC out on chain, as BOLT 2 allows once it has expired; the
+            // node's loss is the protocol's, not LDK's (see `Evidence::down_across_claim_window`).
+            // (The close may be the offerer's alone: a node never read back sees none.)
+            if ledger.closed.contains(&i.channel_id)
+                && ev.down_across_claim_window(node, i.cltv_expiry, learned_ms).is_some()
+            {
+                continue;
+            }
             let message = format!(
                 "{} learned the preimage downstream (by {learned_ms} ms) but never fulfilled inbound {}{}",
                 ev.name(node),

@@ -31,6 +31,10 @@ pub(crate) struct Htlc {
     /// The on-chain claim with the preimage of this very HTLC's output, if one confirmed.
     pub claimed: Option<OnchainHtlcClaim>,
     pub failed_ms: Option<u64>,
+    /// Fulfilled by message, but the commitment that confirmed still carried it, and the
+    /// receiver was down across its claim window, so the offerer took it back on chain by
+    /// its timeout path ([`mark_timed_out_while_down`]): not settled after all.
+    pub timed_out_while_down: Option<super::evidence::DownAcross>,
 }
 
 /// When an `update_fulfill_htlc` reached the offerer.
@@ -46,6 +50,12 @@ impl Htlc {
     /// When it was fulfilled by message, ms.
     pub fn fulfilled_ms(&self) -> Option<u64> {
         self.fulfilled.map(|f| f.at_ms)
+    }
+
+    /// Whether the receiver ends with its amount: claimed on chain with the preimage, or
+    /// fulfilled by message and not taken back on chain ([`Htlc::timed_out_while_down`]).
+    pub fn settled(&self) -> bool {
+        self.claimed.is_some() || (self.fulfilled.is_some() && self.timed_out_while_down.is_none())
     }
 
     /// `HTLC <id> on channel <id> from X to Y (<amount> msat, added at <ms> ms)`.
@@ -89,6 +99,7 @@ impl HtlcLedger {
         let mut htlcs = from_messages(ev, &closed_at);
         mark_committed(ev, &mut htlcs);
         assign_claims(ev, &mut htlcs);
+        mark_timed_out_while_down(ev, &mut htlcs);
         let closed = closed_at.keys().map(|(_, c)| *c).collect();
         HtlcLedger { htlcs, closed_at, closed }
     }
@@ -116,6 +127,19 @@ impl HtlcLedger {
         mine.iter().map(|h| h.failed_ms).collect::<Option<Vec<u64>>>()?.into_iter().max()
     }
 
+    /// The first HTLC `receiver` was fulfilled for by message for `payment_hash` and then
+    /// lost on chain while down across its claim window ([`Htlc::timed_out_while_down`]).
+    pub(crate) fn timed_out_while_down(
+        &self,
+        receiver: NodeIdx,
+        payment_hash: PaymentHash,
+    ) -> Option<super::evidence::DownAcross> {
+        self.htlcs
+            .iter()
+            .filter(|h| h.receiver == receiver && h.payment_hash == payment_hash)
+            .find_map(|h| h.timed_out_while_down)
+    }
+
     /// When the first HTLC `payer` offered for `payment_hash` was fulfilled by message.
     pub(crate) fn fulfilled_at(&self, payer: NodeIdx, payment_hash: PaymentHash) -> Option<u64> {
         self.offered_by(payer, payment_hash).filter_map(|h| h.fulfilled_ms()).min()
@@ -137,7 +161,7 @@ impl HtlcLedger {
     /// preimage. Only nodes that settled something appear.
     pub(crate) fn settled_net_msat(&self) -> BTreeMap<(ChannelId, NodeIdx), i128> {
         let mut net: BTreeMap<(ChannelId, NodeIdx), i128> = BTreeMap::new();
-        for h in self.htlcs.iter().filter(|h| h.fulfilled.is_some() || h.claimed.is_some()) {
+        for h in self.htlcs.iter().filter(|h| h.settled()) {
             *net.entry((h.channel_id, h.receiver)).or_default() += h.amount_msat as i128;
             *net.entry((h.channel_id, h.offerer)).or_default() -= h.amount_msat as i128;
         }
@@ -212,6 +236,7 @@ fn from_messages(ev: &Evidence, closed_at: &BTreeMap<(NodeIdx, ChannelId), u64>)
                     fulfilled: None,
                     claimed: None,
                     failed_ms: None,
+                    timed_out_while_down: None,
                 });
             }
             HtlcMsg::Fulfill { channel_id, htlc_id, preimage } => {
@@ -260,6 +285,7 @@ fn mark_committed(ev: &Evidence, htlcs: &mut Vec<Htlc>) {
                 fulfilled: None,
                 claimed: None,
                 failed_ms: None,
+                timed_out_while_down: None,
             }),
             (None, None) => {}
         }
@@ -286,6 +312,38 @@ fn assign_claims(ev: &Evidence, htlcs: &mut [Htlc]) {
             .min_by_key(|h| (!h.committed, h.fulfilled.is_some() || h.failed_ms.is_some(), h.added_ms));
         if let Some(h) = best {
             h.claimed = Some(c.clone());
+        }
+    }
+}
+
+/// HTLCs fulfilled by message whose channel then closed on chain with the HTLC still on the
+/// commitment that confirmed (an output of its amount, in sat, that no preimage claim spent)
+/// while the receiver was down across its claim window
+/// ([`Evidence::down_across_claim_window`], from the fulfill on): the offerer could take
+/// the output back by its timeout path, and the chain, not the message, decides who holds
+/// the amount. Marks them [`Htlc::timed_out_while_down`]. An HTLC whose receiver was up at
+/// some moment of its window stays settled, so a receiver that could have claimed on chain
+/// and did not is still caught by conservation.
+fn mark_timed_out_while_down(ev: &Evidence, htlcs: &mut [Htlc]) {
+    use super::evidence::{v1_channel_id, PaidTo};
+    let chain = &ev.harness.chain;
+    let commitment_of = |channel: &ChannelId| {
+        chain.txs.iter().find(|t| {
+            t.commitment_lock_time && t.inputs.iter().any(|&(txid, vout)| v1_channel_id(txid, vout) == *channel)
+        })
+    };
+    let spent_by_preimage =
+        |h: &Htlc| chain.htlc_claims.iter().any(|c| c.payment_hash == h.payment_hash && c.channel_id == h.channel_id);
+    for h in htlcs.iter_mut() {
+        let Some(fulfilled) = h.fulfilled else { continue };
+        if h.claimed.is_some() || spent_by_preimage(h) {
+            continue;
+        }
+        let Some(commitment) = commitment_of(&h.channel_id) else { continue };
+        let carried =
+            commitment.outputs.iter().any(|o| o.paid_to == PaidTo::Other && o.value_sat == h.amount_msat / 1000);
+        if carried {
+            h.timed_out_while_down = ev.down_across_claim_window(h.receiver, h.cltv_expiry, fulfilled.at_ms);
         }
     }
 }

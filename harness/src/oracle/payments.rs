@@ -105,10 +105,12 @@ impl<'a> PaymentHistory<'a> {
         h
     }
 
-    /// The verdict on the payment, given how it ended.
-    pub fn verdict(&self, status: PaymentStatus) -> PaymentVerdict {
+    /// The verdict on the payment, given how it ended and, for a claim the chain undid,
+    /// why the oracle accepts it ([`payee_missed_expiry`]).
+    pub fn verdict(&self, status: PaymentStatus, payee_missed_expiry: Option<MissedExpiry>) -> PaymentVerdict {
         PaymentVerdict {
             status,
+            payee_missed_expiry,
             claimed_msat: self.first_claim.map(|(_, amount)| amount),
             fee_paid_msat: self.fee_paid_msat,
             events: self.names.clone(),
@@ -189,13 +191,55 @@ pub(crate) fn payment_violation(
     Violation::new(code, message).payment(hash).node(ev, node).at(at_ms)
 }
 
-/// 1. Atomicity, once the payment ended as `status`.
+/// A claim the chain undid: a node that held the payment's preimage (the payee once it
+/// claimed, a forwarder once it learned the preimage downstream) was then down across the
+/// claim window of an HTLC it had received for the payment
+/// ([`Evidence::down_across_claim_window`]), so the HTLC's offerer timed it out on chain, as
+/// BOLT 2 lets it do once the HTLC has expired. The payee's `PaymentClaimed` stands, but the
+/// payer was not paid: the oracle accepts the payer's `PaymentFailed` and says so in the
+/// report.
+pub type MissedExpiry = super::evidence::DownAcross;
+
+/// [`MissedExpiry`] for payment `p` claimed at `claimed_at`: the first committed HTLC of
+/// `p`'s hash (in ledger order) whose receiver held the preimage, that the receiver did not
+/// end up with (not fulfilled by message, or fulfilled but timed out on chain while it was
+/// down; not claimed on chain), on a channel some node saw closed, and that expired while
+/// its receiver was down across its claim window since it held the preimage. `None` when no
+/// HTLC of the payment was lost that way.
+pub fn claim_lost_while_down(
+    ev: &Evidence,
+    ledger: &HtlcLedger,
+    p: &PaymentFacts,
+    claimed_at: u64,
+) -> Option<MissedExpiry> {
+    let of_payment = || ledger.htlcs.iter().filter(|h| h.payment_hash == p.payment_hash);
+    // When each node held the preimage: the payee from its claim, a forwarder from the
+    // first settlement of an HTLC it offered for the payment.
+    let held_since = |node| {
+        if node == p.payee {
+            return Some(claimed_at);
+        }
+        of_payment()
+            .filter(|o| o.offerer == node)
+            .filter_map(|o| [o.fulfilled_ms(), o.claimed.as_ref().map(|c| c.at_ms)].into_iter().flatten().min())
+            .min()
+    };
+    of_payment()
+        .filter(|h| h.committed && h.claimed.is_none() && (h.fulfilled.is_none() || h.timed_out_while_down.is_some()))
+        .filter(|h| ledger.closed.contains(&h.channel_id))
+        .find_map(|h| ev.down_across_claim_window(h.receiver, h.cltv_expiry, held_since(h.receiver)?))
+}
+
+/// 1. Atomicity, once the payment ended as `status`. A claim the payer failed is no
+/// violation when the chain undid it because a node holding the preimage was down (`missed`,
+/// from [`claim_lost_while_down`]).
 pub fn check_atomicity(
     ev: &Evidence,
     ledger: &HtlcLedger,
     p: &PaymentFacts,
     h: &PaymentHistory,
     status: PaymentStatus,
+    missed: Option<MissedExpiry>,
 ) -> Vec<Violation> {
     let mut out = Vec::new();
     let v = |code, node, at, message: &str| payment_violation(ev, p.payment_hash, code, node, Some(at), message.into());
@@ -216,6 +260,7 @@ pub fn check_atomicity(
     if let Some(at) = h.claimed_at {
         match status {
             PaymentStatus::Succeeded => {}
+            PaymentStatus::Failed if missed.is_some() => {}
             PaymentStatus::Failed => {
                 out.push(v(ViolationCode::ClaimedButFailed, p.payee, at, "payee claimed a payment the payer failed"))
             }

@@ -642,3 +642,60 @@ fn the_worst_failure_class_decides() {
         .collect();
     assert_eq!(codes, vec![1, 3, 4], "2 stays bad usage, 5 a harness panic");
 }
+
+/// The payee C claimed (at 0 ms) a payment whose one HTLC B offered it (expiry height 50)
+/// on a channel B then saw closed; the payer A failed (at 10 ms). Blocks are mined every
+/// second, so the claim window (heights 14 to 50) runs from 14 000 to 50 000 ms. C crashed
+/// at 5 ms and came back at `back_ms`.
+fn claim_then_payee_down(back_ms: Option<u64>) -> Evidence {
+    use sim::node::{CloseKind, CloseReason};
+    let channel = ChannelId([8; 32]);
+    let closed = NodeEvent::ChannelClosed {
+        channel_id: channel,
+        reason: CloseReason::from_kind(CloseKind::HTLCsTimedOut { payment_hash: None }),
+        force_close: true,
+    };
+    let mut ev = evidence(vec![(C, claimed(5_000)), (A, failed()), (B, closed)]);
+    let hash = preimage().payment_hash();
+    let add = HtlcMsg::Add { channel_id: channel, htlc_id: 0, payment_hash: hash, amount_msat: 5_000, cltv_expiry: 50 };
+    ev.ldk.htlc_messages = vec![HtlcMessage { at_ms: 0, to: C, from: B, tip_height: 1, msg: add }];
+    ev.ldk.committed_inbound = vec![CommittedInbound {
+        key: sim::world::CommittedHtlcKey { node: C, channel_id: channel, htlc_id: 0, payment_hash: hash },
+        htlc: sim::world::CommittedHtlc { from: Some(B), amount_msat: 5_000, cltv_expiry: 50, first_ms: 0 },
+    }];
+    ev.harness.chain.block_mined_ms = (0..=60).map(|h| h * 1_000).collect();
+    ev.harness.restarts = vec![RestartFacts::new(C, 5, back_ms)];
+    ev
+}
+
+#[test]
+fn a_claim_lost_while_the_payee_was_down_past_expiry_is_accepted_and_reported() {
+    // Down across the whole window: the HTLC timed out on chain, as BOLT 2 allows.
+    for back in [Some(55_000), Some(50_000), None] {
+        let v = judge(&claim_then_payee_down(back));
+        assert!(v.violations.iter().all(|x| x.code != ViolationCode::ClaimedButFailed), "{back:?}: {:?}", v.violations);
+        let m = v.payments[0].payee_missed_expiry.expect("the report says why");
+        assert_eq!((m.node, m.cltv_expiry, m.down_from_ms, m.down_until_ms, m.expired_at_ms), (C, 50, 5, back, 50_000));
+    }
+    // Up at some moment of the window (back at 49.999 s, or at 20 s): LDK had the chance to
+    // claim on chain, so the claim the payer failed is a violation again.
+    for back in [49_999, 20_000] {
+        let v = judge(&claim_then_payee_down(Some(back)));
+        assert!(v.violations.iter().any(|x| x.code == ViolationCode::ClaimedButFailed), "{back}: {:?}", v.violations);
+        assert_eq!(v.payments[0].payee_missed_expiry, None);
+    }
+    // The crash came after the window opened: C was up at its start.
+    let mut ev = claim_then_payee_down(Some(55_000));
+    ev.harness.restarts = vec![RestartFacts::new(C, 14_001, Some(55_000))];
+    assert!(judge(&ev).violations.iter().any(|x| x.code == ViolationCode::ClaimedButFailed));
+    // The chain never reached the expiry: nothing could time the HTLC out.
+    let mut ev = claim_then_payee_down(Some(55_000));
+    ev.harness.chain.block_mined_ms.truncate(50);
+    assert!(judge(&ev).violations.iter().any(|x| x.code == ViolationCode::ClaimedButFailed));
+    // A restart that could not read C back leaves it down.
+    let mut ev = claim_then_payee_down(Some(20_000));
+    ev.harness.restarts[0].load = Load::Failed(LoadError::Manager { error: "InvalidValue".into(), ldk_log: None });
+    let v = judge(&ev);
+    assert!(v.violations.iter().all(|x| x.code != ViolationCode::ClaimedButFailed), "{:?}", v.violations);
+    assert_eq!(v.payments[0].payee_missed_expiry.map(|m| m.down_until_ms), Some(None));
+}

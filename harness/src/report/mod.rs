@@ -60,6 +60,11 @@ pub struct PaymentReport {
     /// `update_fail_htlc` or `update_fail_malformed_htlc`), if every one of them was and none
     /// was fulfilled; a kept finding's signature can require a restart after it.
     pub failed_back_at_ms: Option<u64>,
+    /// When the payee claimed but was down past its HTLCs' expiry, so the HTLCs timed out on
+    /// chain and the payer's `PaymentFailed` is accepted: what happened, in words
+    /// (`oracle::payments::MissedExpiry`). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payee_missed_expiry: Option<String>,
 }
 
 /// One crash and restart in the report.
@@ -348,6 +353,22 @@ fn payment_reports(run: &RunResult, verdict: &Verdict, ledger: &oracle::HtlcLedg
             events: v.events.clone(),
             failure_reason: v.failure_reason.map(|r| r.to_string()),
             failed_back_at_ms: ledger.failed_back_at(p.payer, p.payment_hash),
+            payee_missed_expiry: v.payee_missed_expiry.map(|m| {
+                let until = m.down_until_ms.map_or("the end".to_string(), |t| format!("{t} ms"));
+                let outcome = if v.status == PaymentStatus::Failed {
+                    "the payer's PaymentFailed is accepted"
+                } else {
+                    "the node that was down lost the amount on chain"
+                };
+                let role = if m.node == p.payee { "payee" } else { "forwarder" };
+                format!(
+                    "{role} {} held the preimage, then was down from {} ms to {until}, across the claim window and expiry of an HTLC it had received (height {}, mined at {} ms): the HTLC timed out on chain, as BOLT 2 allows; {outcome}",
+                    w.name(m.node),
+                    m.down_from_ms,
+                    m.cltv_expiry,
+                    m.expired_at_ms
+                )
+            }),
         })
         .collect()
 }

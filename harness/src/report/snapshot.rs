@@ -28,7 +28,8 @@ pub const SNAPSHOT_HASH_HEX: usize = 16;
 ///   `flow`, `route` (`payer->payee`), `kind`, `via` (routers of the parts, then the
 ///   intermediate trampoline node, joined by `+`), `amount_msat`, `sent_at_ms`, `status`,
 ///   `claimed_msat`, `fee_paid_msat`, `failure_reason`, `send_error` (only when LDK refused
-///   the send) and `events`;
+///   the send), `payee_missed_expiry` (only when the payee was down past its HTLCs' expiry)
+///   and `events`;
 /// - `nodes`, in index order, each with `node`, `up`, `restarts` (its [`RestartReport`]s
 ///   without the node name), `closures` (`@<ms> ms <channel id> [force-close: ]<reason>`),
 ///   `swept_on_chain_sat`, `htlcs`, `books` and `channels` (`peer`, `channel_id`, `scid` in
@@ -105,7 +106,7 @@ struct PaymentView<'a>(&'a PaymentReport);
 impl Serialize for PaymentView<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let p = self.0;
-        let mut s = ser.serialize_struct("PaymentSnapshot", 13)?;
+        let mut s = ser.serialize_struct("PaymentSnapshot", 14)?;
         field!(s, "hash", short_hash(&p.payment_hash));
         field!(s, p, flow);
         field!(s, "route", format!("{}->{}", p.payer, p.payee));
@@ -120,6 +121,10 @@ impl Serialize for PaymentView<'_> {
         match &p.send_error {
             Some(_) => field!(s, p, send_error),
             None => s.skip_field("send_error")?,
+        }
+        match &p.payee_missed_expiry {
+            Some(_) => field!(s, p, payee_missed_expiry),
+            None => s.skip_field("payee_missed_expiry")?,
         }
         field!(s, p, events);
         s.end()

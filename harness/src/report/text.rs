@@ -94,6 +94,9 @@ impl Report {
             if let Some(r) = &p.failure_reason {
                 let _ = writeln!(o, "      PaymentFailed reason: {r}");
             }
+            if let Some(m) = &p.payee_missed_expiry {
+                let _ = writeln!(o, "      {m}");
+            }
             if let Some(e) = &p.send_error {
                 let _ = writeln!(o, "      send refused by LDK: {e}");
             }
