@@ -264,6 +264,10 @@ pub fn check_atomicity(
             PaymentStatus::Failed => {
                 out.push(v(ViolationCode::ClaimedButFailed, p.payee, at, "payee claimed a payment the payer failed"))
             }
+            // A payer that could not be read back and is still down after the heal phase
+            // never ran again to learn of the claim: readback and liveness report that node,
+            // and atomicity cannot be judged without it.
+            PaymentStatus::Pending if ev.harness.down_nodes.contains(&p.payer) => {}
             PaymentStatus::Pending | PaymentStatus::Lost | PaymentStatus::Forgotten => out.push(v(
                 ViolationCode::ClaimedWithoutSent,
                 p.payee,

@@ -699,3 +699,15 @@ fn a_claim_lost_while_the_payee_was_down_past_expiry_is_accepted_and_reported() 
     assert!(v.violations.iter().all(|x| x.code != ViolationCode::ClaimedButFailed), "{:?}", v.violations);
     assert_eq!(v.payments[0].payee_missed_expiry.map(|m| m.down_until_ms), Some(None));
 }
+
+#[test]
+fn a_claim_the_payer_never_ran_again_to_learn_of_is_not_judged_by_atomicity() {
+    // The payer is still down after the heal phase (it could not be read back): readback and
+    // liveness say so; atomicity has no payer to judge.
+    let mut ev = evidence(vec![(C, claimed(5_000))]);
+    ev.harness.down_nodes = vec![A];
+    assert!(judge(&ev).violations.iter().all(|x| x.code != ViolationCode::ClaimedWithoutSent));
+    // Up again: the claim without PaymentSent is a violation.
+    ev.harness.down_nodes.clear();
+    assert!(judge(&ev).violations.iter().any(|x| x.code == ViolationCode::ClaimedWithoutSent));
+}
