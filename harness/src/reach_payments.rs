@@ -84,23 +84,25 @@ pub struct ReversePayment {
     pub amount_msat: u64,
 }
 
-/// The plan's `bidirectional_payments` reverse payments (from the `bidirectional` stream):
-/// each between one of `pairs` (payer, payee; the scenario's `reverse_pairs`), of 5 000 to 60 000 sat, at a time in the
-/// workload's second half (`start_ms` to `end_ms`), when forward payments have given the
-/// reverse payers something to spend.
+/// The plan's reverse payments (from the `bidirectional` stream): `per_draw` times the plan's
+/// `bidirectional_payments` (none when that is 0), each between one of `pairs` (payer, payee;
+/// the scenario's `reverse_pairs`), of 5 000 to 60 000 sat, at a time in the workload's second
+/// half (`start_ms` to `end_ms`), when forward payments have given the reverse payers
+/// something to spend.
 pub fn plan_bidirectional(
     pairs: &[(NodeIdx, NodeIdx)],
+    per_draw: u64,
     seed: u64,
     plan: &FaultPlan,
     start_ms: u64,
     end_ms: u64,
 ) -> Vec<ReversePayment> {
-    if plan.bidirectional_payments == 0 {
+    if plan.bidirectional_payments == 0 || pairs.is_empty() {
         return Vec::new();
     }
     let mut r = SimRng::fork(seed, streams::BIDIRECTIONAL);
     let from = start_ms + (end_ms.saturating_sub(start_ms)) / 3;
-    (0..plan.bidirectional_payments)
+    (0..plan.bidirectional_payments * per_draw)
         .map(|_| {
             let (payer, payee) = pairs[r.index(pairs.len())];
             ReversePayment {
@@ -147,6 +149,6 @@ mod tests {
         let mut d = PaymentDraws::new(7);
         assert_eq!(d.payee_policy(&plan), PayeePolicy::Claim);
         assert_eq!(d.abandon_after_ms(&plan), None);
-        assert!(plan_bidirectional(&[(3, 0)], 7, &plan, 0, 10_000).is_empty());
+        assert!(plan_bidirectional(&[(3, 0)], 2, 7, &plan, 0, 10_000).is_empty());
     }
 }

@@ -621,10 +621,11 @@ struct Workload {
     send_patience_ms: u64,
 }
 
-/// Pairs (payer, payee) that pay against the scenario's flows over the same channels: each
+/// Pairs (payer, payee) that pay against the scenario's flows over the same channels, and
+/// how many reverse payments each of the plan's `bidirectional_payments` stands for: each
 /// flow's payee pays its payer back, and its routers pay each other (in a two-trampoline
 /// flow, the routers pay the payee too). Sorted, no repeats.
-fn reverse_pairs(flows: &[Flow]) -> Vec<(NodeIdx, NodeIdx)> {
+fn reverse_pairs(flows: &[Flow]) -> (Vec<(NodeIdx, NodeIdx)>, u64) {
     let mut pairs = Vec::new();
     for f in flows {
         match *f {
@@ -643,7 +644,20 @@ fn reverse_pairs(flows: &[Flow]) -> Vec<(NodeIdx, NodeIdx)> {
     }
     pairs.sort();
     pairs.dedup();
-    pairs
+    // With only two-trampoline flows, the routers' payments to the payee are the scenario's
+    // only payments that reach a payee, and the routers have nothing to pay each other with
+    // (their channels to the trampoline are their own, their channels with the payer the
+    // payer's): keep those to the payee, twice as many, so that payee policies (`PayeeFail`,
+    // `PayeeHold`) happen there as often as elsewhere.
+    if flows.iter().all(|f| matches!(f, Flow::TrampolineForward { .. })) {
+        let payees: Vec<NodeIdx> = flows
+            .iter()
+            .filter_map(|f| if let Flow::TrampolineForward { payee, .. } = f { Some(*payee) } else { None })
+            .collect();
+        pairs.retain(|(_, payee)| payees.contains(payee));
+        return (pairs, 2);
+    }
+    (pairs, 1)
 }
 
 /// Plans the payments (from the `workload` stream) and the crashes right after them (from
@@ -736,7 +750,8 @@ fn plan_payments(
 /// whether its payer abandons it, each from its own stream (nothing is drawn with the knobs
 /// off).
 fn plan_reach_payments(world: &mut World, spec: &Spec, seed: u64, plan: &FaultPlan, start_ms: u64, w: &mut Workload) {
-    for r in plan_bidirectional(&reverse_pairs(&spec.flows), seed, plan, start_ms, w.end_ms) {
+    let (pairs, per_draw) = reverse_pairs(&spec.flows);
+    for r in plan_bidirectional(&pairs, per_draw, seed, plan, start_ms, w.end_ms) {
         let Some(invoice) = world.act(r.payee, |n| n.create_invoice(r.amount_msat)) else { continue };
         let i = w.payments.len();
         let mut id = [0u8; 32];

@@ -405,6 +405,65 @@ impl FakeChain {
         out
     }
 
+    /// Every confirmed spend of an HTLC output of a commitment transaction, with or without
+    /// a preimage, in chain order: an input whose witness script (its last item) spends an
+    /// output of a transaction spending exactly one funding output, and pushes 20-byte
+    /// hashes (an HTLC script pushes RIPEMD160 of the payment hash and of the revocation
+    /// key). Where [`FakeChain::preimage_spends`] finds only claims, this finds timeouts too:
+    /// a spend whose witness reveals no preimage of a pushed hash.
+    pub fn htlc_output_spends(&self) -> Vec<HtlcOutputSpend> {
+        use bitcoin::hashes::{ripemd160, sha256};
+        let inner = self.inner.lock().unwrap();
+        let mut by_txid = BTreeMap::new();
+        for block in &inner.blocks {
+            for tx in &block.txdata {
+                by_txid.insert(tx.compute_txid(), tx);
+            }
+        }
+        let mut out = Vec::new();
+        for (height, block) in inner.blocks.iter().enumerate() {
+            for tx in &block.txdata {
+                for input in &tx.input {
+                    let Some(script) = input.witness.last() else { continue };
+                    let script = bitcoin::Script::from_bytes(script);
+                    let Some(commitment) = by_txid.get(&input.previous_output.txid) else { continue };
+                    let ([funding], Some(output)) =
+                        (&commitment.input[..], commitment.output.get(input.previous_output.vout as usize))
+                    else {
+                        continue;
+                    };
+                    let hash160s: Vec<[u8; 20]> = script
+                        .instructions()
+                        .filter_map(|i| match i {
+                            Ok(bitcoin::script::Instruction::PushBytes(p)) => <[u8; 20]>::try_from(p.as_bytes()).ok(),
+                            _ => None,
+                        })
+                        .collect();
+                    if hash160s.is_empty() {
+                        continue;
+                    }
+                    let n = input.witness.len();
+                    let with_preimage = input.witness.iter().take(n.saturating_sub(1)).any(|item| {
+                        <[u8; 32]>::try_from(item).is_ok_and(|preimage| {
+                            let payment_hash = sha256::Hash::hash(&preimage);
+                            hash160s.contains(ripemd160::Hash::hash(payment_hash.as_byte_array()).as_byte_array())
+                        })
+                    });
+                    out.push(HtlcOutputSpend {
+                        funding_txid: funding.previous_output.txid.to_byte_array(),
+                        funding_vout: funding.previous_output.vout,
+                        output_sat: output.value.to_sat(),
+                        hash160s,
+                        with_preimage,
+                        height: height as u32,
+                        mined_at_ms: inner.mined_ms[height],
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// The confirmed, unspent outputs paying `script_pubkey` that no mempool transaction
     /// spends yet, in outpoint order: what a wallet watching that script can still spend.
     pub fn spendable_paying(&self, script_pubkey: &ScriptBuf) -> Vec<(OutPoint, TxOut)> {
@@ -636,6 +695,27 @@ fn script_cltv(script: &bitcoin::Script) -> Option<u32> {
     })
 }
 
+/// See [`FakeChain::htlc_output_spends`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HtlcOutputSpend {
+    /// The funding outpoint the commitment spends (txid as its internal bytes, and output
+    /// index).
+    pub funding_txid: [u8; 32],
+    /// See `funding_txid`.
+    pub funding_vout: u32,
+    /// Value of the output spent, sat.
+    pub output_sat: u64,
+    /// The 20-byte hashes its witness script pushes (for an HTLC script: RIPEMD160 of the
+    /// payment hash, and of the revocation key).
+    pub hash160s: Vec<[u8; 20]>,
+    /// Whether the witness revealed the preimage of one of them (a claim, not a timeout).
+    pub with_preimage: bool,
+    /// Height of the block the spend confirmed in.
+    pub height: u32,
+    /// When that block was mined, simulated ms.
+    pub mined_at_ms: u64,
+}
+
 /// See [`FakeChain::preimage_spends`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreimageSpend {
@@ -796,6 +876,8 @@ mod tests {
         // A commitment with two HTLC outputs of one payment hash.
         let mut commitment = spend(funding, 1_001, Sequence::MAX, LockTime::ZERO);
         commitment.output.push(TxOut { value: Amount::from_sat(400), script_pubkey: ScriptBuf::new() });
+        // ... and a third, of another payment, that times out.
+        commitment.output.push(TxOut { value: Amount::from_sat(350), script_pubkey: ScriptBuf::new() });
         assert_eq!(chain.broadcast(&commitment), Ok(()));
         chain.mine();
         let preimage = [9u8; 32];
@@ -842,6 +924,28 @@ mod tests {
         };
         assert_eq!(spends, vec![expected(1_001, Some(600), 3, 5_000), expected(400, None, 4, 7_000)]);
         assert_eq!(chain.mined_at_ms(4), Some(7_000));
+        // The third output through a timeout-style witness (signatures, no preimage), with the
+        // hash of another preimage in its script: a spend without preimage.
+        let other_hash160 = ripemd160::Hash::hash(sha256::Hash::hash(&[8u8; 32]).as_byte_array()).to_byte_array();
+        let timeout_script = Builder::new().push_opcode(OP_HASH160).push_slice(other_hash160).into_script();
+        let timeout = claim(2, vec![vec![], vec![1; 72], vec![], timeout_script.to_bytes()]);
+        assert_eq!(chain.broadcast(&timeout), Ok(()));
+        clock.advance_to(9_000);
+        chain.mine();
+        assert_eq!(chain.preimage_spends().len(), 2, "a timeout reveals no preimage");
+        let all: Vec<(u64, bool, Vec<[u8; 20]>, u64)> = chain
+            .htlc_output_spends()
+            .into_iter()
+            .map(|s| (s.output_sat, s.with_preimage, s.hash160s, s.mined_at_ms))
+            .collect();
+        assert_eq!(
+            all,
+            vec![
+                (1_001, true, vec![hash160], 5_000),
+                (400, true, vec![hash160], 7_000),
+                (350, false, vec![other_hash160], 9_000)
+            ]
+        );
     }
 
     #[test]

@@ -212,6 +212,32 @@ pub struct Chain {
     /// When each block of the final best chain was mined, simulated ms, indexed by height
     /// (height 0 included).
     pub block_mined_ms: Vec<u64>,
+    /// Commitment HTLC outputs spent without a preimage (timeouts, or a revocation), one per
+    /// output spent.
+    pub htlc_timeouts: Vec<OnchainHtlcTimeout>,
+}
+
+/// A commitment transaction's HTLC output spent without the payment's preimage: its
+/// offerer took it back by the timeout path (BOLT 3), or it was swept by revocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnchainHtlcTimeout {
+    /// The channel whose commitment the output belongs to.
+    pub channel_id: ChannelId,
+    /// The output's value, sat.
+    pub amount_sat: u64,
+    /// The 20-byte hashes the output's script pushes (RIPEMD160 of the payment hash among
+    /// them).
+    pub hash160s: Vec<[u8; 20]>,
+    /// When the spend's block was mined, simulated ms.
+    pub at_ms: u64,
+}
+
+impl OnchainHtlcTimeout {
+    /// Whether the output was one of `payment_hash`'s HTLCs (its script checks the hash).
+    pub fn is_for(&self, payment_hash: &sim::node::PaymentHash) -> bool {
+        use bitcoin::hashes::{ripemd160, Hash};
+        self.hash160s.contains(ripemd160::Hash::hash(&payment_hash.0).as_byte_array())
+    }
 }
 
 /// One crash and what the restart after it did.
@@ -510,6 +536,7 @@ pub fn collect(run: &RunResult) -> Evidence {
                 htlc_claims: htlc_claims(w),
                 anchor_channels: w.anchor_channels(),
                 block_mined_ms: block_mined_ms(w),
+                htlc_timeouts: htlc_timeouts(w),
             },
             payee_policies: run
                 .payments
@@ -683,6 +710,21 @@ fn htlc_claims(w: &World) -> Vec<OnchainHtlcClaim> {
             cltv_expiry: spend.cltv_expiry,
             height: spend.height,
             at_ms: spend.mined_at_ms,
+        })
+        .collect()
+}
+
+/// The commitment HTLC outputs spent without a preimage.
+fn htlc_timeouts(w: &World) -> Vec<OnchainHtlcTimeout> {
+    w.chain()
+        .htlc_output_spends()
+        .into_iter()
+        .filter(|s| !s.with_preimage)
+        .map(|s| OnchainHtlcTimeout {
+            channel_id: v1_channel_id(Txid(s.funding_txid), s.funding_vout),
+            amount_sat: s.output_sat,
+            hash160s: s.hash160s,
+            at_ms: s.mined_at_ms,
         })
         .collect()
 }

@@ -316,33 +316,23 @@ fn assign_claims(ev: &Evidence, htlcs: &mut [Htlc]) {
     }
 }
 
-/// HTLCs fulfilled by message whose channel then closed on chain with the HTLC still on the
-/// commitment that confirmed (an output of its amount, in sat, that no preimage claim spent)
-/// while the receiver was down across its claim window
-/// ([`Evidence::down_across_claim_window`], from the fulfill on): the offerer could take
-/// the output back by its timeout path, and the chain, not the message, decides who holds
-/// the amount. Marks them [`Htlc::timed_out_while_down`]. An HTLC whose receiver was up at
-/// some moment of its window stays settled, so a receiver that could have claimed on chain
-/// and did not is still caught by conservation.
+/// HTLCs fulfilled by message whose output on the commitment that confirmed was then spent
+/// without the preimage (the offerer's timeout path: an output of the HTLC's amount, in sat,
+/// whose script checks its payment hash) while the receiver was down across its claim window
+/// ([`Evidence::down_across_claim_window`], from the fulfill on): the fulfill had not been
+/// irrevocably committed, the offerer could take the output back once the HTLC expired, and
+/// the chain, not the message, decides who holds the amount. Marks them
+/// [`Htlc::timed_out_while_down`]. An HTLC whose receiver was up at some moment of its window
+/// stays settled, so a receiver that could have claimed on chain and did not is still caught
+/// by conservation.
 fn mark_timed_out_while_down(ev: &Evidence, htlcs: &mut [Htlc]) {
-    use super::evidence::{v1_channel_id, PaidTo};
-    let chain = &ev.harness.chain;
-    let commitment_of = |channel: &ChannelId| {
-        chain.txs.iter().find(|t| {
-            t.commitment_lock_time && t.inputs.iter().any(|&(txid, vout)| v1_channel_id(txid, vout) == *channel)
-        })
-    };
-    let spent_by_preimage =
-        |h: &Htlc| chain.htlc_claims.iter().any(|c| c.payment_hash == h.payment_hash && c.channel_id == h.channel_id);
+    let timeouts = &ev.harness.chain.htlc_timeouts;
     for h in htlcs.iter_mut() {
         let Some(fulfilled) = h.fulfilled else { continue };
-        if h.claimed.is_some() || spent_by_preimage(h) {
-            continue;
-        }
-        let Some(commitment) = commitment_of(&h.channel_id) else { continue };
-        let carried =
-            commitment.outputs.iter().any(|o| o.paid_to == PaidTo::Other && o.value_sat == h.amount_msat / 1000);
-        if carried {
+        let timed_out = timeouts
+            .iter()
+            .any(|t| t.channel_id == h.channel_id && t.amount_sat == h.amount_msat / 1000 && t.is_for(&h.payment_hash));
+        if h.claimed.is_none() && timed_out {
             h.timed_out_while_down = ev.down_across_claim_window(h.receiver, h.cltv_expiry, fulfilled.at_ms);
         }
     }

@@ -267,7 +267,8 @@ pub fn check_atomicity(
             // A payer that could not be read back and is still down after the heal phase
             // never ran again to learn of the claim: readback and liveness report that node,
             // and atomicity cannot be judged without it.
-            PaymentStatus::Pending if ev.harness.down_nodes.contains(&p.payer) => {}
+            PaymentStatus::Pending | PaymentStatus::Lost | PaymentStatus::Forgotten
+                if ev.harness.down_nodes.contains(&p.payer) => {}
             PaymentStatus::Pending | PaymentStatus::Lost | PaymentStatus::Forgotten => out.push(v(
                 ViolationCode::ClaimedWithoutSent,
                 p.payee,
