@@ -164,6 +164,7 @@ fn broad_symptoms_are_known_only_with_the_findings_evidence() {
             panic: None,
             message: None,
         }],
+        panic: None,
         severity: None,
         upstream: None,
     };

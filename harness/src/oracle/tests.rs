@@ -507,6 +507,16 @@ fn force_closes_need_an_explanation_from_the_run() {
     assert_eq!(invariants(&judge(&ev)), vec![Invariant::ExplainedForceClose]);
     ev.harness.restarts = vec![RestartFacts::new(B, 80, Some(90))];
     assert_eq!(invariants(&judge(&ev)), vec![]);
+    // ... or by the peer's application force-closing it before (its ChannelClosed may come
+    // later), not by one after it, nor by a cooperative close.
+    ev.harness.restarts.clear();
+    let app = |at_ms, force| sim::world::AppClose { node: B, peer: A, channel_id: channel, at_ms, force };
+    for (at_ms, force, explained) in [(60, true, true), (120, true, false), (60, false, false)] {
+        ev.harness.app_closes = vec![app(at_ms, force)];
+        let expected = if explained { vec![] } else { vec![Invariant::ExplainedForceClose] };
+        assert_eq!(invariants(&judge(&ev)), expected, "{at_ms} {force}");
+    }
+    ev.harness.app_closes.clear();
     // A stale manager's close is LDK's documented behaviour.
     ev.ldk.events = vec![close(A, CloseKind::OutdatedChannelManager)];
     assert_eq!(invariants(&judge(&ev)), vec![]);
