@@ -109,6 +109,7 @@ fn signature_matches(s: &Signature, v: &Violation, facts: &RunFacts) -> bool {
         && s.restart.is_none_or(|r| restart_shown(&r, v, facts))
         && s.panic.as_deref().is_none_or(|text| panic_shown(text, v, facts.ev))
         && s.message.as_deref().is_none_or(|text| v.message.contains(text))
+        && (!s.reorg || !facts.ev.harness.reorgs_ms.is_empty())
 }
 
 /// Whether the run shows restart `r` of `v`'s node (a violation about a pair of nodes has

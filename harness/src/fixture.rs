@@ -228,12 +228,35 @@ pub struct Signature {
     /// broad on its own.
     #[serde(default)]
     pub message: Option<String>,
+    /// Whether the run must show a reorg (a `Reorg` fault), for a finding only a reorg leads
+    /// to whose symptom other causes share.
+    #[serde(default)]
+    pub reorg: bool,
 }
 
 impl From<ViolationCode> for Signature {
     fn from(code: ViolationCode) -> Self {
-        Signature { code, restart: None, panic: None, message: None }
+        Signature { code, restart: None, panic: None, message: None, reorg: false }
     }
+}
+
+/// What `[expect_panic]` needs besides itself: a message, no `accepted`, and for a
+/// `debug_assert` panic the `expect` and `signature` a release build shows instead. Errors:
+/// the field at fault and why.
+fn check_expect_panic(p: &ExpectPanic, fixture: &Fixture) -> Result<(), (&'static str, &'static str)> {
+    if p.message.trim().is_empty() {
+        return Err(("expect_panic", "`message` is the text LDK's panic message contains: it cannot be empty"));
+    }
+    if !fixture.accepted.is_empty() {
+        return Err(("accepted", "a run that panics is not accepted: `accepted` must be empty"));
+    }
+    if p.debug_assert && (fixture.expect.is_empty() || fixture.signature.is_empty()) {
+        return Err((
+            "expect_panic",
+            "a `debug_assert` panic needs `expect` and `signature` too: what a build without debug assertions shows instead",
+        ));
+    }
+    Ok(())
 }
 
 /// A panic inside LDK that ends a fixture's run (`[expect_panic]`), for example:
@@ -482,21 +505,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
         ));
     }
     if let Some(p) = &fixture.expect_panic {
-        if p.message.trim().is_empty() {
-            return Err(field_error(
-                "expect_panic",
-                "`message` is the text LDK's panic message contains: it cannot be empty",
-            ));
-        }
-        if !fixture.accepted.is_empty() {
-            return Err(field_error("accepted", "a run that panics is not accepted: `accepted` must be empty"));
-        }
-        if p.debug_assert && (fixture.expect.is_empty() || fixture.signature.is_empty()) {
-            return Err(field_error(
-                "expect_panic",
-                "a `debug_assert` panic needs `expect` and `signature` too: what a build without debug assertions shows instead",
-            ));
-        }
+        check_expect_panic(p, &fixture).map_err(|(field, message)| field_error(field, message))?;
     }
     if !fixture.expect.is_empty() && !fixture.accepted.is_empty() {
         return Err(field_error("accepted", "a finding the oracle accepts violates nothing: `expect` must be empty"));

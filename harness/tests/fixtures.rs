@@ -163,6 +163,7 @@ fn broad_symptoms_are_known_only_with_the_findings_evidence() {
             restart: Some(RestartEvidence { stale_manager: true, when: Some(RestartWhen::AfterFailedBack) }),
             panic: None,
             message: None,
+            reorg: false,
         }],
         panic: None,
         severity: None,
