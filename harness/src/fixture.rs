@@ -494,10 +494,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Fixture, FixtureError> {
     if fixture.class.is_some() != kept {
         let field = if fixture.class.is_some() {
             "class"
-        } else if fixture.expect.is_empty() {
+        } else if !fixture.expect.is_empty() {
+            "expect"
+        } else if !fixture.accepted.is_empty() {
             "accepted"
         } else {
-            "expect"
+            "expect_panic"
         };
         return Err(field_error(
             field,

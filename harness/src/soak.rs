@@ -34,7 +34,7 @@ pub const EXIT_CODES: &str = "Exit codes of soak and soak-merge (the first that 
   1  a new bucket: a violation no kept finding explains, or LDK panicked
   0  no new bucket (nothing failed, or kept findings only; fast-mode-only buckets don't count)
   2  bad usage (arguments, an --out that holds an earlier soak or cannot be written,
-     an unreadable summary)";
+     an unreadable summary, a kept finding under fixtures/ that cannot be read)";
 
 /// `ldk-dst soak`'s arguments.
 #[derive(clap::Args, Debug)]
@@ -269,6 +269,11 @@ pub fn main(args: SoakArgs) -> u8 {
         Ok(b) => b,
         Err(e) => return usage(&format!("cannot find ldk-dst's own binary: {e}")),
     };
+    // Every child classifies its violations by the kept findings: with one fixture it cannot
+    // read, every kept finding would be counted as new.
+    if let Err(e) = crate::findings::known_findings(&crate::outcome::fixtures_dir()) {
+        return usage(&format!("the kept findings cannot be read, so no failure could be named known: {e}"));
+    }
     let mut soak = match Soak::create(&args.out, &plan) {
         Ok(s) => s,
         Err(e) => return usage(&e),

@@ -943,6 +943,10 @@ mod tests {
             vec![
                 (1_001, true, vec![hash160], 5_000),
                 (400, true, vec![hash160], 7_000),
+                // The chain cannot tell a funding output from another single input: the
+                // unrelated spend is listed too (the oracle matches spends to HTLCs by channel,
+                // amount and payment hash).
+                (500, false, vec![hash160], 7_000),
                 (350, false, vec![other_hash160], 9_000)
             ]
         );

@@ -228,6 +228,8 @@ pub struct OnchainHtlcTimeout {
     /// The 20-byte hashes the output's script pushes (RIPEMD160 of the payment hash among
     /// them).
     pub hash160s: Vec<[u8; 20]>,
+    /// Height of the block the spend confirmed in.
+    pub height: u32,
     /// When the spend's block was mined, simulated ms.
     pub at_ms: u64,
 }
@@ -237,6 +239,24 @@ impl OnchainHtlcTimeout {
     pub fn is_for(&self, payment_hash: &sim::node::PaymentHash) -> bool {
         use bitcoin::hashes::{ripemd160, Hash};
         self.hash160s.contains(ripemd160::Hash::hash(&payment_hash.0).as_byte_array())
+    }
+
+    /// Whether this spend can be the timeout of an HTLC of `payment_hash` and `amount_msat`
+    /// on `channel` expiring at `cltv_expiry`: same channel, the amount rounded down to sat
+    /// (BOLT 3), a script checking the hash, and confirmed above the expiry (a timeout's
+    /// `nLockTime` or CLTV is met only by a block above it; a revocation sweep can come
+    /// earlier and is no timeout).
+    pub fn times_out(
+        &self,
+        channel: &ChannelId,
+        payment_hash: &sim::node::PaymentHash,
+        amount_msat: u64,
+        cltv_expiry: u32,
+    ) -> bool {
+        self.channel_id == *channel
+            && self.amount_sat == amount_msat / 1000
+            && self.height > cltv_expiry
+            && self.is_for(payment_hash)
     }
 }
 
@@ -724,6 +744,7 @@ fn htlc_timeouts(w: &World) -> Vec<OnchainHtlcTimeout> {
             channel_id: v1_channel_id(Txid(s.funding_txid), s.funding_vout),
             amount_sat: s.output_sat,
             hash160s: s.hash160s,
+            height: s.height,
             at_ms: s.mined_at_ms,
         })
         .collect()

@@ -14,10 +14,11 @@
 //! - `ProcessingError` "invalid channel_reestablish to force close" or "reconnect
 //!   channel_ready with a different point": the peer restarted or closed the channel before
 //!   (it lost or dropped the channel or its state, e.g. an unfunded channel dropped on
-//!   disconnect, and LDK's reestablish protocol makes the other side close), or the peer's
-//!   application force-closed it before (while this node was away, LDK answers its
-//!   reconnection with such a `channel_reestablish`; the peer's `ChannelClosed` may be
-//!   reported later, when its application handles events late);
+//!   disconnect, and LDK's reestablish protocol makes the other side close), or, for the
+//!   invalid `channel_reestablish`, the peer's application force-closed it before (while
+//!   this node was away, LDK answers its reconnection with such a `channel_reestablish`; the
+//!   peer's `ChannelClosed` may be reported later, when its application handles events
+//!   late; a crash of the peer that undid the close is a restart, explained as such);
 //! - `HTLCsTimedOut`: one end was unavailable at some point before (crash, partition, link
 //!   drop): an HTLC could not be resolved in time;
 //! - `HolderForceClosed`: LDK gives it only when the application called one of the
@@ -34,7 +35,7 @@
 use super::evidence::{Evidence, Load};
 use super::{Violation, ViolationCode};
 use sim::net::NodeIdx;
-use sim::node::{ChannelId, CloseKind, NodeEvent};
+use sim::node::{ChannelId, CloseKind, NodeEvent, PeerStateMismatch};
 
 /// Deferred mode holds monitor writes until the manager that covers them is durable, LDK's
 /// answer to stale managers (`ChainMonitor::new`'s `deferred` docs): when every incarnation
@@ -157,9 +158,10 @@ pub fn check_explained(ev: &Evidence) -> Vec<Violation> {
             k if x.chain_explains(o.node, channel_id, k, o.at_ms) => true,
             CloseKind::CounterpartyForceClosed { .. } => x.closed_elsewhere(o.node, channel_id),
             k if k.peer_state_mismatch().is_some() => {
+                let bogus_reestablish = k.peer_state_mismatch() == Some(PeerStateMismatch::InvalidReestablish);
                 x.restarted_before(peer, o.at_ms)
                     || x.peer_closed_before(peer, channel_id, o.at_ms)
-                    || peer.is_some_and(|p| x.app_force_closed(p, channel_id, o.at_ms))
+                    || (bogus_reestablish && peer.is_some_and(|p| x.app_force_closed(p, channel_id, o.at_ms)))
             }
             CloseKind::HolderForceClosed { .. } => x.app_force_closed(o.node, channel_id, o.at_ms),
             _ => false,

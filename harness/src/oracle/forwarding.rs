@@ -53,8 +53,8 @@ pub fn check_forwarders(ev: &Evidence, ledger: &HtlcLedger) -> Vec<Violation> {
 /// confirmed claim of its own output (a claim of another output of the hash on the channel,
 /// e.g. another MPP part, does not count), and before it expires (see
 /// [`fulfilled_after_expiry`]). Unless the node was down across that inbound HTLC's claim
-/// window from the moment it learned the preimage, and the channel closed: then the offerer
-/// could rightly time the HTLC out on chain ([`Evidence::down_across_claim_window`]).
+/// window from the moment it learned the preimage and the chain shows the offerer's timeout
+/// of it: then the offerer rightly timed the HTLC out ([`Evidence::down_across_claim_window`]).
 ///
 /// Which inbound HTLC an outbound one forwards: first one to one, each outbound HTLC (in the
 /// order offered) to the earliest inbound HTLC of the hash that was live when it was offered
@@ -114,10 +114,9 @@ fn lose_nothing(ev: &Evidence, ledger: &HtlcLedger, node: NodeIdx, ins: &[&Htlc]
             // Down across the inbound HTLC's claim window since it learned the preimage: the
             // offerer timed the HTLC out on chain, as BOLT 2 allows once it has expired; the
             // node's loss is the protocol's, not LDK's (see `Evidence::down_across_claim_window`).
-            // (The close may be the offerer's alone: a node never read back sees none.)
-            if ledger.closed.contains(&i.channel_id)
-                && ev.down_across_claim_window(node, i.cltv_expiry, learned_ms).is_some()
-            {
+            // (The chain shows the offerer's timeout spend of the HTLC's output.)
+            let timed_out = i.failed_ms.is_none() && super::ledger::timed_out_on_chain(ev, i);
+            if timed_out && ev.down_across_claim_window(node, i.cltv_expiry, learned_ms).is_some() {
                 continue;
             }
             let message = format!(

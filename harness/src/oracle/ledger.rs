@@ -317,8 +317,9 @@ fn assign_claims(ev: &Evidence, htlcs: &mut [Htlc]) {
 }
 
 /// HTLCs fulfilled by message whose output on the commitment that confirmed was then spent
-/// without the preimage (the offerer's timeout path: an output of the HTLC's amount, in sat,
-/// whose script checks its payment hash) while the receiver was down across its claim window
+/// without the preimage, above the HTLC's expiry (the offerer's timeout path: an output of
+/// the HTLC's amount, in sat, whose script checks its payment hash; each spend for one HTLC)
+/// while the receiver was down across its claim window
 /// ([`Evidence::down_across_claim_window`], from the fulfill on): the fulfill had not been
 /// irrevocably committed, the offerer could take the output back once the HTLC expired, and
 /// the chain, not the message, decides who holds the amount. Marks them
@@ -327,15 +328,31 @@ fn assign_claims(ev: &Evidence, htlcs: &mut [Htlc]) {
 /// by conservation.
 fn mark_timed_out_while_down(ev: &Evidence, htlcs: &mut [Htlc]) {
     let timeouts = &ev.harness.chain.htlc_timeouts;
+    let mut used = vec![false; timeouts.len()];
     for h in htlcs.iter_mut() {
         let Some(fulfilled) = h.fulfilled else { continue };
-        let timed_out = timeouts
-            .iter()
-            .any(|t| t.channel_id == h.channel_id && t.amount_sat == h.amount_msat / 1000 && t.is_for(&h.payment_hash));
-        if h.claimed.is_none() && timed_out {
-            h.timed_out_while_down = ev.down_across_claim_window(h.receiver, h.cltv_expiry, fulfilled.at_ms);
+        if h.claimed.is_some() {
+            continue;
         }
+        // Each spend takes back one HTLC: the first unused one that can be its timeout.
+        let Some(k) = (0..timeouts.len())
+            .find(|&k| !used[k] && timeouts[k].times_out(&h.channel_id, &h.payment_hash, h.amount_msat, h.cltv_expiry))
+        else {
+            continue;
+        };
+        h.timed_out_while_down = ev.down_across_claim_window(h.receiver, h.cltv_expiry, fulfilled.at_ms);
+        used[k] = h.timed_out_while_down.is_some();
     }
+}
+
+/// Whether `h`'s output was spent on chain by a timeout (see
+/// [`super::evidence::OnchainHtlcTimeout::times_out`]).
+pub(crate) fn timed_out_on_chain(ev: &Evidence, h: &Htlc) -> bool {
+    ev.harness
+        .chain
+        .htlc_timeouts
+        .iter()
+        .any(|t| t.times_out(&h.channel_id, &h.payment_hash, h.amount_msat, h.cltv_expiry))
 }
 
 /// When each node first saw each of its channels closed: `ChannelClosed`, or a restart

@@ -201,11 +201,12 @@ pub(crate) fn payment_violation(
 pub type MissedExpiry = super::evidence::DownAcross;
 
 /// [`MissedExpiry`] for payment `p` claimed at `claimed_at`: the first committed HTLC of
-/// `p`'s hash (in ledger order) whose receiver held the preimage, that the receiver did not
-/// end up with (not fulfilled by message, or fulfilled but timed out on chain while it was
-/// down; not claimed on chain), on a channel some node saw closed, and that expired while
-/// its receiver was down across its claim window since it held the preimage. `None` when no
-/// HTLC of the payment was lost that way.
+/// `p`'s hash (in ledger order) whose receiver held the preimage, that was never failed back
+/// by message nor claimed on chain, whose output the chain shows timed out (spent without
+/// the preimage above its expiry; for an HTLC fulfilled by message, the ledger's
+/// [`super::ledger::Htlc::timed_out_while_down`]), and that expired while its receiver was
+/// down across its claim window since it held the preimage. `None` when no HTLC of the
+/// payment was lost that way.
 pub fn claim_lost_while_down(
     ev: &Evidence,
     ledger: &HtlcLedger,
@@ -225,8 +226,10 @@ pub fn claim_lost_while_down(
             .min()
     };
     of_payment()
-        .filter(|h| h.committed && h.claimed.is_none() && (h.fulfilled.is_none() || h.timed_out_while_down.is_some()))
-        .filter(|h| ledger.closed.contains(&h.channel_id))
+        .filter(|h| h.committed && h.claimed.is_none() && h.failed_ms.is_none())
+        .filter(|h| {
+            h.timed_out_while_down.is_some() || (h.fulfilled.is_none() && super::ledger::timed_out_on_chain(ev, h))
+        })
         .find_map(|h| ev.down_across_claim_window(h.receiver, h.cltv_expiry, held_since(h.receiver)?))
 }
 

@@ -516,6 +516,16 @@ fn force_closes_need_an_explanation_from_the_run() {
         let expected = if explained { vec![] } else { vec![Invariant::ExplainedForceClose] };
         assert_eq!(invariants(&judge(&ev)), expected, "{at_ms} {force}");
     }
+    ev.harness.app_closes = vec![app(60, true)];
+    // ... and only for the invalid channel_reestablish.
+    ev.ldk.events = vec![close(
+        A,
+        CloseKind::ProcessingError {
+            err: String::new(),
+            peer_state: Some(PeerStateMismatch::ChannelReadyPointChanged),
+        },
+    )];
+    assert_eq!(invariants(&judge(&ev)), vec![Invariant::ExplainedForceClose]);
     ev.harness.app_closes.clear();
     // A stale manager's close is LDK's documented behaviour.
     ev.ldk.events = vec![close(A, CloseKind::OutdatedChannelManager)];
@@ -654,9 +664,9 @@ fn the_worst_failure_class_decides() {
 }
 
 /// The payee C claimed (at 0 ms) a payment whose one HTLC B offered it (expiry height 50)
-/// on a channel B then saw closed; the payer A failed (at 10 ms). Blocks are mined every
-/// second, so the claim window (heights 14 to 50) runs from 14 000 to 50 000 ms. C crashed
-/// at 5 ms and came back at `back_ms`.
+/// on a channel B then saw closed and whose output B timed out on chain (height 52); the
+/// payer A failed (at 10 ms). Blocks are mined every second, so the claim window (heights
+/// 14 to 50) runs from 14 000 to 50 000 ms. C crashed at 5 ms and came back at `back_ms`.
 fn claim_then_payee_down(back_ms: Option<u64>) -> Evidence {
     use sim::node::{CloseKind, CloseReason};
     let channel = ChannelId([8; 32]);
@@ -674,6 +684,16 @@ fn claim_then_payee_down(back_ms: Option<u64>) -> Evidence {
         htlc: sim::world::CommittedHtlc { from: Some(B), amount_msat: 5_000, cltv_expiry: 50, first_ms: 0 },
     }];
     ev.harness.chain.block_mined_ms = (0..=60).map(|h| h * 1_000).collect();
+    // B's timeout of the HTLC's output, confirmed at height 52.
+    use bitcoin::hashes::{ripemd160, Hash};
+    let hash160 = ripemd160::Hash::hash(&hash.0).to_byte_array();
+    ev.harness.chain.htlc_timeouts = vec![OnchainHtlcTimeout {
+        channel_id: channel,
+        amount_sat: 5,
+        hash160s: vec![hash160],
+        height: 52,
+        at_ms: 52_000,
+    }];
     ev.harness.restarts = vec![RestartFacts::new(C, 5, back_ms)];
     ev
 }
@@ -701,6 +721,28 @@ fn a_claim_lost_while_the_payee_was_down_past_expiry_is_accepted_and_reported() 
     // The chain never reached the expiry: nothing could time the HTLC out.
     let mut ev = claim_then_payee_down(Some(55_000));
     ev.harness.chain.block_mined_ms.truncate(50);
+    assert!(judge(&ev).violations.iter().any(|x| x.code == ViolationCode::ClaimedButFailed));
+    // The chain shows no timeout of the HTLC (none, one at or below its expiry, or one of
+    // another amount): nothing says the offerer took it back.
+    for (height, amount_sat) in [(None, 5), (Some(50), 5), (Some(52), 6)] {
+        let mut ev = claim_then_payee_down(Some(55_000));
+        match height {
+            None => ev.harness.chain.htlc_timeouts.clear(),
+            Some(h) => ev.harness.chain.htlc_timeouts[0].height = h,
+        }
+        ev.harness.chain.htlc_timeouts.iter_mut().for_each(|t| t.amount_sat = amount_sat);
+        let v = judge(&ev);
+        assert!(v.violations.iter().any(|x| x.code == ViolationCode::ClaimedButFailed), "{height:?} {amount_sat}");
+    }
+    // The payee failed the HTLC back by message: no timeout lost it.
+    let mut ev = claim_then_payee_down(Some(55_000));
+    ev.ldk.htlc_messages.push(HtlcMessage {
+        at_ms: 3,
+        to: B,
+        from: C,
+        tip_height: 1,
+        msg: HtlcMsg::Fail { channel_id: ChannelId([8; 32]), htlc_id: 0 },
+    });
     assert!(judge(&ev).violations.iter().any(|x| x.code == ViolationCode::ClaimedButFailed));
     // A restart that could not read C back leaves it down.
     let mut ev = claim_then_payee_down(Some(20_000));
