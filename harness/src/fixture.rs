@@ -734,11 +734,11 @@ mod tests {
         let forgot = ViolationCode::PayerForgotPayment;
         assert_eq!(sig("signature = \"payer-forgot-payment\"\n").unwrap(), vec![Signature::from(forgot)]);
         let with_restart = Signature {
-            code: forgot,
             restart: Some(RestartEvidence { stale_manager: true, when: Some(RestartWhen::AfterFailedBack) }),
-            panic: None,
-            message: None,
+            ..Signature::from(forgot)
         };
+        let with_reorg = sig("signature = { code = \"payer-forgot-payment\", reorg = true }\n").unwrap();
+        assert_eq!(with_reorg, vec![Signature { reorg: true, ..Signature::from(forgot) }]);
         let inline = "signature = { code = \"payer-forgot-payment\", restart = { stale_manager = true, when = \"after-failed-back\" } }\n";
         assert_eq!(sig(inline).unwrap(), vec![with_restart.clone()]);
         let tables = "[[signature]]\ncode = \"payer-forgot-payment\"\nrestart = { stale_manager = true, when = \"after-failed-back\" }\n[[signature]]\ncode = \"panicked-reading-back\"\npanic = \"out of order\"\n";
