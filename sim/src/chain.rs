@@ -355,53 +355,28 @@ impl FakeChain {
     /// (`<cltv_expiry> OP_CHECKLOCKTIMEVERIFY`), an offered-HTLC script does not.
     pub fn preimage_spends(&self) -> Vec<PreimageSpend> {
         use bitcoin::hashes::{ripemd160, sha256};
-        let inner = self.inner.lock().unwrap();
-        let mut by_txid = BTreeMap::new();
-        for block in &inner.blocks {
-            for tx in &block.txdata {
-                by_txid.insert(tx.compute_txid(), tx);
-            }
-        }
         let mut out = Vec::new();
-        for (height, block) in inner.blocks.iter().enumerate() {
-            for tx in &block.txdata {
-                for input in &tx.input {
-                    let Some(script) = input.witness.last() else { continue };
-                    let script = bitcoin::Script::from_bytes(script);
-                    let Some(commitment) = by_txid.get(&input.previous_output.txid) else { continue };
-                    let ([funding], Some(htlc_output)) =
-                        (&commitment.input[..], commitment.output.get(input.previous_output.vout as usize))
-                    else {
-                        continue;
-                    };
-                    let pushes: Vec<&[u8]> = script
-                        .instructions()
-                        .filter_map(|i| match i {
-                            Ok(bitcoin::script::Instruction::PushBytes(p)) => Some(p.as_bytes()),
-                            _ => None,
-                        })
-                        .collect();
-                    let n = input.witness.len();
-                    for item in input.witness.iter().take(n.saturating_sub(1)) {
-                        let Ok(preimage) = <[u8; 32]>::try_from(item) else { continue };
-                        let payment_hash = sha256::Hash::hash(&preimage);
-                        let hash_ripemd = ripemd160::Hash::hash(payment_hash.as_byte_array());
-                        if !pushes.contains(&&hash_ripemd.as_byte_array()[..]) {
-                            continue;
-                        }
-                        out.push(PreimageSpend {
-                            preimage,
-                            funding_txid: funding.previous_output.txid.to_byte_array(),
-                            funding_vout: funding.previous_output.vout,
-                            htlc_output_sat: htlc_output.value.to_sat(),
-                            cltv_expiry: script_cltv(script),
-                            height: height as u32,
-                            mined_at_ms: inner.mined_ms[height],
-                        });
-                    }
+        self.commitment_output_spends(|s| {
+            let pushes: Vec<&[u8]> = pushes(s.script).collect();
+            let n = s.witness.len();
+            for item in s.witness.iter().take(n.saturating_sub(1)) {
+                let Ok(preimage) = <[u8; 32]>::try_from(item) else { continue };
+                let payment_hash = sha256::Hash::hash(&preimage);
+                let hash_ripemd = ripemd160::Hash::hash(payment_hash.as_byte_array());
+                if !pushes.contains(&&hash_ripemd.as_byte_array()[..]) {
+                    continue;
                 }
+                out.push(PreimageSpend {
+                    preimage,
+                    funding_txid: s.funding.txid.to_byte_array(),
+                    funding_vout: s.funding.vout,
+                    htlc_output_sat: s.output.value.to_sat(),
+                    cltv_expiry: script_cltv(s.script),
+                    height: s.height,
+                    mined_at_ms: s.mined_at_ms,
+                });
             }
-        }
+        });
         out
     }
 
@@ -413,6 +388,36 @@ impl FakeChain {
     /// a spend whose witness reveals no preimage of a pushed hash.
     pub fn htlc_output_spends(&self) -> Vec<HtlcOutputSpend> {
         use bitcoin::hashes::{ripemd160, sha256};
+        let mut out = Vec::new();
+        self.commitment_output_spends(|s| {
+            let hash160s: Vec<[u8; 20]> = pushes(s.script).filter_map(|p| <[u8; 20]>::try_from(p).ok()).collect();
+            if hash160s.is_empty() {
+                return;
+            }
+            let n = s.witness.len();
+            let with_preimage = s.witness.iter().take(n.saturating_sub(1)).any(|item| {
+                <[u8; 32]>::try_from(item).is_ok_and(|preimage| {
+                    let payment_hash = sha256::Hash::hash(&preimage);
+                    hash160s.contains(ripemd160::Hash::hash(payment_hash.as_byte_array()).as_byte_array())
+                })
+            });
+            out.push(HtlcOutputSpend {
+                funding_txid: s.funding.txid.to_byte_array(),
+                funding_vout: s.funding.vout,
+                output_sat: s.output.value.to_sat(),
+                hash160s,
+                with_preimage,
+                height: s.height,
+                mined_at_ms: s.mined_at_ms,
+            });
+        });
+        out
+    }
+
+    /// Calls `each` for every confirmed input, in chain order, that has a witness and spends
+    /// an output of a confirmed transaction with exactly one input (a commitment or closing
+    /// transaction spends exactly one: the funding output).
+    fn commitment_output_spends(&self, mut each: impl FnMut(OutputSpend<'_>)) {
         let inner = self.inner.lock().unwrap();
         let mut by_txid = BTreeMap::new();
         for block in &inner.blocks {
@@ -420,48 +425,25 @@ impl FakeChain {
                 by_txid.insert(tx.compute_txid(), tx);
             }
         }
-        let mut out = Vec::new();
         for (height, block) in inner.blocks.iter().enumerate() {
-            for tx in &block.txdata {
-                for input in &tx.input {
-                    let Some(script) = input.witness.last() else { continue };
-                    let script = bitcoin::Script::from_bytes(script);
-                    let Some(commitment) = by_txid.get(&input.previous_output.txid) else { continue };
-                    let ([funding], Some(output)) =
-                        (&commitment.input[..], commitment.output.get(input.previous_output.vout as usize))
-                    else {
-                        continue;
-                    };
-                    let hash160s: Vec<[u8; 20]> = script
-                        .instructions()
-                        .filter_map(|i| match i {
-                            Ok(bitcoin::script::Instruction::PushBytes(p)) => <[u8; 20]>::try_from(p.as_bytes()).ok(),
-                            _ => None,
-                        })
-                        .collect();
-                    if hash160s.is_empty() {
-                        continue;
-                    }
-                    let n = input.witness.len();
-                    let with_preimage = input.witness.iter().take(n.saturating_sub(1)).any(|item| {
-                        <[u8; 32]>::try_from(item).is_ok_and(|preimage| {
-                            let payment_hash = sha256::Hash::hash(&preimage);
-                            hash160s.contains(ripemd160::Hash::hash(payment_hash.as_byte_array()).as_byte_array())
-                        })
-                    });
-                    out.push(HtlcOutputSpend {
-                        funding_txid: funding.previous_output.txid.to_byte_array(),
-                        funding_vout: funding.previous_output.vout,
-                        output_sat: output.value.to_sat(),
-                        hash160s,
-                        with_preimage,
-                        height: height as u32,
-                        mined_at_ms: inner.mined_ms[height],
-                    });
-                }
+            for input in block.txdata.iter().flat_map(|tx| &tx.input) {
+                let Some(script) = input.witness.last() else { continue };
+                let Some(parent) = by_txid.get(&input.previous_output.txid) else { continue };
+                let ([funding], Some(output)) =
+                    (&parent.input[..], parent.output.get(input.previous_output.vout as usize))
+                else {
+                    continue;
+                };
+                each(OutputSpend {
+                    funding: funding.previous_output,
+                    output,
+                    witness: &input.witness,
+                    script: bitcoin::Script::from_bytes(script),
+                    height: height as u32,
+                    mined_at_ms: inner.mined_ms[height],
+                });
             }
         }
-        out
     }
 
     /// The confirmed, unspent outputs paying `script_pubkey` that no mempool transaction
@@ -691,6 +673,30 @@ fn script_cltv(script: &bitcoin::Script) -> Option<u32> {
     let ins: Vec<bitcoin::script::Instruction> = script.instructions().filter_map(|i| i.ok()).collect();
     ins.windows(2).find_map(|w| match w[1] {
         bitcoin::script::Instruction::Op(bitcoin::opcodes::all::OP_CLTV) => u32::try_from(w[0].script_num()?).ok(),
+        _ => None,
+    })
+}
+
+/// One input [`FakeChain::commitment_output_spends`] walks: what it spends and how.
+struct OutputSpend<'a> {
+    /// The outpoint the spent output's transaction spends (a commitment's funding output).
+    funding: OutPoint,
+    /// The output spent.
+    output: &'a TxOut,
+    /// The input's witness.
+    witness: &'a Witness,
+    /// Its last item, as a script (a P2WSH witness script).
+    script: &'a bitcoin::Script,
+    /// Height of the block the input confirmed in.
+    height: u32,
+    /// When that block was mined, simulated ms.
+    mined_at_ms: u64,
+}
+
+/// The data pushes of `script`, in order.
+fn pushes(script: &bitcoin::Script) -> impl Iterator<Item = &[u8]> {
+    script.instructions().filter_map(|i| match i {
+        Ok(bitcoin::script::Instruction::PushBytes(p)) => Some(p.as_bytes()),
         _ => None,
     })
 }
