@@ -106,7 +106,7 @@ impl<'a> PaymentHistory<'a> {
     }
 
     /// The verdict on the payment, given how it ended and, for a claim the chain undid,
-    /// why the oracle accepts it ([`payee_missed_expiry`]).
+    /// why the oracle accepts it ([`claim_lost_while_down`]).
     pub fn verdict(&self, status: PaymentStatus, payee_missed_expiry: Option<MissedExpiry>) -> PaymentVerdict {
         PaymentVerdict {
             status,
