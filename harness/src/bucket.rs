@@ -191,4 +191,18 @@ mod tests {
         let c = normalise("B2 closed channel ffeeddccbbaa9988 at 99 ms: Got add HTLC message");
         assert_eq!(a, c);
     }
+
+    #[test]
+    fn a_kept_panic_is_its_fixtures_bucket_and_json_agrees() {
+        let message = "Funding transaction broadcast by the local client before it should have at 7";
+        let known = panic_bucket(message, false, Some("fixtures/ldk-bug-x.toml"));
+        assert_eq!(known, Bucket { key: "known:ldk-bug-x.toml".into(), known: true });
+        let new = panic_bucket(message, false, None);
+        assert_eq!(new.key, "ldk-panic: Funding transaction broadcast by the local client before it should have at #");
+        assert!(!new.known);
+        let json = serde_json::json!({"panicked": true, "panic": message, "panic_in": "ldk", "known_panic": "fixtures/ldk-bug-x.toml"});
+        assert_eq!(buckets_of_json(&json).unwrap(), vec![known]);
+        let json = serde_json::json!({"panicked": true, "panic": message, "panic_in": "ldk", "known_panic": null});
+        assert_eq!(buckets_of_json(&json).unwrap(), vec![new]);
+    }
 }
