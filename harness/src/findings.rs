@@ -88,6 +88,14 @@ impl<'a> RunFacts<'a> {
 }
 
 impl KnownFinding {
+    /// How reports name it: `fixtures/<file name>`.
+    pub fn name(&self) -> String {
+        self.fixture
+            .file_name()
+            .map(|f| format!("fixtures/{}", f.to_string_lossy()))
+            .unwrap_or_else(|| self.fixture.display().to_string())
+    }
+
     /// Whether violation `v` of the run `facts` describes is this finding: one of its
     /// signatures matches (code, and the restart and panic it requires, if any).
     pub fn matches(&self, v: &Violation, facts: &RunFacts) -> bool {
@@ -164,11 +172,7 @@ pub fn classify(
             let k = matching.iter().find(|k| own.is_some() && k.fixture.file_name() == own).or(first)?;
             Some(KnownViolation {
                 violation: i,
-                fixture: k
-                    .fixture
-                    .file_name()
-                    .map(|f| format!("fixtures/{}", f.to_string_lossy()))
-                    .unwrap_or_else(|| k.fixture.display().to_string()),
+                fixture: k.name(),
                 class: k.class,
                 severity: k.severity,
                 upstream: k.upstream.clone(),

@@ -81,7 +81,7 @@ pub fn judge(
             let in_harness = sim::take_last_panic_file().is_some_and(|file| sim::is_own_code(&file));
             let message = sim::panic_message(&*payload);
             let known = match crate::findings::known_findings(known_dir) {
-                Ok(known) => crate::findings::classify_panic(&message, in_harness, &known).map(known_name),
+                Ok(known) => crate::findings::classify_panic(&message, in_harness, &known).map(|k| k.name()),
                 Err(e) => {
                     eprintln!("warning: known findings not read, the panic left unclassified: {e}");
                     None
@@ -101,10 +101,4 @@ pub fn judge(
         }
     }
     Ok(Judged::Report { run: Box::new(run), report: Box::new(report) })
-}
-
-/// How reports name a kept finding's fixture: `fixtures/<file name>`.
-fn known_name(k: &crate::findings::KnownFinding) -> String {
-    let name = k.fixture.file_name().map_or_else(|| k.fixture.display().to_string(), |n| n.to_string_lossy().into());
-    format!("fixtures/{name}")
 }

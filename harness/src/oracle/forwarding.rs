@@ -113,8 +113,8 @@ fn lose_nothing(ev: &Evidence, ledger: &HtlcLedger, node: NodeIdx, ins: &[&Htlc]
             let closed = ledger.closed_at.contains_key(&(node, i.channel_id));
             // Down across the inbound HTLC's claim window since it learned the preimage: the
             // offerer timed the HTLC out on chain, as BOLT 2 allows once it has expired; the
-            // node's loss is the protocol's, not LDK's (see `Evidence::down_across_claim_window`).
-            // (The chain shows the offerer's timeout spend of the HTLC's output.)
+            // node's loss is the protocol's, not LDK's (`Evidence::down_across_claim_window`),
+            // provided the chain shows the offerer's timeout spend of the HTLC's output.
             let timed_out = i.failed_ms.is_none() && super::ledger::timed_out_on_chain(ev, i);
             if timed_out && ev.down_across_claim_window(node, i.cltv_expiry, learned_ms).is_some() {
                 continue;
